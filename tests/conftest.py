@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny random CLIP, its weights file, and the path of ../shared (if any).
+
+Nothing here downloads anything: CLIP weights and datasets are generated.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# The tests always use the built-in engine, whatever is installed (real Dassl is checked by hand).
+os.environ.setdefault("MUDPT_BACKEND", "builtin")
+sys.path.insert(0, str(REPO))
+
+# Sizes of the tiny CLIP used throughout the tests. Widths are multiples of 64 so that
+# clip.model.build_model (heads = width // 64) rebuilds the same model from a weights file.
+TINY_CLIP = dict(
+    embed_dim=32,
+    image_resolution=32,
+    vision_layers=3,
+    vision_width=128,
+    vision_patch_size=16,
+    transformer_width=128,
+    transformer_heads=2,
+    transformer_layers=3,
+)
+TINY_INPUT_SIZE = "(32, 32)"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test when that folder is absent (user machines)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: ../shared exists only in the project's CI environment")
+    return path
+
+
+@pytest.fixture
+def tiny_clip():
+    """A fresh tiny random ``clip.model.CLIP`` in fp32, eval mode (same weights every time)."""
+    from trainers.clip_loader import build_tiny_clip
+
+    return build_tiny_clip(**TINY_CLIP)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_file(tmp_path_factory) -> str:
+    """The tiny CLIP saved as a state-dict file (what MODEL.BACKBONE.PATH / CLIP_PATH point to)."""
+    from trainers.clip_loader import build_tiny_clip, save_state_dict
+
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    save_state_dict(build_tiny_clip(**TINY_CLIP), str(path))
+    return str(path)

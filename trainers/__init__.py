@@ -1,0 +1,18 @@
+"""CLIP prompt-tuning trainers, registered in ``TRAINER_REGISTRY`` on import.
+
+``add_trainer_config(cfg)`` adds every trainer's keys (and the shared CLIP keys) to a Dassl
+config tree; ``train.py`` calls it before merging any yaml.
+"""
+from yacs.config import CfgNode as CN
+
+from . import cocoop, coop, zsclip
+from .base import add_common_config
+
+_METHOD_MODULES = (zsclip, coop, cocoop)
+
+
+def add_trainer_config(cfg: CN) -> None:
+    """Add ``MODEL.BACKBONE.PATH``/``FUSED`` and each trainer's ``TRAINER.<NAME>`` node."""
+    add_common_config(cfg)
+    for module in _METHOD_MODULES:
+        module.add_config(cfg)

@@ -1,0 +1,260 @@
+"""What every CLIP prompt-tuning trainer shares: config keys, precision, model building,
+the optimisation step and checkpoint loading.
+
+A method file (``coop.py``, ``cocoop.py``, ``mudpt.py``) subclasses :class:`ClipPromptTrainer` and
+provides only ``build_custom_model`` (its model, returning logits) plus its config node; the
+trainable tensors are the parameters of one module, the *learner*, which is what gets
+registered, optimised and checkpointed (frozen CLIP weights never are).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import os.path as osp
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from yacs.config import CfgNode as CN
+
+from engine.seam import (
+    TrainerX,
+    build_lr_scheduler,
+    build_optimizer,
+    compute_accuracy,
+    get_logger,
+    load_checkpoint,
+    load_pretrained_weights,
+)
+
+from .clip_loader import freeze, load_clip_from_cfg
+from .clip_prompting import TextFeatureCache
+
+__all__ = ["PREC_CHOICES", "ClipPromptTrainer", "Learner", "Precision", "add_common_config", "check_choice"]
+
+_log = get_logger("trainers.base")
+
+PREC_CHOICES = ("fp16", "fp32", "amp")
+
+
+def add_common_config(cfg: CN) -> None:
+    """Keys shared by all CLIP trainers (added to Dassl's tree before any yaml is merged)."""
+    # Local CLIP weights file (OpenAI .pt or a state dict); "" = download MODEL.BACKBONE.NAME
+    # into ~/.cache/clip via clip.load. Same key as the MuDPT release.
+    cfg.MODEL.BACKBONE.PATH = ""
+    # True: run CLIP's blocks with fused attention (F.scaled_dot_product_attention) and stop the
+    # text tower at the last EOT token (exact); False: CLIP's own blocks (the reference path).
+    cfg.MODEL.BACKBONE.FUSED = True
+
+
+def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
+    """Raise a fix-it ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{key} = {value!r} is not valid; choose one of {', '.join(map(repr, choices))}.")
+
+
+class Precision:
+    """How CLIP runs. ``fp32``; ``fp16`` (CLIP weights in half precision, learnable tensors in fp32,
+    cast where they enter CLIP); ``amp`` (fp32 weights, autocast to bf16 where the GPU supports
+    it, else fp16). On CPU everything runs in fp32 (with a note if something else was asked)."""
+
+    def __init__(self, requested: str, device: torch.device, key: str = "PREC"):
+        check_choice(requested, PREC_CHOICES, key)
+        self.requested = requested
+        self.device = device
+        self.mode = requested if device.type == "cuda" else "fp32"
+        if self.mode != requested:
+            _log.info(f"Note: {key} {requested!r} needs a CUDA device; running in fp32 on {device.type}")
+        self.autocast_dtype: torch.dtype | None = None
+        if self.mode == "amp":
+            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    @property
+    def clip_dtype(self) -> torch.dtype:
+        return torch.float16 if self.mode == "fp16" else torch.float32
+
+    @property
+    def uses_fp16(self) -> bool:
+        return self.mode == "fp16" or self.autocast_dtype == torch.float16
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def make_scaler(self) -> "torch.amp.GradScaler | None":
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
+        return torch.amp.GradScaler(self.device.type) if self.uses_fp16 else None
+
+    def __str__(self) -> str:
+        extra = f", autocast {str(self.autocast_dtype).replace('torch.', '')}" if self.autocast_dtype else ""
+        return f"{self.mode}{extra}"
+
+
+class Learner(nn.Module):
+    """Base of the module holding a method's trainable tensors (prompts, Meta-Net, Injection Model).
+
+    It is the only module registered with the engine, so checkpoints contain exactly its state:
+    its parameters, plus no class-dependent tensors (those are non-persistent buffers). It owns
+    the eval-time text-feature cache, cleared whenever its mode changes or weights are loaded.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text_cache = TextFeatureCache()
+
+    def train(self, mode: bool = True) -> "Learner":
+        self.text_cache.clear()
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self.text_cache.clear()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The explicit list of trainable tensors: all parameters of the learner."""
+        return list(self.named_parameters())
+
+
+class ClipPromptTrainer(TrainerX):
+    """Base trainer: frozen CLIP + a method-specific learner, cross-entropy on CLIP logits."""
+
+    #: TRAINER.<CFG_NODE> holds the method's keys (PREC among them).
+    CFG_NODE = ""
+    #: Name under which the learner is registered (checkpoint sub-folder), as in the anchors.
+    MODEL_NAME = "prompt_learner"
+    #: State-dict keys that depend on the class list; dropped when loading (anchors' checkpoints).
+    CLASS_DEPENDENT_KEYS = ("token_prefix", "token_suffix")
+
+    # --- hooks a method implements ------------------------------------------------------------
+    @classmethod
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> nn.Module:
+        """Return the model: ``forward(image) -> logits`` with a ``learner`` attribute (a :class:`Learner`).
+
+        A classmethod of plain inputs, so benchmarks build exactly what training builds.
+        """
+        raise NotImplementedError
+
+    def check_method_cfg(self, cfg: CN) -> None:
+        """Validate the method's own keys (called from ``check_cfg``)."""
+
+    # --- Dassl hooks --------------------------------------------------------------------------
+    def method_cfg(self, cfg: CN | None = None) -> CN:
+        return (cfg or self.cfg).TRAINER[self.CFG_NODE]
+
+    def check_cfg(self, cfg: CN) -> None:
+        check_choice(self.method_cfg(cfg).PREC, PREC_CHOICES, f"TRAINER.{self.CFG_NODE}.PREC")
+        self.check_method_cfg(cfg)
+
+    def build_model(self) -> None:
+        cfg = self.cfg
+        classnames = list(self.dm.dataset.classnames)
+        self.precision = Precision(self.method_cfg().PREC, self.device, f"TRAINER.{self.CFG_NODE}.PREC")
+        _log.info(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME})")
+        clip_model = freeze(load_clip_from_cfg(cfg))
+        check_input_size(cfg, clip_model)
+
+        _log.info(f"Building custom CLIP ({type(self).__name__}, precision {self.precision})")
+        self.model = self.build_custom_model(cfg, classnames, clip_model)
+        learner = self.model.learner
+        named = learner.trainable_parameters()
+        self._check_trainable(clip_model, learner, named)
+
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
+        clip_model.to(dtype=self.precision.clip_dtype)  # learner tensors stay fp32
+        self.model.to(self.device)
+
+        n_params = sum(p.numel() for _, p in named)
+        _log.info(f"Trainable tensors ({len(named)}, {n_params:,} parameters): {', '.join(n for n, _ in named)}")
+        self.optim = build_optimizer([p for _, p in named], cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(self.MODEL_NAME, learner, self.optim, self.sched)
+        self.scaler = self.precision.make_scaler()
+
+    @staticmethod
+    def _check_trainable(clip_model: nn.Module, learner: nn.Module, named: list[tuple[str, nn.Parameter]]) -> None:
+        """The learner's parameters are exactly the trainable list, and CLIP is fully frozen."""
+        listed = {id(p) for _, p in named}
+        owned = {id(p) for p in learner.parameters()}
+        if listed != owned:
+            raise RuntimeError("trainable_parameters() must list exactly the learner's parameters")
+        if any(p.requires_grad for p in clip_model.parameters()):
+            raise RuntimeError("a CLIP parameter requires grad; CLIP must stay frozen")
+        if not all(p.requires_grad for _, p in named):
+            raise RuntimeError("every listed trainable tensor must require grad")
+
+    def parse_batch_train(self, batch: dict):
+        return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
+
+    def forward_backward(self, batch: dict) -> dict:
+        image, label = self.parse_batch_train(batch)
+        with self.precision.autocast():
+            output = self.model(image)
+        loss = F.cross_entropy(output.float(), label)
+        self.backward_and_update(loss)
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        # Tensors, not floats: the meters read them only when a line is printed (no per-step sync).
+        return {"loss": loss.detach(), "acc": compute_accuracy(output.detach(), label)[0]}
+
+    def backward_and_update(self, loss: torch.Tensor) -> None:
+        """zero_grad, finite-loss check, backward, step; through the GradScaler when fp16 is used."""
+        if self.scaler is None:
+            self.model_backward_and_update(loss)
+            return
+        self.model_zero_grad()
+        self.detect_anomaly(loss)
+        self.scaler.scale(loss).backward()
+        for name in self.get_model_names():
+            self.scaler.step(self._optims[name])
+        self.scaler.update()
+
+    def model_inference(self, input: torch.Tensor) -> torch.Tensor:
+        with self.precision.autocast():
+            return self.model(input).float()
+
+    def load_model(self, directory: str, epoch: int | None = None) -> None:
+        """Load the learner from ``directory/<name>/model.pth.tar-<epoch>`` (or model-best),
+        ignoring class-dependent tensors that checkpoints of the anchor repos contain."""
+        if not directory:
+            _log.info("Note that load_model() is skipped as no pretrained model is given")
+            return
+        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+        for name in self.get_model_names():
+            model_path = osp.join(directory, name, model_file)
+            if not osp.exists(model_path):
+                available = _list_checkpoints(osp.join(directory, name))
+                raise FileNotFoundError(
+                    f'Model not found at "{model_path}". '
+                    + (f"Available: {', '.join(available)}; pass --load-epoch accordingly." if available
+                       else "Train first, or check --model-dir.")
+                )
+            checkpoint = load_checkpoint(model_path)
+            state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k.rpartition(".")[2] not in self.CLASS_DEPENDENT_KEYS}
+            _log.info(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
+            module = self._models[name]
+            try:
+                module.load_state_dict(state_dict)
+            except RuntimeError as e:
+                raise RuntimeError(
+                    f'"{model_path}" does not fit the {type(module).__name__} built from this config ({e}). '
+                    "Use the same trainer config (N_CTX, depth, injection, backbone) as in training."
+                ) from e
+
+
+def check_input_size(cfg: CN, clip_model: nn.Module) -> None:
+    """INPUT.SIZE must equal the CLIP image tower's input resolution."""
+    res = clip_model.visual.input_resolution
+    if tuple(cfg.INPUT.SIZE) != (res, res):
+        raise ValueError(
+            f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the CLIP backbone's input resolution {res}; "
+            f'set INPUT.SIZE "({res}, {res})".'
+        )
+
+
+def _list_checkpoints(folder: str) -> list[str]:
+    if not osp.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder) if f.startswith("model"))

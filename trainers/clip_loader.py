@@ -1,0 +1,149 @@
+"""Loading and freezing the OpenAI CLIP backbone (unmodified ``openai-clip``), shared by every trainer.
+
+CLIP: Radford et al., "Learning Transferable Visual Models From Natural Language Supervision",
+arXiv 2103.00020. Weights come from ``clip.load`` (OpenAI's TorchScript files, downloaded to
+``~/.cache/clip`` and sha256-checked) or from ``MODEL.BACKBONE.PATH``: an OpenAI TorchScript file
+or a plain state-dict file (``openai-clip`` 1.0.1 cannot read the latter: it retries
+``torch.load`` on a file handle that ``torch.jit.load`` already consumed).
+The model is always returned in fp32 on the CPU; trainers move and cast it.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import urllib.error
+import warnings
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+with warnings.catch_warnings():
+    # openai-clip imports pkg_resources, which setuptools deprecates loudly.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    import clip
+    from clip.clip import _MODELS as CLIP_URLS
+    from clip.clip import _tokenizer as CLIP_TOKENIZER  # the BPE tokenizer clip.tokenize uses
+    from clip.model import CLIP, build_model
+
+__all__ = ["CLIP_TOKENIZER", "CLIPLoadError", "build_tiny_clip", "clip_download_path", "freeze", "load_clip", "load_clip_from_cfg", "save_state_dict"]
+
+DEFAULT_DOWNLOAD_ROOT = osp.expanduser("~/.cache/clip")
+
+
+class CLIPLoadError(RuntimeError):
+    """CLIP weights could not be found, downloaded or read."""
+
+
+def clip_download_path(name: str, download_root: str | None = None) -> tuple[str, str]:
+    """(URL, local path) where ``clip.load`` looks for the weights of model ``name``."""
+    url = CLIP_URLS[name]
+    return url, osp.join(download_root or DEFAULT_DOWNLOAD_ROOT, osp.basename(url))
+
+
+def _read_weights_file(path: str) -> dict[str, torch.Tensor]:
+    """State dict of a CLIP file: OpenAI TorchScript archive or ``torch.save``d state dict."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load is deprecated in torch >= 2.9
+        try:
+            return torch.jit.load(path, map_location="cpu").state_dict()
+        except RuntimeError:
+            pass  # not TorchScript: a plain state dict
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CLIPLoadError(f'Cannot read CLIP weights from "{path}" ({e}). Expected an OpenAI CLIP .pt file or a state dict saved with torch.save.') from e
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or "token_embedding.weight" not in obj:
+        raise CLIPLoadError(f'"{path}" is not a CLIP checkpoint (no "token_embedding.weight" in it).')
+    return obj
+
+
+def load_clip(name: str, path: str = "", download_root: str | None = None) -> CLIP:
+    """The CLIP model ``name`` (e.g. "ViT-B/16") or the one stored at ``path``, fp32, CPU, eval mode.
+
+    Args:
+        name: key of ``clip.available_models()``; ignored when ``path`` is given.
+        path: local weights file (OpenAI TorchScript or a state dict).
+        download_root: where ``clip.load`` caches downloads (default ``~/.cache/clip``).
+    """
+    if path:
+        path = osp.expanduser(path)
+        if not osp.isfile(path):
+            raise CLIPLoadError(f'MODEL.BACKBONE.PATH "{path}" does not exist. Point it (or CLIP_PATH) at a CLIP weights file.')
+        state_dict = _read_weights_file(path)
+        # build_model casts to fp16 before loading; reload in fp32 so fp32 files stay exact.
+        model = build_model(dict(state_dict)).float()
+        model.load_state_dict({k: v for k, v in state_dict.items() if k in model.state_dict()})
+    else:
+        if name not in clip.available_models():
+            raise CLIPLoadError(
+                f"Unknown CLIP backbone '{name}' (MODEL.BACKBONE.NAME). Available: {', '.join(clip.available_models())}; "
+                "or set MODEL.BACKBONE.PATH to a weights file."
+            )
+        url, target = clip_download_path(name, download_root)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model, _ = clip.load(name, device="cpu", jit=False, download_root=download_root or DEFAULT_DOWNLOAD_ROOT)
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            raise CLIPLoadError(
+                f"CLIP weights for '{name}' are not at {target} and could not be downloaded ({e}). "
+                f"Download {url} on a machine with internet access and put it at {target}, "
+                "or anywhere and set MODEL.BACKBONE.PATH (scripts: CLIP_PATH=/path/to/file)."
+            ) from e
+    return model.float().eval()
+
+
+def load_clip_from_cfg(cfg: Any) -> CLIP:
+    """``load_clip`` driven by ``cfg.MODEL.BACKBONE`` (NAME, PATH)."""
+    return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradients and eval mode for every parameter of ``module`` (returns it)."""
+    module.requires_grad_(False)
+    module.eval()
+    return module
+
+
+def build_tiny_clip(
+    embed_dim: int = 32,
+    image_resolution: int = 32,
+    vision_layers: int = 2,
+    vision_width: int = 64,
+    vision_patch_size: int = 16,
+    context_length: int = 77,
+    vocab_size: int = 49408,
+    transformer_width: int = 64,
+    transformer_heads: int = 1,
+    transformer_layers: int = 2,
+    seed: int | None = 0,
+) -> CLIP:
+    """A randomly initialised, tiny ``clip.model.CLIP`` (fp32, eval) for tests, smoke runs and benches.
+
+    The vocabulary and context length are CLIP's real ones, so the real tokenizer works. Note that
+    ``clip.model.build_model`` infers heads as width // 64: keep widths multiples of 64 (and text
+    heads = width // 64) for a model that round-trips through a weights file.
+    """
+    gen_state = torch.random.get_rng_state()
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        model = CLIP(
+            embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size,
+            context_length, vocab_size, transformer_width, transformer_heads, transformer_layers,
+        )
+    finally:
+        if seed is not None:
+            torch.random.set_rng_state(gen_state)
+    return model.float().eval()
+
+
+def save_state_dict(model: nn.Module, path: str) -> None:
+    """Save a CLIP model as a plain state-dict file that :func:`load_clip` (``path=``) reads."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)

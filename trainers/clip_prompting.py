@@ -1,0 +1,319 @@
+"""Prompted CLIP: the one place that walks CLIP's transformer blocks.
+
+Every method of this family (CoOp arXiv 2109.01134, CoCoOp 2203.05557, MaPLe 2210.03117,
+MuDPT 2306.11400) is "frozen CLIP + learnable tokens inserted at some layers". This module wraps
+the *unmodified* ``openai-clip`` model and provides:
+
+* :class:`PromptedTextEncoder`: token embeddings with the shallow context already in place ->
+  text features, with optional deep prompts that **replace** the ``n`` context rows (right after
+  SOS) before blocks ``1..J-1``;
+* :class:`PromptedImageEncoder`: CLIP's ViT stem with shallow visual prompts **appended** after
+  the positional embedding, deep visual prompts replacing the last ``n`` rows before blocks
+  ``1..J-1``;
+* :class:`ClassPrompts`: tokenised ``"<context> <class name>."`` prompts and the frozen
+  ``token_prefix`` / ``token_suffix`` buffers built from them;
+* :func:`clip_logits` and :class:`TextFeatureCache`.
+
+Prompts are inserted by concatenation, never written in place, and CLIP's causal text mask is
+kept. Two ways to run a block: ``fused=False`` calls CLIP's own ``ResidualAttentionBlock``
+(bit-identical to ``encode_text``/``encode_image``); ``fused=True`` (default) runs the same
+frozen weights batch-first through ``F.scaled_dot_product_attention`` and lets the text tower
+stop at the longest EOT position: the causal mask makes every later token irrelevant to the EOT
+feature, so this is exact up to float rounding and several times cheaper.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .clip_loader import CLIP_TOKENIZER, clip
+
+__all__ = [
+    "ClassPrompts",
+    "PromptedImageEncoder",
+    "PromptedTextEncoder",
+    "TextFeatureCache",
+    "assemble_prompts",
+    "clip_logits",
+    "is_vit",
+    "run_block",
+]
+
+# Prompt tensors accepted by the encoders: (n, D) shared by every sequence, or (N, n, D) per sequence.
+Prompt = torch.Tensor
+
+
+def is_vit(clip_model: nn.Module) -> bool:
+    """True for ViT image towers (the only ones that take visual prompts)."""
+    return hasattr(clip_model.visual, "transformer")
+
+
+def _as_batch(prompt: Prompt, batch: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n, D) or (N, n, D) -> (batch, n, D) in ``dtype`` (the cast happens at insertion)."""
+    prompt = prompt.to(dtype)
+    if prompt.dim() == 2:
+        return prompt.unsqueeze(0).expand(batch, -1, -1)  # (B, n, D)
+    if prompt.shape[0] != batch:
+        raise ValueError(f"per-sequence prompts have {prompt.shape[0]} rows for a batch of {batch}")
+    return prompt
+
+
+def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bool = True) -> torch.Tensor:
+    """One frozen CLIP ``ResidualAttentionBlock`` on batch-first ``x`` (B, L, D).
+
+    ``fused=False`` calls the block itself (sequence-first, with its own attention mask, so the
+    text tower then needs the full context length). ``fused=True`` recomputes the same function
+    with ``scaled_dot_product_attention`` on the block's weights: no (L, L) mask tensor, any
+    length, flash/efficient kernels on GPU.
+    """
+    if not fused:
+        return block(x.permute(1, 0, 2)).permute(1, 0, 2)  # (L, B, D) for CLIP -> back to (B, L, D)
+    attn = block.attn
+    B, L, D = x.shape
+    H = attn.num_heads
+    h = block.ln_1(x)
+    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)  # (B, L, 3D)
+    q, k, v = qkv.view(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, D/H)
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, H, L, D/H)
+    o = o.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
+    x = x + F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
+    return x + block.mlp(block.ln_2(x))
+
+
+class PromptedTextEncoder(nn.Module):
+    """CLIP's text tower on prompt embeddings, with optional deep prompts.
+
+    Holds references to the frozen CLIP text modules; it has no parameters of its own and is
+    never registered for checkpoints.
+    """
+
+    def __init__(self, clip_model: nn.Module, fused: bool = True):
+        super().__init__()
+        self.resblocks = clip_model.transformer.resblocks
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.context_length = clip_model.context_length
+        self.fused = fused
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.text_projection.dtype
+
+    @property
+    def depth(self) -> int:
+        return len(self.resblocks)
+
+    def forward(
+        self,
+        prompts: torch.Tensor,
+        eot_idx: torch.Tensor,
+        seq_len: int | None = None,
+        deep_prompts: Sequence[Prompt | None] | None = None,
+        n_ctx: int | None = None,
+    ) -> torch.Tensor:
+        """Text features (N, E).
+
+        Args:
+            prompts: (N, L, D) token embeddings of the prompts, shallow context already placed.
+            eot_idx: (N,) position of each prompt's EOT token (``tokens.argmax(-1)``).
+            seq_len: run only the first ``seq_len`` positions (>= max(eot_idx) + 1; a Python int
+                computed once from the tokens, so no device sync). Ignored when ``fused=False``.
+                ``prompts`` may also arrive already cut to that length.
+            deep_prompts: entry ``i`` (or None) replaces rows ``1..n`` before block ``i + 1``.
+            n_ctx: rows replaced by deep prompts (default: their length).
+        """
+        N, L = prompts.shape[:2]
+        if self.fused and seq_len is not None and seq_len < L:
+            prompts, L = prompts[:, :seq_len], seq_len  # causal mask: later tokens cannot reach the EOT
+        elif not self.fused and L != self.context_length:
+            raise ValueError("fused=False runs CLIP's own blocks and needs the full context length")
+        x = prompts.to(self.dtype) + self.positional_embedding[:L].to(self.dtype)  # (N, L, D)
+        deep = list(deep_prompts or [])
+        if len(deep) >= self.depth:
+            raise ValueError(f"{len(deep)} deep text prompts for a {self.depth}-block text encoder (at most {self.depth - 1})")
+        for i, block in enumerate(self.resblocks):
+            if 1 <= i <= len(deep) and deep[i - 1] is not None:
+                p = _as_batch(deep[i - 1], N, x.dtype)  # (N, n, D)
+                n = n_ctx or p.shape[1]
+                x = torch.cat([x[:, :1], p, x[:, 1 + n :]], dim=1)  # SOS | prompt_i | rest
+            x = run_block(block, x, causal=True, fused=self.fused)
+        x = self.ln_final(x).to(self.dtype)
+        x = x[torch.arange(N, device=x.device), eot_idx.to(x.device)]  # (N, D) at the EOT tokens
+        return x @ self.text_projection  # (N, E)
+
+
+class PromptedImageEncoder(nn.Module):
+    """CLIP's image tower with optional shallow and deep visual prompts (ViT only).
+
+    A ResNet tower (RN50, ...) runs unchanged and accepts no visual prompts.
+    """
+
+    def __init__(self, clip_model: nn.Module, fused: bool = True):
+        super().__init__()
+        self.visual = clip_model.visual
+        self.fused = fused
+        self.is_vit = is_vit(clip_model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.visual.conv1.weight.dtype
+
+    @property
+    def depth(self) -> int:
+        return len(self.visual.transformer.resblocks) if self.is_vit else 0
+
+    @property
+    def width(self) -> int:
+        return self.visual.conv1.out_channels if self.is_vit else 0
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        shallow_prompt: Prompt | None = None,
+        deep_prompts: Sequence[Prompt | None] | None = None,
+    ) -> torch.Tensor:
+        """Image features (B, E) for images (B, 3, H, W).
+
+        Args:
+            shallow_prompt: (n, Dv) or (B, n, Dv) tokens appended after the positional embedding.
+            deep_prompts: entry ``i`` (or None) replaces the last ``n`` rows before block ``i + 1``.
+        """
+        image = image.to(self.dtype)
+        if not self.is_vit:
+            if shallow_prompt is not None or deep_prompts:
+                raise ValueError("visual prompts need a ViT backbone (MODEL.BACKBONE.NAME ViT-B/16, ...)")
+            return self.visual(image)
+        v = self.visual
+        B = image.shape[0]
+        x = v.conv1(image)  # (B, Dv, g, g)
+        x = x.flatten(2).transpose(1, 2)  # (B, g*g, Dv)
+        cls = v.class_embedding.to(x.dtype).expand(B, 1, -1)  # (B, 1, Dv)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # (B, 1+g*g, Dv)
+        if shallow_prompt is not None:
+            x = torch.cat([x, _as_batch(shallow_prompt, B, x.dtype)], dim=1)  # (B, 1+g*g+n, Dv)
+        x = v.ln_pre(x)
+        deep = list(deep_prompts or [])
+        if len(deep) >= self.depth:
+            raise ValueError(f"{len(deep)} deep visual prompts for a {self.depth}-block image encoder (at most {self.depth - 1})")
+        for i, block in enumerate(v.transformer.resblocks):
+            if 1 <= i <= len(deep) and deep[i - 1] is not None:
+                p = _as_batch(deep[i - 1], B, x.dtype)  # (B, n, Dv)
+                x = torch.cat([x[:, : -p.shape[1]], p], dim=1)  # tokens | prompt_i
+            x = run_block(block, x, causal=False, fused=self.fused)
+        x = v.ln_post(x[:, 0])  # (B, Dv) at CLS
+        return x @ v.proj  # (B, E)
+
+
+class ClassPrompts(nn.Module):
+    """Tokenised ``"<context words> <class name>."`` prompts and their frozen embeddings.
+
+    ``token_prefix`` (n_cls, 1, D) is the SOS embedding; ``token_suffix`` (n_cls, L-1-n_ctx, D)
+    holds the class-name tokens, ".", EOT and padding. Both depend on the class list, so they are
+    *non-persistent* buffers: checkpoints never contain them and a model trained on base classes
+    evaluates on new ones. ``context_text`` provides the placeholder tokens whose embeddings the
+    learnable context replaces (e.g. "X X X X" or "a photo of a").
+    """
+
+    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, context_text: str | None = None):
+        super().__init__()
+        if n_ctx < 0:
+            raise ValueError(f"n_ctx must be >= 0, got {n_ctx}")
+        context_text = " ".join(["X"] * n_ctx) if context_text is None else context_text
+        self.classnames = [name.replace("_", " ") for name in classnames]
+        self.n_cls = len(self.classnames)
+        self.n_ctx = n_ctx
+        self.prompt_texts = [f"{context_text} {name}.".strip() for name in self.classnames]
+        tokens = clip.tokenize(self.prompt_texts)  # (n_cls, L)
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(tokens).float()  # (n_cls, L, D)
+        # Each class name's token count (without the "." and EOT), for the middle/front layouts.
+        self.name_lens = [len(CLIP_TOKENIZER.encode(name)) for name in self.classnames]
+        eot_idx = tokens.argmax(dim=-1)  # EOT has the largest token id
+        self.seq_len = int(eot_idx.max()) + 1  # computed once here: no device sync in forward
+        self.register_buffer("tokens", tokens, persistent=False)
+        self.register_buffer("eot_idx", eot_idx, persistent=False)
+        self.register_buffer("token_prefix", embedding[:, :1], persistent=False)  # (n_cls, 1, D) SOS
+        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx :], persistent=False)  # (n_cls, L-1-n, D)
+        self.register_buffer("context_embedding", embedding[0, 1 : 1 + n_ctx].clone(), persistent=False)  # (n, D)
+
+    def assemble(self, ctx: torch.Tensor, position: str = "end", length: int | None = None) -> torch.Tensor:
+        """Prompts (n_cls, L, D) = SOS | ctx | class tokens "." EOT ... (``position`` "end"), or
+        with the class tokens before the context ("front") or inside it ("middle", CoOp's split
+        of the context into two halves). ``ctx``: (n, D), (n_cls, n, D) or (B, n_cls, n, D).
+        ``length`` (e.g. ``seq_len``) cuts the padding first, so large batches stay small."""
+        suffix = self.token_suffix if length is None else self.token_suffix[:, : length - 1 - self.n_ctx]
+        return assemble_prompts(self.token_prefix, ctx, suffix, self.name_lens, position)
+
+
+def assemble_prompts(
+    prefix: torch.Tensor, ctx: torch.Tensor, suffix: torch.Tensor, name_lens: Sequence[int] | None = None, position: str = "end"
+) -> torch.Tensor:
+    """SOS | context | suffix by concatenation, with CoOp's class-token positions.
+
+    Shapes: prefix (n_cls, 1, D), suffix (n_cls, S, D), ctx (n, D) | (n_cls, n, D) | (B, n_cls, n, D);
+    returns (n_cls, L, D) or (B, n_cls, L, D).
+    """
+    lead = ctx.shape[:-2] if ctx.dim() == 4 else prefix.shape[:1]
+    ctx = ctx.to(prefix.dtype).expand(*lead, *ctx.shape[-2:])  # (..., n_cls, n, D)
+    prefix = prefix.expand(*lead, *prefix.shape[-2:])  # (..., n_cls, 1, D)
+    suffix = suffix.expand(*lead, *suffix.shape[-2:])  # (..., n_cls, S, D)
+    if position == "end":
+        return torch.cat([prefix, ctx, suffix], dim=-2)
+    if name_lens is None:
+        raise ValueError("the middle/front class-token positions need the class-name lengths")
+    half = ctx.shape[-2] // 2
+    rows = []
+    for i, name_len in enumerate(name_lens):  # the class-name length differs per class
+        pre, c, suf = prefix[..., i : i + 1, :, :], ctx[..., i : i + 1, :, :], suffix[..., i : i + 1, :, :]
+        name, rest = suf[..., :name_len, :], suf[..., name_len:, :]
+        if position == "middle":
+            parts = [pre, c[..., :half, :], name, c[..., half:, :], rest]
+        elif position == "front":
+            parts = [pre, name, c, rest]
+        else:
+            raise ValueError(f"class token position must be one of end, middle, front; got {position!r}")
+        rows.append(torch.cat(parts, dim=-2))  # (..., 1, L, D)
+    return torch.cat(rows, dim=-3)
+
+
+def clip_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """CLIP's scaled cosine similarities. image (B, E), text (n_cls, E) or (B, n_cls, E) -> (B, n_cls)."""
+    image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+    text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+    scale = logit_scale.exp()
+    if text_features.dim() == 3:  # per-image class features (CoCoOp)
+        return scale * torch.einsum("be,bce->bc", image_features, text_features.to(image_features.dtype))
+    return scale * image_features @ text_features.to(image_features.dtype).t()
+
+
+class TextFeatureCache:
+    """Caches image-independent text features during one evaluation.
+
+    Valid only while the owning module is in eval mode with gradients off; the owner clears it
+    whenever its mode changes (``train()``/``eval()``, which the engine calls at the start of
+    every evaluation) and when weights are loaded, so stale features are never served.
+    """
+
+    def __init__(self) -> None:
+        self._value: torch.Tensor | None = None
+
+    def clear(self) -> None:
+        self._value = None
+
+    def get(self, module: nn.Module, compute) -> torch.Tensor:
+        if module.training or torch.is_grad_enabled():
+            self._value = None
+            return compute()
+        if self._value is None:
+            self._value = compute()
+        return self._value
+
+
+def iter_chunks(n: int, chunk: int) -> Iterator[slice]:
+    """Slices covering range(n) in pieces of at most ``chunk``."""
+    for start in range(0, n, max(chunk, 1)):
+        yield slice(start, min(start + chunk, n))

@@ -1,0 +1,243 @@
+"""The prompted-CLIP substrate against CLIP itself: exact equivalences, locality, fused attention,
+EOT truncation, and the CoOp/CoCoOp models built on it."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainers.clip_loader import clip, freeze
+from trainers.clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, run_block
+from trainers.cocoop import CoCoOpModel, CoCoOpPromptLearner
+from trainers.coop import CoOpModel, PromptLearner
+
+NAMES = ["dog", "golden retriever", "cat", "sea lion", "a very long class name with many words"]
+
+
+@pytest.fixture
+def clip_model(tiny_clip):
+    return freeze(tiny_clip)
+
+
+def _text_inputs(clip_model, n_ctx=4, context="a photo of a"):
+    p = ClassPrompts(clip_model, NAMES, n_ctx, context)
+    return p, p.assemble(p.context_embedding)
+
+
+# --- exactness against CLIP ---------------------------------------------------------------------
+@torch.no_grad()
+def test_block_loop_equals_clip_transformer_bitwise(clip_model):
+    x = torch.randn(77, 3, clip_model.transformer.width)  # (L, B, D), CLIP's layout
+    ref = clip_model.transformer(x)
+    got = x.permute(1, 0, 2)
+    for block in clip_model.transformer.resblocks:
+        got = run_block(block, got, causal=True, fused=False)
+    assert torch.equal(got.permute(1, 0, 2), ref)
+    v = torch.randn(5, 2, clip_model.visual.transformer.width)
+    ref_v = clip_model.visual.transformer(v)
+    got_v = v.permute(1, 0, 2)
+    for block in clip_model.visual.transformer.resblocks:
+        got_v = run_block(block, got_v, causal=False, fused=False)
+    assert torch.equal(got_v.permute(1, 0, 2), ref_v)
+
+
+@torch.no_grad()
+def test_unprompted_encoders_equal_encode_text_and_encode_image_bitwise(clip_model):
+    prompts, x = _text_inputs(clip_model)
+    tokens = clip.tokenize([f"a photo of a {n}." for n in NAMES])
+    assert torch.equal(prompts.tokens, tokens)
+    assert torch.equal(PromptedTextEncoder(clip_model, fused=False)(x, prompts.eot_idx), clip_model.encode_text(tokens))
+    image = torch.randn(3, 3, 32, 32)
+    assert torch.equal(PromptedImageEncoder(clip_model, fused=False)(image), clip_model.encode_image(image))
+
+
+@torch.no_grad()
+def test_fused_attention_matches_clip_attention(clip_model):
+    prompts, x = _text_inputs(clip_model)
+    ref = clip_model.encode_text(prompts.tokens)
+    fused_full = PromptedTextEncoder(clip_model, fused=True)(x, prompts.eot_idx)
+    torch.testing.assert_close(fused_full, ref, rtol=1e-5, atol=1e-5)
+    image = torch.randn(3, 3, 32, 32)
+    torch.testing.assert_close(PromptedImageEncoder(clip_model, fused=True)(image), clip_model.encode_image(image), rtol=1e-5, atol=1e-5)
+    # One block, random input: fused (SDPA, is_causal) vs CLIP's own block.
+    h = torch.randn(4, 77, clip_model.transformer.width)
+    block = clip_model.transformer.resblocks[0]
+    torch.testing.assert_close(run_block(block, h, causal=True, fused=True), run_block(block, h, causal=True, fused=False), rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+def test_eot_truncation_is_exact(clip_model):
+    prompts, x = _text_inputs(clip_model)
+    enc = PromptedTextEncoder(clip_model, fused=True)
+    full = enc(x, prompts.eot_idx)
+    assert prompts.seq_len == int(prompts.tokens.argmax(-1).max()) + 1 < 77
+    cut = enc(x, prompts.eot_idx, seq_len=prompts.seq_len)
+    torch.testing.assert_close(cut, full, rtol=1e-6, atol=1e-6)
+    pre_cut = enc(prompts.assemble(prompts.context_embedding, length=prompts.seq_len), prompts.eot_idx)
+    torch.testing.assert_close(pre_cut, full, rtol=1e-6, atol=1e-6)
+    # And with deep prompts.
+    torch.manual_seed(0)
+    deep = [torch.randn(4, x.shape[-1]) for _ in range(2)]
+    torch.testing.assert_close(enc(x, prompts.eot_idx, prompts.seq_len, deep), enc(x, prompts.eot_idx, None, deep), rtol=1e-5, atol=1e-5)
+
+
+# --- deep prompts: replacement identity and locality ---------------------------------------------
+def _text_hidden_states(enc, x, eot, deep):
+    """Inputs to each block, recorded with forward pre-hooks on CLIP's own blocks."""
+    seen = []
+    hooks = [b.register_forward_pre_hook(lambda m, a: seen.append(a[0].clone())) for b in enc.resblocks]
+    try:
+        out = enc(x, eot, None, deep)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen, out
+
+
+@torch.no_grad()
+def test_deep_text_prompt_replacement_identity_and_locality(clip_model):
+    prompts, x = _text_inputs(clip_model)
+    enc = PromptedTextEncoder(clip_model, fused=False)  # hooks see CLIP's blocks (L, B, D)
+    n = prompts.n_ctx
+    seen, base = _text_hidden_states(enc, x, prompts.eot_idx, None)
+    # Feeding back exactly what block i-1 produced at the prompt rows changes nothing.
+    deep = [seen[i][1 : 1 + n, 0] for i in (1, 2)]  # rows 1..n entering blocks 1 and 2, (n, D)
+    same = enc(x, prompts.eot_idx, None, deep)
+    assert torch.equal(same, base)
+    # Perturbing the prompt of block 2 leaves every hidden state before block 2 unchanged.
+    perturbed = [None, torch.randn(n, x.shape[-1])]
+    seen2, out2 = _text_hidden_states(enc, x, prompts.eot_idx, perturbed)
+    for i in range(2):
+        assert torch.equal(seen2[i], seen[i])
+    assert not torch.equal(seen2[2], seen[2]) and not torch.allclose(out2, base)
+    # The causal mask keeps SOS untouched at every depth.
+    for i in range(len(seen)):
+        assert torch.equal(seen2[i][0], seen[i][0])
+
+
+@torch.no_grad()
+def test_deep_visual_prompt_replacement_identity_and_locality(clip_model):
+    enc = PromptedImageEncoder(clip_model, fused=False)
+    image = torch.randn(2, 3, 32, 32)
+    n, width = 3, enc.width
+    shallow = torch.randn(n, width)
+    seen = []
+    hooks = [b.register_forward_pre_hook(lambda m, a: seen.append(a[0].clone())) for b in enc.visual.transformer.resblocks]
+    base = enc(image, shallow)
+    deep = [seen[1][-n:].permute(1, 0, 2).clone()]  # (B, n, Dv): rows that entered block 1, per image
+    seen.clear()
+    assert torch.equal(enc(image, shallow, deep), base)
+    seen.clear()
+    enc(image, shallow, [None, torch.randn(n, width)])
+    pert = list(seen)
+    for h in hooks:
+        h.remove()
+    seen_base = []
+    hooks = [b.register_forward_pre_hook(lambda m, a: seen_base.append(a[0].clone())) for b in enc.visual.transformer.resblocks]
+    enc(image, shallow)
+    for h in hooks:
+        h.remove()
+    assert torch.equal(pert[0], seen_base[0]) and torch.equal(pert[1], seen_base[1])
+    assert not torch.equal(pert[2], seen_base[2])
+
+
+@torch.no_grad()
+def test_visual_prompts_carry_no_position(clip_model):
+    """Appended prompts have no positional embedding and no mask: their order does not matter."""
+    enc = PromptedImageEncoder(clip_model, fused=True)
+    image = torch.randn(2, 3, 32, 32)
+    shallow = torch.randn(3, enc.width)
+    torch.testing.assert_close(enc(image, shallow), enc(image, shallow.flip(0)), rtol=1e-5, atol=1e-5)
+
+
+def test_prompt_layout_and_prompts_are_not_written_in_place(clip_model):
+    prompts, x = _text_inputs(clip_model, n_ctx=2, context="a photo of a")
+    # n tokens between SOS and the rest: "a photo" | "of a <class> ."
+    assert prompts.token_suffix.shape[1] == 77 - 1 - 2
+    assert prompts.eot_idx.tolist() == prompts.tokens.argmax(-1).tolist()
+    ctx = torch.randn(2, x.shape[-1], requires_grad=True)
+    before = prompts.token_suffix.clone()
+    out = PromptedTextEncoder(clip_model)(prompts.assemble(ctx), prompts.eot_idx, prompts.seq_len, [ctx * 2])
+    out.sum().backward()
+    assert torch.equal(prompts.token_suffix, before) and ctx.grad.abs().sum() > 0
+    assert set(dict(prompts.state_dict())) == set()  # class-dependent buffers are not persistent
+
+
+# --- CoOp / CoCoOp models ---------------------------------------------------------------------------
+@torch.no_grad()
+def test_coop_initialised_from_words_reproduces_the_handcrafted_prompt(clip_model):
+    learner = PromptLearner(clip_model, NAMES, n_ctx=16, ctx_init="a photo of a")
+    assert learner.n_ctx == 4 and learner.ctx.shape == (4, clip_model.transformer.width)
+    ref = clip_model.encode_text(clip.tokenize([f"a photo of a {n}." for n in NAMES]))
+    assert torch.equal(CoOpModel(clip_model, learner, fused=False).text_features(), ref)
+    torch.testing.assert_close(CoOpModel(clip_model, learner, fused=True).text_features(), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["end", "middle", "front"])
+def test_coop_class_token_positions(clip_model, position):
+    torch.manual_seed(0)
+    learner = PromptLearner(clip_model, NAMES, n_ctx=4, class_token_position=position)
+    prompts = learner()
+    p = learner.prompts
+    emb = clip_model.token_embedding(p.tokens).float()  # "X X X X <name>." embeddings
+    for i, name_len in enumerate(p.name_lens):
+        name = emb[i, 1 + 4 : 1 + 4 + name_len]
+        start = {"end": 1 + 4, "middle": 1 + 2, "front": 1}[position]
+        assert torch.equal(prompts[i, start : start + name_len], name)
+        ctx_rows = {"end": [1, 2, 3, 4], "middle": [1, 2, 3 + name_len, 4 + name_len], "front": [1 + name_len + k for k in range(4)]}[position]
+        assert torch.equal(prompts[i, ctx_rows], learner.ctx)
+    # The padding after EOT is untouched.
+    assert torch.equal(prompts[:, p.seq_len :], emb[:, p.seq_len :])
+
+
+def test_coop_csc_and_gradients(clip_model):
+    learner = PromptLearner(clip_model, NAMES, n_ctx=3, csc=True)
+    assert learner.ctx.shape == (len(NAMES), 3, clip_model.transformer.width)
+    model = CoOpModel(clip_model, learner)
+    logits = model(torch.randn(2, 3, 32, 32))
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    assert learner.ctx.grad is not None and (learner.ctx.grad.abs().sum(dim=(1, 2)) > 0).all()
+    assert all(p.grad is None for p in clip_model.parameters())
+    assert list(learner.state_dict()) == ["ctx"]
+
+
+@torch.no_grad()
+def test_text_features_are_cached_only_during_evaluation(clip_model):
+    learner = PromptLearner(clip_model, NAMES, n_ctx=4)
+    model = CoOpModel(clip_model, learner)
+    learner.eval()
+    first = model.text_features()
+    assert model.text_features() is first  # served from the cache
+    learner.ctx.add_(1.0)
+    assert model.text_features() is first  # same evaluation: still cached
+    learner.eval()  # the engine calls eval() at the start of every evaluation
+    assert model.text_features() is not first and not torch.equal(model.text_features(), first)
+    learner.load_state_dict({"ctx": torch.zeros_like(learner.ctx)})
+    assert torch.equal(model.text_features(), CoOpModel(clip_model, learner).text_features())
+
+
+def test_cocoop_chunked_evaluation_equals_one_batch(clip_model):
+    torch.manual_seed(0)
+    learner = CoCoOpPromptLearner(clip_model, NAMES, n_ctx=4, ctx_init="a photo of a")
+    image = torch.randn(7, 3, 32, 32)
+    big = CoCoOpModel(clip_model, learner, text_batch=10_000)
+    small = CoCoOpModel(clip_model, learner, text_batch=len(NAMES) * 2)  # 2 images per chunk
+    learner.eval()
+    with torch.no_grad():
+        a, b = big(image), small(image)
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    learner.train()
+    c = big(image)  # training path (with grad), no chunking
+    torch.testing.assert_close(c.detach(), a, rtol=1e-5, atol=1e-5)
+    c.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.parameters())
+    assert all(p.grad is None for p in clip_model.parameters())
+
+
+@torch.no_grad()
+def test_cocoop_prompts_depend_on_the_image(clip_model):
+    learner = CoCoOpPromptLearner(clip_model, NAMES, n_ctx=2)
+    feats = torch.nn.functional.normalize(torch.randn(2, clip_model.visual.output_dim), dim=-1)
+    prompts = learner(feats)
+    assert prompts.shape == (2, len(NAMES), 77, clip_model.transformer.width)
+    assert not torch.equal(prompts[0, :, 1:3], prompts[1, :, 1:3])  # context shifted per image
+    assert torch.equal(prompts[0, :, 3:], prompts[1, :, 3:])  # class tokens unchanged

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
+import re
 from typing import Any, Sequence
 
 import torch
@@ -46,6 +47,9 @@ def add_common_config(cfg: CN) -> None:
     # True: run CLIP's blocks with fused attention (F.scaled_dot_product_attention) and stop the
     # text tower at the last EOT token (exact); False: CLIP's own blocks (the reference path).
     cfg.MODEL.BACKBONE.FUSED = True
+    # Keep only the newest N checkpoints model.pth.tar-<epoch> of a run (0 = keep all, as Dassl).
+    # With TRAIN.CHECKPOINT_FREQ 1 this makes every run resumable at the cost of one file.
+    cfg.TRAIN.CHECKPOINT_KEEP_LAST = 0
 
 
 def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
@@ -185,6 +189,13 @@ class ClipPromptTrainer(TrainerX):
         if not all(p.requires_grad for _, p in named):
             raise RuntimeError("every listed trainable tensor must require grad")
 
+    def after_epoch(self) -> None:
+        super().after_epoch()
+        keep = self.cfg.TRAIN.CHECKPOINT_KEEP_LAST
+        if keep > 0:
+            for name in self.get_model_names():
+                prune_checkpoints(osp.join(self.output_dir, name), keep)
+
     def parse_batch_train(self, batch: dict):
         return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)
 
@@ -252,6 +263,23 @@ def check_input_size(cfg: CN, clip_model: nn.Module) -> None:
             f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the CLIP backbone's input resolution {res}; "
             f'set INPUT.SIZE "({res}, {res})".'
         )
+
+
+def prune_checkpoints(folder: str, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` ``model.pth.tar-<epoch>`` files of ``folder`` (the one
+    named in the ``checkpoint`` pointer is always kept); returns the deleted names."""
+    if not osp.isdir(folder):
+        return []
+    epochs = sorted(int(f.rpartition("-")[2]) for f in os.listdir(folder) if re.fullmatch(r"model\.pth\.tar-\d+", f))
+    pointer = osp.join(folder, "checkpoint")
+    current = open(pointer, encoding="utf-8").read().strip() if osp.exists(pointer) else ""
+    deleted = []
+    for epoch in epochs[:-keep]:
+        fname = f"model.pth.tar-{epoch}"
+        if fname != current:
+            os.remove(osp.join(folder, fname))
+            deleted.append(fname)
+    return deleted
 
 
 def _list_checkpoints(folder: str) -> list[str]:

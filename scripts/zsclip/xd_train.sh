@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Cross-dataset / DG source: evaluate zero-shot CLIP on ImageNet.
+# Run with --help for the arguments and environment variables.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+source "$SCRIPT_DIR/settings.sh"
+xd_train_main "$@"

@@ -454,6 +454,10 @@ $OPTS_HELP
     launch "$dir" "${common[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only
 }
 
+fewshot_cfg() {  # fewshot_cfg DATASET SHOTS: the few-shot config (a settings.sh may redefine it)
+    echo "$CFG_FEWSHOT"
+}
+
 fewshot_main() {
     USAGE_ARGS="DATASET SHOTS SEED [KEY VALUE ...]"
     USAGE_ABOUT="Few-shot learning: train $TRAINER on all classes of DATASET with SHOTS images per
@@ -472,7 +476,7 @@ $OPTS_HELP
     check_seed "${POSITIONAL[2]}"
     EXTRA_OPTS=("${POSITIONAL[@]:3}")
     local dataset=${POSITIONAL[0]} shots=${POSITIONAL[1]} seed=${POSITIONAL[2]} cfg dir
-    cfg=$(config_file "$CFG_FEWSHOT")
+    cfg=$(config_file "$(fewshot_cfg "$dataset" "$shots")")
     dir="$OUTPUT/fewshot/$dataset/shots_$shots/$TRAINER/$(config_name "$cfg")/seed$seed"
     launch "$dir" --seed "$seed" --trainer "$TRAINER" \
         --dataset-config-file "configs/datasets/$dataset.yaml" --config-file "$cfg" --output-dir "$dir" \

@@ -6,6 +6,17 @@ ZERO_SHOT=0
 CFG_BASE2NEW=configs/trainers/CoOp/vit_b16_ctxv1.yaml
 CFG_BASE2NEW_IMAGENET=configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml
 CFG_XD=configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml
-# Few-shot as in CoOp's scripts/coop/main.sh with 16 learnable context tokens.
-CFG_FEWSHOT=configs/trainers/CoOp/vit_b16_ep50.yaml
+# Few-shot as in CoOp's paper and scripts/coop/main.sh, 16 learnable context tokens, and the
+# epochs by shots: 200 for 8/16 shots, 100 for 2/4, 50 for 1 shot and for ImageNet.
+CFG_FEWSHOT="CoOp/vit_b16 (8 or 16 shots), CoOp/vit_b16_ep100 (2 or 4), CoOp/vit_b16_ep50 (1 shot; ImageNet)"
 FEWSHOT_OPTS=(TRAINER.COOP.N_CTX 16)
+
+fewshot_cfg() {  # fewshot_cfg DATASET SHOTS
+    if [[ $1 == imagenet || $2 == 1 ]]; then
+        echo configs/trainers/CoOp/vit_b16_ep50.yaml
+    elif [[ $2 == 2 || $2 == 4 ]]; then
+        echo configs/trainers/CoOp/vit_b16_ep100.yaml
+    else
+        echo configs/trainers/CoOp/vit_b16.yaml
+    fi
+}

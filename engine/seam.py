@@ -84,6 +84,12 @@ if BACKEND == "dassl":
     )
     from torch.optim.lr_scheduler import LRScheduler as _LRScheduler  # noqa: E402
 
+    # Importing Dassl runs logging.disable(WARNING) (its wilds module), which would silence every
+    # line this project logs (the log is what results are parsed from). Undo it.
+    import logging as _logging  # noqa: E402
+
+    _logging.disable(_logging.NOTSET)
+
     def _warmup_init(self, optimizer, successor, warmup_epoch, last_epoch=-1, verbose=False):
         # torch 2.7 removed LRScheduler's `verbose` argument that Dassl passes positionally.
         self.successor = successor

@@ -1,0 +1,156 @@
+"""Base classes of the readers: CoOp's split-file protocol and the ImageNet-folder test sets.
+
+Neither class is registered; each benchmark module subclasses one and registers it under the
+name the CoOp family uses. Only the Dassl API of ``DatasetBase`` is used, so the readers work
+with the built-in engine and with real Dassl alike.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+from engine.seam import DatasetBase, Datum, get_logger
+
+from .common import (
+    DatasetError,
+    Item,
+    build_datums,
+    check_subsample,
+    dataset_root,
+    fetch_instructions,
+    list_images,
+    load_or_sample_fewshot,
+    make_split,
+    misplaced_hints,
+    read_imagenet_classnames,
+    read_split,
+    require_dataset_folder,
+    subdirs,
+    subsample_classes,
+    write_split,
+)
+from .specs import SPECS, DatasetSpec
+
+__all__ = ["CoOpSplitReader", "ImageNetFolderTestSet"]
+
+_log = get_logger("datasets.base")
+
+
+def _subsample_setting(cfg: Any) -> str:
+    # The key is added by datasets.add_dataset_config; a config without it means "all".
+    return check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
+
+
+class CoOpSplitReader(DatasetBase):
+    """A benchmark read through CoOp's protocol.
+
+    1. read ``split_zhou_<Name>.json`` if present, else build the split from the official files
+       (``read_source``, then CoOp's shuffle, which consumes Python's ``random``) and write it
+       once the images are checked;
+    2. with ``DATASET.NUM_SHOTS >= 1``: the cached few-shot subset of this seed, or a new one;
+    3. ``DATASET.SUBSAMPLE_CLASSES``: all / base / new.
+
+    Subclasses set ``spec_name`` and ``dataset_dir`` (CoOp's folder name) and implement
+    ``read_source``.
+    """
+
+    spec_name = ""
+    dataset_dir = ""
+
+    def __init__(self, cfg: Any):
+        spec = SPECS[self.spec_name]
+        subsample = _subsample_setting(cfg)
+        root = dataset_root(cfg)
+        self.dataset_dir = require_dataset_folder(spec, root)
+        self.image_dir = osp.join(self.dataset_dir, spec.image_subdir) if spec.image_subdir else self.dataset_dir
+        self.split_path = osp.join(self.dataset_dir, spec.split_file) if spec.split_file else None
+        self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
+
+        if self.split_path is not None and osp.isfile(self.split_path):
+            split, source, created = read_split(self.split_path), self.split_path, False
+        else:
+            official, source = self.read_source(spec, root)
+            split, created = make_split(spec, official), self.split_path is not None
+        datums = build_datums(spec, root, self.image_dir, split, source)
+        if created:
+            write_split(split, self.split_path)
+        train, val, test = datums["train"], datums["val"], datums["test"]
+
+        num_shots = cfg.DATASET.NUM_SHOTS
+        if num_shots >= 1:
+            train, val = load_or_sample_fewshot(
+                self, self.split_fewshot_dir, self.image_dir, num_shots, cfg.SEED, train, val
+            )
+        train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        super().__init__(train_x=train, val=val, test=test)
+
+    @classmethod
+    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
+        """The benchmark's official files as unsplit item lists (no randomness), and their location.
+
+        Returns ``{"all": items}`` (split 50/20/30 per class), ``{"trainval": ..., "test": ...}``
+        (trainval split 80/20) or ``{"train", "val", "test"}`` (used as they are).
+        """
+        raise NotImplementedError
+
+
+class ImageNetFolderTestSet(DatasetBase):
+    """A test-only ImageNet variant: class folders under one image folder plus ``classnames.txt``.
+
+    As in CoOp, the test set is also passed as ``train_x`` (it defines the class names) and
+    NUM_SHOTS / SUBSAMPLE_CLASSES do not apply. Subclasses set ``spec_name`` and ``dataset_dir``
+    and may override ``class_folders``.
+    """
+
+    spec_name = ""
+    dataset_dir = ""
+
+    def __init__(self, cfg: Any):
+        spec = SPECS[self.spec_name]
+        if _subsample_setting(cfg) != "all":
+            _log.info(f"Note: {spec.name} is a test-only set; DATASET.SUBSAMPLE_CLASSES does not apply to it.")
+        root = dataset_root(cfg)
+        self.dataset_dir = require_dataset_folder(spec, root)
+        self.image_dir = osp.join(self.dataset_dir, spec.image_subdir)
+        items, n_folders = self.read_items(spec, root)
+        if n_folders != spec.num_classes:
+            _log.warning(
+                f"WARNING: {self.image_dir} has {n_folders} class folders, the benchmark has {spec.num_classes}; "
+                f"labels follow the folders present. Run `python -m datasets.check --root {root} --dataset {spec.name}`."
+            )
+        data = [Datum(impath=osp.join(self.image_dir, rel), label=label, classname=cname) for rel, label, cname in items]
+        super().__init__(train_x=data, test=data)
+
+    @classmethod
+    def read_items(cls, spec: DatasetSpec, root: str) -> tuple[list[Item], int]:
+        """Every image (path relative to the image folder, label, class name) and the number of
+        class folders; errors name the file or folder to fix."""
+        classnames = read_imagenet_classnames(spec, root)
+        image_dir = osp.join(root, spec.image_dir_rel)
+        if not osp.isdir(image_dir):
+            hints = "".join(f"\nHint: {h}" for h in misplaced_hints(spec, root, image_dir))
+            raise DatasetError(
+                f"{spec.name}: the image folder {image_dir} does not exist.\n"
+                + fetch_instructions(spec, root, kinds=("images",))
+                + hints
+            )
+        folders = cls.class_folders(spec, image_dir, classnames)
+        items: list[Item] = []
+        for folder, label, classname in folders:
+            items += [(f"{folder}/{name}", label, classname) for name in list_images(osp.join(image_dir, folder))]
+        if not items:
+            raise DatasetError(f"{spec.name}: no images under {image_dir}.\n{fetch_instructions(spec, root)}")
+        return items, len(folders)
+
+    @classmethod
+    def class_folders(cls, spec: DatasetSpec, image_dir: str, classnames: dict[str, str]) -> list[tuple[str, int, str]]:
+        """(folder, label, classname) per class: wnid folders, sorted, labelled in that order."""
+        folders = subdirs(image_dir)
+        unknown = [f for f in folders if f not in classnames]
+        if unknown:
+            raise DatasetError(
+                f"{spec.name}: {len(unknown)} folders in {image_dir} are not ImageNet classes of its "
+                f"classnames.txt: {', '.join(unknown[:5])}. "
+                "Fix: leave only the wnid class folders there (and check that classnames.txt is CoOp's file)."
+            )
+        return [(folder, label, classnames[folder]) for label, folder in enumerate(folders)]

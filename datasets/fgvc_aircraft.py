@@ -1,0 +1,55 @@
+"""FGVC-Aircraft (Maji et al., 2013), read as in CoOp (arXiv 2109.01134).
+
+Layout: the ``data/`` folder of fgvc-aircraft-2013b renamed ``fgvc_aircraft/``: ``images/*.jpg``,
+``variants.txt`` (the 100 classes, in label order) and ``images_variant_{train,val,test}.txt``.
+There is no split file: the official lists are the split, read on every run.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+from engine.seam import DATASET_REGISTRY
+
+from .base import CoOpSplitReader
+from .common import DatasetError, Item, require_files
+from .specs import DatasetSpec
+
+
+def read_variant_list(path: str, cname2lab: dict[str, int]) -> list[Item]:
+    """Items of ``images_variant_<split>.txt`` (lines ``<image id> <variant name>``)."""
+    items: list[Item] = []
+    unknown: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.strip().split(" ")
+            if not parts[0]:
+                continue
+            classname = " ".join(parts[1:])
+            if classname not in cname2lab:
+                unknown.append(line.strip())
+                continue
+            items.append((parts[0] + ".jpg", cname2lab[classname], classname))
+    if unknown:
+        raise DatasetError(f"FGVCAircraft: {path} has variants missing from variants.txt: {unknown[:5]}")
+    return items
+
+
+@DATASET_REGISTRY.register()
+class FGVCAircraft(CoOpSplitReader):
+    """100 aircraft variants."""
+
+    spec_name = "FGVCAircraft"
+    dataset_dir = "fgvc_aircraft"
+
+    @classmethod
+    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
+        require_files(spec, root, spec.metadata, "read the official split lists")
+        dataset_dir = osp.join(root, spec.folder)
+        with open(osp.join(dataset_dir, "variants.txt"), encoding="utf-8") as f:
+            classnames = [line.strip() for line in f if line.strip()]
+        cname2lab = {c: i for i, c in enumerate(classnames)}
+        split = {
+            key: read_variant_list(osp.join(dataset_dir, f"images_variant_{key}.txt"), cname2lab)
+            for key in ("train", "val", "test")
+        }
+        return split, osp.join(dataset_dir, "images_variant_*.txt")

@@ -1,0 +1,129 @@
+"""ImageNet (ILSVRC2012; Deng et al., CVPR 2009), read as in CoOp (arXiv 2109.01134).
+
+Layout: ``imagenet/images/{train,val}/<wnid>/*.JPEG`` + ``classnames.txt`` (1000 lines
+``wnid class name``, CLIP's class names). The val set is the test set (and the val set of the
+run). CoOp caches the lists in ``preprocessed.pkl``; here they go to ``preprocessed.json``
+(paths relative to ``images/``). Few-shot subsets are drawn from train only.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+from engine.seam import DATASET_REGISTRY, DatasetBase, get_logger
+
+from .common import (
+    DatasetError,
+    Split,
+    build_datums,
+    check_subsample,
+    dataset_root,
+    fetch_instructions,
+    list_images,
+    load_or_sample_fewshot,
+    misplaced_hints,
+    read_imagenet_classnames,
+    read_split,
+    require_dataset_folder,
+    subdirs,
+    subsample_classes,
+    write_split,
+)
+from .specs import SPECS, DatasetSpec
+
+_log = get_logger("datasets.imagenet")
+
+CACHE_NAME = "preprocessed.json"
+
+
+def flat_val_message(spec: DatasetSpec, root: str, val_dir: str, n_files: int) -> str:
+    """The fix for the most common ImageNet problem: val images not sorted into class folders."""
+    return (
+        f"{spec.name}: {val_dir} holds {n_files:,} loose images instead of 1000 class folders "
+        "(the ILSVRC2012 val archive is flat).\n"
+        f"Fix: sort them into <wnid>/ folders with `python -m datasets.download --root {root} "
+        "--sort-imagenet-val LABELS`, where LABELS is ILSVRC2012_devkit_t12.tar.gz (from image-net.org) "
+        "or Kaggle's LOC_val_solution.csv; or use any copy of ImageNet whose val/ has class folders."
+    )
+
+
+def list_imagenet(spec: DatasetSpec, root: str, image_dir: str, classnames: dict[str, str]) -> Split:
+    """Train and test (= val) items from the class folders, labelled by sorted train folder."""
+    train_dir, val_dir = osp.join(image_dir, "train"), osp.join(image_dir, "val")
+    for folder in (train_dir, val_dir):
+        if not osp.isdir(folder):
+            hints = "".join(f"\nHint: {h}" for h in misplaced_hints(spec, root, folder))
+            raise DatasetError(
+                f"{spec.name}: {folder} not found.\n{fetch_instructions(spec, root, kinds=('images',))}{hints}"
+            )
+    train_folders = subdirs(train_dir)
+    val_folders = subdirs(val_dir)
+    if not val_folders:
+        loose = len(list_images(val_dir))
+        if loose:
+            raise DatasetError(flat_val_message(spec, root, val_dir, loose))
+    unknown = sorted(set(train_folders + val_folders) - set(classnames))
+    if unknown:
+        raise DatasetError(
+            f"{spec.name}: {len(unknown)} folders under {image_dir} are not classes of classnames.txt: "
+            f"{', '.join(unknown[:5])}. Fix: leave only the 1000 wnid folders in train/ and val/."
+        )
+    extra_val = sorted(set(val_folders) - set(train_folders))
+    if extra_val:
+        raise DatasetError(
+            f"{spec.name}: val/ has classes that train/ lacks: {', '.join(extra_val[:5])}. "
+            "Fix: complete images/train (an interrupted extraction?)."
+        )
+    label_of = {wnid: label for label, wnid in enumerate(train_folders)}
+    split: Split = {"train": [], "test": []}
+    for key, top, folders in (("train", train_dir, train_folders), ("test", val_dir, val_folders)):
+        sub = osp.basename(top)
+        for wnid in folders:
+            split[key] += [
+                (f"{sub}/{wnid}/{name}", label_of[wnid], classnames[wnid]) for name in list_images(osp.join(top, wnid))
+            ]
+    if not split["train"] or not split["test"]:
+        raise DatasetError(f"{spec.name}: no images under {train_dir} or {val_dir}.\n{fetch_instructions(spec, root)}")
+    return split
+
+
+@DATASET_REGISTRY.register()
+class ImageNet(DatasetBase):
+    """1000 classes; the val set is used for validation and test."""
+
+    dataset_dir = "imagenet"
+
+    def __init__(self, cfg: Any):
+        spec = SPECS["ImageNet"]
+        subsample = check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
+        root = dataset_root(cfg)
+        self.dataset_dir = require_dataset_folder(spec, root)
+        self.image_dir = osp.join(self.dataset_dir, spec.image_subdir)
+        self.preprocessed = osp.join(self.dataset_dir, CACHE_NAME)
+        self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
+        classnames = read_imagenet_classnames(spec, root)
+
+        if osp.isfile(self.preprocessed):
+            split, created = read_split(self.preprocessed, keys=("train", "test")), False
+        else:
+            split, created = list_imagenet(spec, root, self.image_dir, classnames), True
+        n_train = len({label for _, label, _ in split["train"]})
+        n_test = len({label for _, label, _ in split["test"]})
+        if n_train != spec.num_classes or n_test != n_train:
+            _log.warning(
+                f"WARNING: {self.image_dir} has {n_train} train and {n_test} val classes; the benchmark has "
+                f"{spec.num_classes}. Labels follow the train folders present. "
+                f"Run `python -m datasets.check --root {root} --dataset {spec.name}`."
+            )
+        datums = build_datums(spec, root, self.image_dir, split, self.preprocessed if not created else self.image_dir)
+        if created:
+            write_split(split, self.preprocessed, compact=True)
+        train, test = datums["train"], datums["test"]
+
+        num_shots = cfg.DATASET.NUM_SHOTS
+        if num_shots >= 1:
+            train, _ = load_or_sample_fewshot(
+                self, self.split_fewshot_dir, self.image_dir, num_shots, cfg.SEED, train, None
+            )
+        train, test = subsample_classes(train, test, subsample=subsample)
+        super().__init__(train_x=train, val=test, test=test)

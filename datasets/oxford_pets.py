@@ -1,0 +1,53 @@
+"""Oxford-IIIT Pets (Parkhi et al., CVPR 2012), read as in CoOp (arXiv 2109.01134).
+
+Layout: ``oxford_pets/images/*.jpg`` + ``split_zhou_OxfordPets.json``. Without the split file,
+the official ``annotations/trainval.txt`` is split 80/20 per class into train/val and
+``annotations/test.txt`` is the test set.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+from engine.seam import DATASET_REGISTRY
+
+from .base import CoOpSplitReader
+from .common import DatasetError, Item, require_files
+from .specs import DatasetSpec
+
+
+def breed_of(image_name: str) -> str:
+    """CoOp's class name: the file stem without its number, lower-cased (``Abyssinian_12`` -> ``abyssinian``)."""
+    return "_".join(image_name.split("_")[:-1]).lower()
+
+
+def read_pets_list(path: str) -> list[Item]:
+    """Items of an official list (lines ``<image> <class id 1..37> <species> <breed id>``)."""
+    items: list[Item] = []
+    bad: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if len(parts) < 2 or not parts[1].isdigit():
+                bad.append(f"line {lineno}: {line.strip()!r}")
+                continue
+            items.append((parts[0] + ".jpg", int(parts[1]) - 1, breed_of(parts[0])))
+    if bad:
+        raise DatasetError(f"{path}: lines not in the form `<image> <class id> <species> <breed id>`: {bad[:5]}")
+    return items
+
+
+@DATASET_REGISTRY.register()
+class OxfordPets(CoOpSplitReader):
+    """37 cat and dog breeds."""
+
+    spec_name = "OxfordPets"
+    dataset_dir = "oxford_pets"
+
+    @classmethod
+    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
+        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        anno_dir = osp.join(root, spec.folder, "annotations")
+        source = {key: read_pets_list(osp.join(anno_dir, f"{key}.txt")) for key in ("trainval", "test")}
+        return source, anno_dir

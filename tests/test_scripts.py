@@ -39,6 +39,7 @@ CONFIGS = {
     "configs/trainers/CoOp/vit_b16_ctxv1.yaml": 11,
     "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml": 50,
     "configs/trainers/CoOp/vit_b16_ep50.yaml": 51,
+    "configs/trainers/CoOp/vit_b16_ep100.yaml": 100,
     "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml": 10,
     "configs/trainers/CoOp/vit_b16.yaml": 1,
 }
@@ -174,7 +175,7 @@ def test_referenced_configs_exist_in_the_repo() -> None:
     named = set()
     for settings in (REPO_ROOT / "scripts").glob("*/settings.sh"):
         named |= {word for word in shlex.split(settings.read_text(), comments=True) if ".yaml" in word}
-    assert {w.split("=", 1)[1] for w in named} == set(CONFIGS)
+    assert {w.split("=", 1)[-1] for w in named} == set(CONFIGS)
     for rel in CONFIGS:
         cfg = yaml.safe_load((REPO_ROOT / rel).read_text())
         if rel != "configs/trainers/CoOp/vit_b16.yaml":  # zero-shot: never loaded with --load-epoch
@@ -414,10 +415,12 @@ def test_coop_fewshot_sweep_dry_run(env: Env) -> None:
     for command in commands:
         shots = int(option(command, "DATASET.NUM_SHOTS"))
         dataset = Path(option(command, "--dataset-config-file")).stem
-        run_dir = env.run_dir("fewshot", "", dataset, "CoOp", "vit_b16_ep50", 1, shots)
+        # CoOp's epochs by shots: 200 for 8/16, 100 for 2/4, 50 for 1 shot and for ImageNet.
+        cfg = "vit_b16_ep50" if dataset == "imagenet" or shots == 1 else "vit_b16_ep100" if shots in (2, 4) else "vit_b16"
+        run_dir = env.run_dir("fewshot", "", dataset, "CoOp", cfg, 1, shots)
         assert option(command, "--output-dir") == str(run_dir)
         assert option(command, "TRAINER.COOP.N_CTX") == "16"
-        assert option(command, "--config-file") == "configs/trainers/CoOp/vit_b16_ep50.yaml"
+        assert option(command, "--config-file") == f"configs/trainers/CoOp/{cfg}.yaml"
     assert [int(option(c, "DATASET.NUM_SHOTS")) for c in commands[:5]] == [1, 2, 4, 8, 16]
 
 

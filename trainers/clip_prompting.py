@@ -132,7 +132,7 @@ class PromptedTextEncoder(nn.Module):
         elif not self.fused and L != self.context_length:
             raise ValueError("fused=False runs CLIP's own blocks and needs the full context length")
         x = prompts.to(self.dtype) + self.positional_embedding[:L].to(self.dtype)  # (N, L, D)
-        deep = list(deep_prompts or [])
+        deep = list(deep_prompts) if deep_prompts is not None else []
         if len(deep) >= self.depth:
             raise ValueError(f"{len(deep)} deep text prompts for a {self.depth}-block text encoder (at most {self.depth - 1})")
         for i, block in enumerate(self.resblocks):
@@ -196,7 +196,7 @@ class PromptedImageEncoder(nn.Module):
         if shallow_prompt is not None:
             x = torch.cat([x, _as_batch(shallow_prompt, B, x.dtype)], dim=1)  # (B, 1+g*g+n, Dv)
         x = v.ln_pre(x)
-        deep = list(deep_prompts or [])
+        deep = list(deep_prompts) if deep_prompts is not None else []
         if len(deep) >= self.depth:
             raise ValueError(f"{len(deep)} deep visual prompts for a {self.depth}-block image encoder (at most {self.depth - 1})")
         for i, block in enumerate(v.transformer.resblocks):

@@ -118,11 +118,12 @@ def setup_cfg(args: argparse.Namespace):
     except ValueError as e:
         raise ValueError(f"command-line override: {e}. Write the value with the default's type.") from None
     cfg.freeze()
+    datasets.check_dataset_config(cfg)
     return cfg
 
 
-def check_trainer_name(cfg) -> None:
-    """Unknown trainer -> a message listing the registered ones (both backends)."""
+def check_required(cfg) -> None:
+    """The trainer and dataset must be given and known (checked before anything is built)."""
     from engine.registry import unknown_name_message
     from engine.seam import TRAINER_REGISTRY
 
@@ -131,6 +132,8 @@ def check_trainer_name(cfg) -> None:
         raise ValueError(f"No trainer given: pass --trainer (one of {', '.join(sorted(names))}).")
     if cfg.TRAINER.NAME not in names:
         raise ValueError(unknown_name_message("trainer", cfg.TRAINER.NAME, names, "--trainer / TRAINER.NAME"))
+    if not cfg.DATASET.NAME:
+        raise ValueError("No dataset given: pass --dataset-config-file configs/datasets/<name>.yaml.")
 
 
 def print_args(args: argparse.Namespace, cfg, log) -> None:
@@ -165,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(e: Exception) -> bool:
     """Errors caused by bad input (config, data, weights): shown as one message."""
+    from datasets import DatasetError
     from trainers.clip_loader import CLIPLoadError
 
-    return isinstance(e, (ValueError, KeyError, FileNotFoundError, ImportError, CLIPLoadError))
+    return isinstance(e, (ValueError, KeyError, FileNotFoundError, ImportError, CLIPLoadError, DatasetError))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     log = get_logger("train")
     cfg = setup_cfg(args)
-    check_trainer_name(cfg)
+    check_required(cfg)
     if cfg.SEED >= 0:
         log.info(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

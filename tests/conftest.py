@@ -56,3 +56,39 @@ def tiny_clip_file(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
     save_state_dict(build_tiny_clip(**TINY_CLIP), str(path))
     return str(path)
+
+
+@pytest.fixture
+def run_train(monkeypatch):
+    """``train.main(argv)`` in-process; stdout restored afterwards, no slow environment report."""
+    import engine.seam
+    import train
+
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # setup_logger tees stdout into log.txt
+    monkeypatch.setattr(engine.seam, "collect_env_info", lambda: "(skipped in tests)")
+
+    def run(argv: list[str]) -> int:
+        try:
+            return train.main(argv)
+        finally:
+            sys.stdout.flush()
+
+    return run
+
+
+@pytest.fixture
+def dtd_data(tmp_path_factory):
+    """A generated DescribableTextures tree (4 classes, 4 train / 2 val / 2 test images each)."""
+    from datasets.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    return make_synthetic_dataset(str(root), "dtd", n_classes=4, n_train=4, n_val=2, n_test=2)
+
+
+def tiny_run_opts(clip_file: str) -> list[str]:
+    """Overrides that make any recipe config run on the tiny CLIP on CPU in seconds."""
+    return [
+        "MODEL.BACKBONE.PATH", clip_file, "INPUT.SIZE", TINY_INPUT_SIZE,
+        "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "DATALOADER.TEST.BATCH_SIZE", "4",
+        "OPTIM.MAX_EPOCH", "1",
+    ]  # fmt: skip

@@ -9,12 +9,12 @@ classes are allow-listed, anything else is refused with a message.
 """
 from __future__ import annotations
 
+import collections
 import os
 import os.path as osp
 import pickle
 import shutil
 import tempfile
-from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -29,11 +29,11 @@ _log = get_logger("engine.checkpoint")
 # Globals that checkpoints written by real Dassl contain besides tensors: its warmup scheduler
 # state embeds the successor scheduler object, which embeds the optimizer object.
 _SAFE_GLOBAL_PREFIXES = ("torch.optim.",)
-_SAFE_GLOBALS = {"collections.defaultdict": __import__("collections").defaultdict, "builtins.dict": dict}
+_SAFE_GLOBALS = {"collections.defaultdict": collections.defaultdict, "builtins.dict": dict}
 
 
-def _strip_module_prefix(state_dict: dict) -> "OrderedDict[str, Any]":
-    return OrderedDict((k[len("module.") :] if k.startswith("module.") else k, v) for k, v in state_dict.items())
+def _strip_module_prefix(state_dict: dict) -> "collections.OrderedDict[str, Any]":
+    return collections.OrderedDict((k[len("module.") :] if k.startswith("module.") else k, v) for k, v in state_dict.items())
 
 
 def save_checkpoint(state: dict, save_dir: str, is_best: bool = False, remove_module_from_keys: bool = True, model_name: str = "") -> str:
@@ -128,7 +128,7 @@ def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
     checkpoint = load_checkpoint(weight_path)
     state_dict = checkpoint.get("state_dict", checkpoint)
     model_dict = model.state_dict()
-    matched, discarded = OrderedDict(), []
+    matched, discarded = collections.OrderedDict(), []
     for k, v in _strip_module_prefix(state_dict).items():
         if k in model_dict and model_dict[k].size() == v.size():
             matched[k] = v

@@ -387,7 +387,8 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         _log.info(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader, file=sys.stderr, desc=f"test ({split})", leave=False, dynamic_ncols=True):
+        # Progress bars go to stderr (never into log.txt) and only on a terminal.
+        for batch in tqdm(data_loader, file=sys.stderr, desc=f"test ({split})", leave=False, dynamic_ncols=True, disable=None):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
             self.evaluator.process(output, label)
@@ -417,7 +418,7 @@ class TrainerX(SimpleTrainer):
         self.num_batches = len(self.train_loader_x)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
         epoch_start = end = time.time()
-        bar = tqdm(self.train_loader_x, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, dynamic_ncols=True)
+        bar = tqdm(self.train_loader_x, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, dynamic_ncols=True, disable=None)
         for self.batch_idx, batch in enumerate(bar):
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)

@@ -33,6 +33,7 @@ from .clip_loader import CLIP_TOKENIZER, clip
 
 __all__ = [
     "ClassPrompts",
+    "PromptedCLIP",
     "PromptedImageEncoder",
     "PromptedTextEncoder",
     "TextFeatureCache",
@@ -206,6 +207,19 @@ class PromptedImageEncoder(nn.Module):
             x = run_block(block, x, causal=False, fused=self.fused)
         x = v.ln_post(x[:, 0])  # (B, Dv) at CLS
         return x @ v.proj  # (B, E)
+
+
+class PromptedCLIP(nn.Module):
+    """The skeleton every method's model shares: a learner (the trainable tensors) plus CLIP's
+    frozen towers and logit scale. Subclasses implement ``forward(image) -> logits``."""
+
+    def __init__(self, clip_model: nn.Module, learner: nn.Module, fused: bool = True):
+        super().__init__()
+        self.learner = learner
+        self.text_encoder = PromptedTextEncoder(clip_model, fused=fused)
+        self.image_encoder = PromptedImageEncoder(clip_model, fused=fused)
+        self.logit_scale = clip_model.logit_scale
+        self.fused = fused
 
 
 class ClassPrompts(nn.Module):

@@ -17,7 +17,7 @@ from yacs.config import CfgNode as CN
 from engine.seam import TRAINER_REGISTRY, get_logger
 
 from .base import ClipPromptTrainer, Learner
-from .clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, clip_logits, iter_chunks
+from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
 from .coop import context_init
 
 __all__ = ["CoCoOp", "CoCoOpModel", "CoCoOpPromptLearner", "MetaNet", "add_config"]
@@ -73,17 +73,12 @@ class CoCoOpPromptLearner(Learner):
         return self.prompts.assemble(ctx.unsqueeze(1).expand(-1, n_cls, -1, -1), "end", length)  # (B, n_cls, L, D)
 
 
-class CoCoOpModel(nn.Module):
+class CoCoOpModel(PromptedCLIP):
     """``forward(image) -> logits`` (B, n_cls) with per-image text features."""
 
     def __init__(self, clip_model: nn.Module, learner: CoCoOpPromptLearner, text_batch: int, fused: bool = True):
-        super().__init__()
-        self.learner = learner
-        self.text_encoder = PromptedTextEncoder(clip_model, fused=fused)
-        self.image_encoder = PromptedImageEncoder(clip_model, fused=fused)
-        self.logit_scale = clip_model.logit_scale
-        self.text_batch = text_batch
-        self.fused = fused
+        super().__init__(clip_model, learner, fused)
+        self.text_batch = text_batch  # max prompts per text-encoder call at evaluation
 
     def text_features(self, image_features: torch.Tensor) -> torch.Tensor:
         """(B, n_cls, E) for normalised image features (B, E)."""

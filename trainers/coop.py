@@ -15,7 +15,7 @@ from engine.seam import TRAINER_REGISTRY, get_logger
 
 from .base import ClipPromptTrainer, Learner, check_choice
 from .clip_loader import clip
-from .clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, clip_logits
+from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits
 
 __all__ = ["CoOp", "CoOpModel", "PromptLearner", "add_config", "context_init"]
 
@@ -88,16 +88,8 @@ class PromptLearner(Learner):
         return self.prompts.assemble(self.ctx, self.class_token_position, length)
 
 
-class CoOpModel(nn.Module):
+class CoOpModel(PromptedCLIP):
     """CLIP whose text prompts carry the learned context: ``forward(image) -> logits`` (B, n_cls)."""
-
-    def __init__(self, clip_model: nn.Module, learner: PromptLearner, fused: bool = True):
-        super().__init__()
-        self.learner = learner
-        self.text_encoder = PromptedTextEncoder(clip_model, fused=fused)
-        self.image_encoder = PromptedImageEncoder(clip_model, fused=fused)
-        self.logit_scale = clip_model.logit_scale
-        self.fused = fused
 
     def text_features(self) -> torch.Tensor:
         """(n_cls, E); computed once per evaluation (they do not depend on the image)."""

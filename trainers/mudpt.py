@@ -28,7 +28,7 @@ from engine.seam import TRAINER_REGISTRY, get_logger
 
 from .base import ClipPromptTrainer, Learner, check_choice
 from .clip_loader import CLIP_TOKENIZER, clip
-from .clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, clip_logits, is_vit
+from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, is_vit
 
 __all__ = [
     "HierarchicalFusion",
@@ -358,16 +358,8 @@ class MuDPTPromptLearner(Learner):
         return text_l0, list(text_deep.unbind(0)), vision_l0, list(vision_deep.unbind(0))
 
 
-class MuDPTModel(nn.Module):
+class MuDPTModel(PromptedCLIP):
     """Frozen CLIP fed with MuDPT's prompts: ``forward(image) -> logits`` (B, n_cls)."""
-
-    def __init__(self, clip_model: nn.Module, learner: MuDPTPromptLearner, fused: bool = True):
-        super().__init__()
-        self.learner = learner
-        self.text_encoder = PromptedTextEncoder(clip_model, fused=fused)
-        self.image_encoder = PromptedImageEncoder(clip_model, fused=fused)
-        self.logit_scale = clip_model.logit_scale
-        self.fused = fused
 
     def encode_text(self, text_l0: torch.Tensor, text_deep: Sequence[torch.Tensor]) -> torch.Tensor:
         """Class text features (n_cls, E) for the (fused) textual prompts."""

@@ -221,9 +221,12 @@ def test_cocoop_chunked_evaluation_equals_one_batch(clip_model):
     image = torch.randn(7, 3, 32, 32)
     big = CoCoOpModel(clip_model, learner, text_batch=10_000)
     small = CoCoOpModel(clip_model, learner, text_batch=len(NAMES) * 2)  # 2 images per chunk
+    calls = []
+    small.text_encoder.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     learner.eval()
     with torch.no_grad():
         a, b = big(image), small(image)
+    assert calls == [2 * len(NAMES)] * 3 + [len(NAMES)]  # 7 images: chunks of 2, 2, 2, 1
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
     learner.train()
     c = big(image)  # training path (with grad), no chunking
@@ -241,3 +244,59 @@ def test_cocoop_prompts_depend_on_the_image(clip_model):
     assert prompts.shape == (2, len(NAMES), 77, clip_model.transformer.width)
     assert not torch.equal(prompts[0, :, 1:3], prompts[1, :, 1:3])  # context shifted per image
     assert torch.equal(prompts[0, :, 3:], prompts[1, :, 3:])  # class tokens unchanged
+
+
+# --- precision and memory-lean paths --------------------------------------------------------------
+def test_quick_gelu_matches_clip_forward_bitwise_and_its_gradient():
+    from clip.model import QuickGELU
+
+    from trainers.clip_prompting import quick_gelu
+
+    x = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(quick_gelu(x), QuickGELU()(x))
+    assert torch.autograd.gradcheck(quick_gelu, (x,))
+
+
+def test_fused_block_gradients_match_clip_block(clip_model):
+    block = clip_model.transformer.resblocks[0]
+    x = torch.randn(3, 77, clip_model.transformer.width, requires_grad=True)  # CLIP's block needs 77
+    g_fused = torch.autograd.grad(run_block(block, x, causal=True, fused=True).square().sum(), x)[0]
+    g_ref = torch.autograd.grad(run_block(block, x, causal=True, fused=False).square().sum(), x)[0]
+    torch.testing.assert_close(g_fused, g_ref, rtol=1e-4, atol=1e-5)
+
+
+@torch.no_grad()
+def test_half_precision_clip_runs_through_the_substrate(clip_model):
+    """PREC fp16 (CoOp's half CLIP): LayerNorms keep fp32 weights, so nothing crashes."""
+    from trainers.clip_loader import cast_clip_weights
+
+    prompts, x = _text_inputs(clip_model)
+    image = torch.randn(2, 3, 32, 32)
+    ref_t = PromptedTextEncoder(clip_model)(x, prompts.eot_idx, prompts.seq_len)
+    ref_i = PromptedImageEncoder(clip_model)(image)
+    cast_clip_weights(clip_model, torch.float16)
+    assert clip_model.ln_final.weight.dtype == torch.float32 and clip_model.text_projection.dtype == torch.float16
+    t = PromptedTextEncoder(clip_model)(x, prompts.eot_idx, prompts.seq_len)
+    i = PromptedImageEncoder(clip_model)(image)
+    assert t.dtype == i.dtype == torch.float16
+    torch.testing.assert_close(t.float(), ref_t, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(i.float(), ref_i, rtol=2e-2, atol=2e-2)
+
+
+@torch.no_grad()
+def test_amp_weight_storage_gives_the_same_results_under_autocast(clip_model):
+    """Weights stored in bf16 = what autocast would compute from fp32 weights, exactly."""
+    from trainers.clip_loader import cast_clip_weights
+
+    prompts, x = _text_inputs(clip_model)
+    image = torch.randn(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref_t = PromptedTextEncoder(clip_model)(x, prompts.eot_idx, prompts.seq_len)
+        ref_i = PromptedImageEncoder(clip_model)(image)
+    cast_clip_weights(clip_model, torch.bfloat16, projections=False)
+    assert clip_model.transformer.resblocks[0].attn.in_proj_weight.dtype == torch.bfloat16
+    assert clip_model.text_projection.dtype == torch.float32  # the residual stream stays fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        t = PromptedTextEncoder(clip_model)(x, prompts.eot_idx, prompts.seq_len)
+        i = PromptedImageEncoder(clip_model)(image)
+    assert torch.equal(t, ref_t) and torch.equal(i, ref_i)

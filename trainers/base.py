@@ -29,7 +29,7 @@ from engine.seam import (
     load_pretrained_weights,
 )
 
-from .clip_loader import freeze, load_clip_from_cfg
+from .clip_loader import cast_clip_weights, freeze, load_clip_from_cfg
 from .clip_prompting import TextFeatureCache
 
 __all__ = ["PREC_CHOICES", "ClipPromptTrainer", "Learner", "Precision", "add_common_config", "check_choice"]
@@ -74,9 +74,16 @@ class Precision:
         if self.mode == "amp":
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
-    @property
-    def clip_dtype(self) -> torch.dtype:
-        return torch.float16 if self.mode == "fp16" else torch.float32
+    def prepare_clip(self, clip_model: nn.Module) -> nn.Module:
+        """Cast the frozen CLIP for this precision (in place): fp16 = CoOp's half-precision CLIP;
+        amp = matmul weights stored in the autocast dtype (same results, half the memory)."""
+        if self.mode == "fp16":
+            cast_clip_weights(clip_model, torch.float16)
+        elif self.autocast_dtype is not None:
+            # The projections stay fp32 so the encoders keep an fp32 residual stream, as with
+            # fp32 weights under autocast.
+            cast_clip_weights(clip_model, self.autocast_dtype, projections=False)
+        return clip_model
 
     @property
     def uses_fp16(self) -> bool:
@@ -152,13 +159,15 @@ class ClipPromptTrainer(TrainerX):
         self.check_method_cfg(cfg)
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = list(self.dm.dataset.classnames)
-        self.precision = Precision(self.method_cfg().PREC, self.device, f"TRAINER.{self.CFG_NODE}.PREC")
-        _log.info(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME})")
-        clip_model = freeze(load_clip_from_cfg(cfg))
-        check_input_size(cfg, clip_model)
+        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg))
 
+    def setup_model(self, classnames: list[str], clip_model: nn.Module) -> None:
+        """Everything ``build_model`` does once CLIP is loaded: the model, the trainable list and
+        its checks, INIT_WEIGHTS, precision, optimizer, scheduler, registration. The benchmark
+        calls it with a random CLIP, so it measures exactly what training runs."""
+        cfg = self.cfg
+        self.precision = Precision(self.method_cfg().PREC, self.device, f"TRAINER.{self.CFG_NODE}.PREC")
+        check_input_size(cfg, clip_model)
         _log.info(f"Building custom CLIP ({type(self).__name__}, precision {self.precision})")
         self.model = self.build_custom_model(cfg, classnames, clip_model)
         learner = self.model.learner
@@ -167,7 +176,7 @@ class ClipPromptTrainer(TrainerX):
 
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
-        clip_model.to(dtype=self.precision.clip_dtype)  # learner tensors stay fp32
+        self.precision.prepare_clip(clip_model)  # learner tensors stay fp32
         self.model.to(self.device)
 
         n_params = sum(p.numel() for _, p in named)
@@ -253,6 +262,12 @@ class ClipPromptTrainer(TrainerX):
                     f'"{model_path}" does not fit the {type(module).__name__} built from this config ({e}). '
                     "Use the same trainer config (N_CTX, depth, injection, backbone) as in training."
                 ) from e
+
+
+def load_frozen_clip(cfg: CN) -> nn.Module:
+    """CLIP from ``cfg.MODEL.BACKBONE``, frozen (fp32, CPU, eval mode)."""
+    _log.info(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME})")
+    return freeze(load_clip_from_cfg(cfg))
 
 
 def check_input_size(cfg: CN, clip_model: nn.Module) -> None:

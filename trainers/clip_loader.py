@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     from clip.clip import _tokenizer as CLIP_TOKENIZER  # the BPE tokenizer clip.tokenize uses
     from clip.model import CLIP, build_model
 
-__all__ = ["CLIP_TOKENIZER", "CLIPLoadError", "build_tiny_clip", "clip_download_path", "freeze", "load_clip", "load_clip_from_cfg", "save_state_dict"]
+__all__ = ["CLIP_TOKENIZER", "CLIPLoadError", "build_tiny_clip", "cast_clip_weights", "clip_download_path", "freeze", "load_clip", "load_clip_from_cfg", "save_state_dict"]
 
 DEFAULT_DOWNLOAD_ROOT = osp.expanduser("~/.cache/clip")
 
@@ -99,6 +99,34 @@ def load_clip(name: str, path: str = "", download_root: str | None = None) -> CL
 def load_clip_from_cfg(cfg: Any) -> CLIP:
     """``load_clip`` driven by ``cfg.MODEL.BACKBONE`` (NAME, PATH)."""
     return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH)
+
+
+def cast_clip_weights(model: nn.Module, dtype: torch.dtype, projections: bool = True) -> nn.Module:
+    """Store CLIP's matmul weights (Linear, Conv, attention projections; with ``projections`` also
+    ``text_projection`` and ``visual.proj``) in ``dtype``, in place; returns ``model``.
+
+    LayerNorms, embeddings, the class/positional embeddings and ``logit_scale`` stay fp32, as in
+    ``clip.model.convert_weights`` (CLIP's LayerNorm computes in fp32 and needs fp32 weights).
+    Under autocast, weights stored in the autocast dtype give the same matmul results as fp32
+    weights (autocast rounds them to that dtype anyway) at half the memory and without a per-step
+    cast: frozen weights are not in autocast's cast cache.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            module.weight.data = module.weight.data.to(dtype)
+            if module.bias is not None:
+                module.bias.data = module.bias.data.to(dtype)
+        if isinstance(module, nn.MultiheadAttention):
+            for attr in ("in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k", "bias_v"):
+                tensor = getattr(module, attr)
+                if tensor is not None:
+                    tensor.data = tensor.data.to(dtype)
+        if projections:
+            for attr in ("text_projection", "proj"):
+                tensor = getattr(module, attr, None)
+                if isinstance(tensor, torch.Tensor):
+                    tensor.data = tensor.data.to(dtype)
+    return model
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -40,6 +40,7 @@ __all__ = [
     "assemble_prompts",
     "clip_logits",
     "is_vit",
+    "quick_gelu",
     "run_block",
 ]
 
@@ -62,6 +63,39 @@ def _as_batch(prompt: Prompt, batch: int, dtype: torch.dtype) -> torch.Tensor:
     return prompt
 
 
+QUICK_GELU_ALPHA = 1.702  # CLIP's activation: x * sigmoid(1.702 x) (clip.model.QuickGELU)
+
+
+class _QuickGELU(torch.autograd.Function):
+    """CLIP's QuickGELU with the same forward ops, saving only its input for backward (the
+    sigmoid is recomputed there): the block's widest activation is then stored once, not three
+    times (input, ``1.702 x``, sigmoid)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(QUICK_GELU_ALPHA * x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(QUICK_GELU_ALPHA * x)
+        return grad * (s + QUICK_GELU_ALPHA * x * s * (1 - s))
+
+
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    """``x * sigmoid(1.702 x)``, memory-lean in backward."""
+    return _QuickGELU.apply(x)
+
+
+def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A CLIP block's MLP (c_fc, QuickGELU, c_proj); other activations run as they are."""
+    if not isinstance(getattr(mlp, "gelu", None), clip.model.QuickGELU):
+        return mlp(x)
+    h = F.linear(x, mlp.c_fc.weight, mlp.c_fc.bias)  # (B, L, 4D)
+    return F.linear(quick_gelu(h), mlp.c_proj.weight, mlp.c_proj.bias)  # (B, L, D)
+
+
 def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bool = True) -> torch.Tensor:
     """One frozen CLIP ``ResidualAttentionBlock`` on batch-first ``x`` (B, L, D).
 
@@ -81,7 +115,7 @@ def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bo
     o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, H, L, D/H)
     o = o.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
     x = x + F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
-    return x + block.mlp(block.ln_2(x))
+    return x + _mlp(block.mlp, block.ln_2(x))
 
 
 class PromptedTextEncoder(nn.Module):

@@ -36,8 +36,8 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.COCOOP.CTX_INIT = ""
     # fp32 | fp16 | amp (GPU only; fp32 on CPU).
     cfg.TRAINER.COCOOP.PREC = "amp"
-    # At most this many prompts (images x classes) per text-encoder call during evaluation;
-    # lower it if evaluation runs out of memory, raise it for speed.
+    # At most this many prompts (images x classes) per text-encoder call (the batch is split into
+    # chunks of images); lower it if evaluation runs out of memory, raise it for speed.
     cfg.TRAINER.COCOOP.TEXT_BATCH = 20000
 
 
@@ -78,7 +78,7 @@ class CoCoOpModel(PromptedCLIP):
 
     def __init__(self, clip_model: nn.Module, learner: CoCoOpPromptLearner, text_batch: int, fused: bool = True):
         super().__init__(clip_model, learner, fused)
-        self.text_batch = text_batch  # max prompts per text-encoder call at evaluation
+        self.text_batch = text_batch  # max prompts per text-encoder call
 
     def text_features(self, image_features: torch.Tensor) -> torch.Tensor:
         """(B, n_cls, E) for normalised image features (B, E)."""
@@ -93,9 +93,8 @@ class CoCoOpModel(PromptedCLIP):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         image_features = self.image_encoder(image)
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)  # (B, E)
-        if self.training or torch.is_grad_enabled():
-            return clip_logits(image_features, self.text_features(image_features), self.logit_scale)
-        # Evaluation: chunks of images so that one encoder call holds <= text_batch prompts.
+        # Chunks of images, so that one text-encoder call holds <= text_batch prompts (a training
+        # batch of CoCoOp's recipe, 1 image, is one chunk).
         per_chunk = max(1, self.text_batch // self.learner.prompts.n_cls)
         logits = [
             clip_logits(image_features[s], self.text_features(image_features[s]), self.logit_scale)

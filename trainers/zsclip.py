@@ -13,8 +13,8 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import TRAINER_REGISTRY, TrainerX, get_logger
 
-from .base import Precision, check_choice, check_input_size
-from .clip_loader import clip, freeze, load_clip_from_cfg
+from .base import Precision, check_choice, check_input_size, load_frozen_clip
+from .clip_loader import clip
 from .clip_prompting import PromptedImageEncoder, PromptedTextEncoder, clip_logits
 
 __all__ = ["CUSTOM_TEMPLATES", "ENSEMBLE_TEMPLATES", "ZeroshotCLIP", "ZeroshotCLIP2", "add_config"]
@@ -101,13 +101,14 @@ class ZeroshotCLIP(TrainerX):
         check_choice(cfg.TRAINER.ZSCLIP.TEMPLATES, TEMPLATE_CHOICES, "TRAINER.ZSCLIP.TEMPLATES")
 
     def build_model(self) -> None:
+        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg))
+
+    def setup_model(self, classnames: list[str], clip_model: nn.Module) -> None:
+        """Precision, class text features and the model for a loaded, frozen CLIP."""
         cfg = self.cfg
-        classnames = list(self.dm.dataset.classnames)
         self.precision = Precision(cfg.TRAINER.ZSCLIP.PREC, self.device, "TRAINER.ZSCLIP.PREC")
-        _log.info(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME})")
-        clip_model = freeze(load_clip_from_cfg(cfg))
         check_input_size(cfg, clip_model)
-        clip_model.to(self.device, dtype=self.precision.clip_dtype)
+        self.precision.prepare_clip(clip_model).to(self.device)
 
         template = CUSTOM_TEMPLATES.get(cfg.DATASET.NAME, DEFAULT_TEMPLATE)
         mode = self.DEFAULT_TEMPLATES or cfg.TRAINER.ZSCLIP.TEMPLATES

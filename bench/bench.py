@@ -1,0 +1,705 @@
+"""Speed and memory benchmark of the CLIP prompt-tuning trainers on a randomly initialised CLIP.
+
+Methods: MuDPT (arXiv 2306.11400), CoOp (2109.01134), CoCoOp (2203.05557) and zero-shot CLIP
+(2103.00020). Each model is built as ``train.py`` builds it: the config is merged by
+``train.setup_cfg`` from the method's real yaml, the model comes from the trainer's
+``build_custom_model(cfg, classnames, clip_model)``, with the first ``n_cls`` ImageNet class names.
+The trainer's own ``forward_backward`` (autocast, cross-entropy, backward, optimizer step; through
+the GradScaler when fp16) and ``model_inference`` then run on synthetic batches (no data loading).
+
+Reported per method / precision / fused path / n_cls, in the shape of issue 7's table of the
+official implementations:
+
+* train ms/iter: median over ``--iters`` steps after ``--warmup`` (CUDA events on GPU, so the loop
+  itself has no host sync; wall clock on CPU);
+* peak MB: on GPU ``torch.cuda.max_memory_allocated`` over model build and training (weights,
+  optimizer state, activations); on CPU the growth of the process's peak RSS over training
+  (``VmHWM``, reset through ``/proc/self/clear_refs``), or n/a where Linux's /proc is missing;
+* eval img/s at the config's test batch (100): median batch time after a first batch, in eval mode
+  without gradients. Prompt-only methods compute their text features in that first batch and
+  reuse them afterwards, as in a real evaluation (its time is kept as ``eval_first_batch_ms``);
+* trainable parameters: the learner's.
+
+Usage (from the repository root)::
+
+    python -m bench.bench                                   # ViT-B/16 on GPU, tiny on CPU
+    python -m bench.bench --size vitb16 --n-cls 500 --prec amp fp16 fp32 --json bench.jsonl
+    python -m bench.bench --size tiny --fused both --methods CoOp CoCoOp
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import gc
+import json
+import logging
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python bench/bench.py` puts bench/ first on the path, not the repo
+    sys.path.insert(0, str(REPO))
+
+__all__ = ["OFFICIAL", "SIZES", "build_parser", "main", "run_bench"]
+
+# Random CLIPs (arguments of trainers.clip_loader.build_tiny_clip, i.e. clip.model.CLIP).
+SIZES: dict[str, dict[str, int]] = {
+    # OpenAI's ViT-B/16: clip.model.CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).
+    "vitb16": dict(
+        embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
+        transformer_width=512, transformer_heads=8, transformer_layers=12,
+    ),
+    # 12 blocks per tower like ViT-B/16, so deep-prompt configs (MuDPT's depth 9) run unchanged;
+    # narrow (one 64-wide head) and 32 px (4 patches) so that a CPU gets through it quickly.
+    "tiny": dict(
+        embed_dim=32, image_resolution=32, vision_layers=12, vision_width=64, vision_patch_size=16,
+        transformer_width=64, transformer_heads=1, transformer_layers=12,
+    ),
+}
+
+# The config each method is benchmarked with (its base-to-new / ImageNet setting, as in issue 7).
+METHOD_CONFIGS: dict[str, str] = {
+    "MuDPT": "configs/trainers/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
+    "CoOp": "configs/trainers/CoOp/vit_b16_ep50.yaml",
+    "CoCoOp": "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+    "ZeroshotCLIP": "configs/trainers/CoOp/vit_b16.yaml",
+}
+DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present (DATASET.NAME picks ZeroshotCLIP's template)
+DATASET_NAME = "ImageNet"
+IMAGENET_CLASSNAMES = REPO.parent / "shared" / "data" / "splits" / "classnames" / "imagenet.txt"
+WNID = re.compile(r"n\d{8}")  # "n01440764 tench" lines of ImageNet's classnames.txt
+
+PREC_DEFAULT_GPU = ("amp", "fp16", "fp32")
+FUSED_CHOICES = {"both": (True, False), "on": (True,), "off": (False,)}
+MB = 2**20
+
+# Issue 7: the official code of each method on one H200, random-init ViT-B/16, synthetic inputs,
+# median of 20 train iterations / 10 eval batches of 100.
+OFFICIAL: list[dict[str, Any]] = [
+    dict(method="MuDPT", precision="fp32", label="its default (really fp32)", n_cls=500, batch=4, train_ms=208, peak_mb=14677, eval_img_s=576),
+    dict(method="MuDPT", precision="amp", label="amp", n_cls=500, batch=4, train_ms=66, peak_mb=8874, eval_img_s=574),
+    dict(method="MaPLe", precision="fp16", label="fp16", n_cls=500, batch=4, train_ms=64, peak_mb=8111, eval_img_s=2887),
+    dict(method="CoOp", precision="fp16", label="fp16", n_cls=500, batch=32, train_ms=58, peak_mb=8098, eval_img_s=2678),
+    dict(method="CoCoOp", precision="fp16", label="fp16", n_cls=500, batch=1, train_ms=61, peak_mb=8085, eval_img_s=50),
+]
+
+_log = logging.getLogger("bench")
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One benchmark row."""
+
+    method: str
+    config_file: str
+    precision: str
+    fused: bool
+    n_cls: int
+
+
+# --- command line -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench",
+        description="Train ms/iter, peak memory, eval images/s and trainable parameters of each method "
+        "on a random-init CLIP (synthetic inputs, no data loading).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--size", choices=sorted(SIZES), default=None, help="random CLIP size (default: vitb16 on GPU, tiny on CPU)")
+    p.add_argument("--methods", nargs="+", default=None, help=f"trainers to run (default: every registered one of {', '.join(METHOD_CONFIGS)})")
+    p.add_argument("--n-cls", nargs="+", type=int, default=[500, 50], help="numbers of classes (the first N ImageNet class names)")
+    p.add_argument("--prec", nargs="+", default=None, help="precisions, space- or comma-separated (default: amp fp16 fp32 on GPU, fp32 on CPU)")
+    p.add_argument("--fused", choices=sorted(FUSED_CHOICES), default="on", help="MODEL.BACKBONE.FUSED: optimised path (on), CLIP's own blocks (off), or both")
+    p.add_argument("--iters", type=int, default=20, help="timed training iterations (0: no training)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed training iterations first")
+    p.add_argument("--eval-batches", type=int, default=10, help="timed eval batches after a first one (0: no evaluation)")
+    p.add_argument("--batch", type=int, default=None, help="training batch size (default: the config's DATALOADER.TRAIN_X.BATCH_SIZE)")
+    p.add_argument("--eval-batch", type=int, default=None, help="eval batch size (default: the config's DATALOADER.TEST.BATCH_SIZE)")
+    p.add_argument("--json", type=str, default="", help="append one JSON line per row to this file as each row finishes")
+    p.add_argument("--device", type=str, default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--config", action="append", default=[], metavar="METHOD=FILE", help="benchmark METHOD with another yaml (repeatable)")
+    p.add_argument("--classnames", type=str, default="", help=f"class-name list, one per line (default: {IMAGENET_CLASSNAMES} if present)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random CLIP, the prompts and the synthetic inputs")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
+    p.add_argument("--backend", choices=("auto", "dassl", "builtin"), default=None, help="engine backend, as in train.py (default: $MUDPT_BACKEND or auto)")
+    p.add_argument("--verbose", action="store_true", help="keep the trainers' build messages")
+    return p
+
+
+def _split_list(values: Sequence[str] | None) -> list[str]:
+    return [v for item in values or [] for v in item.split(",") if v]
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name in ("iters", "warmup", "eval_batches"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    for name in ("batch", "eval_batch", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if any(n < 1 for n in args.n_cls):
+        raise ValueError(f"--n-cls values must be >= 1, got {args.n_cls}")
+
+
+def _config_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        method, sep, path = pair.partition("=")
+        if not sep or not method or not path:
+            raise ValueError(f"--config takes METHOD=FILE (e.g. MuDPT=configs/trainers/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml); got {pair!r}")
+        out[method] = path
+    return out
+
+
+# --- inputs -----------------------------------------------------------------------------------
+def load_classnames(n_cls: int, path: str = "") -> tuple[list[str], str]:
+    """The first ``n_cls`` class names and where they came from.
+
+    Reads ``path`` or, by default, the ImageNet list in ../shared (one name per line; a leading
+    WordNet id as in ImageNet's ``classnames.txt`` is dropped). Without either, generated names
+    "class 0", "class 1", ... are used (shorter prompts than ImageNet's, so slightly faster).
+    """
+    src = Path(path) if path else IMAGENET_CLASSNAMES
+    if not src.is_file():
+        if path:
+            raise FileNotFoundError(f"--classnames file not found: {path}")
+        return [f"class {i}" for i in range(n_cls)], "generated ('class 0', ...; ImageNet list not found)"
+    names = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        first, _, rest = line.strip().partition(" ")
+        name = rest.strip() if WNID.fullmatch(first) and rest.strip() else line.strip()
+        if name:
+            names.append(name)
+    if n_cls > len(names):
+        raise ValueError(f"--n-cls {n_cls} exceeds the {len(names)} class names in {src}")
+    return names[:n_cls], f"{src.name} (first {n_cls})"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return device
+
+
+# --- measurement helpers ----------------------------------------------------------------------
+class StepTimer:
+    """Marks between steps; on CUDA as recorded events (read after one final sync)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.marks: list[Any] = []
+
+    def mark(self) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks.append(event)
+        else:
+            self.marks.append(time.perf_counter())
+
+    def intervals_ms(self) -> list[float]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return [a.elapsed_time(b) for a, b in zip(self.marks, self.marks[1:])]
+        return [1000.0 * (b - a) for a, b in zip(self.marks, self.marks[1:])]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _status_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` field in kB (VmRSS, VmHWM), or None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class PeakMemory:
+    """Peak memory of a phase: CUDA's max allocated, or the CPU process's peak-RSS growth."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_rss_growth"
+        self._base_kb: int | None = None
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:  # "5" resets VmHWM (the peak RSS) to the current RSS (Linux >= 4.0)
+            Path("/proc/self/clear_refs").write_text("5")
+            self._base_kb = _status_kb("VmRSS")
+        except OSError:
+            self._base_kb = None
+
+    def peak_mb(self) -> float | None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) / MB
+        peak = _status_kb("VmHWM")
+        if self._base_kb is None or peak is None:
+            return None
+        return max(peak - self._base_kb, 0) * 1024 / MB
+
+
+# --- building ---------------------------------------------------------------------------------
+def load_method_cfg(spec: RowSpec, prec_key: str, resolution: int, batch: int | None, eval_batch: int | None):
+    """The frozen config of one row, merged by ``train.setup_cfg`` (defaults, dataset yaml,
+    method yaml, CLI flags, KEY VALUE opts) exactly as for training."""
+    import train
+
+    argv = ["--trainer", spec.method, "--config-file", spec.config_file]
+    opts = [prec_key, spec.precision, "MODEL.BACKBONE.FUSED", str(spec.fused), "INPUT.SIZE", f"({resolution}, {resolution})"]
+    dataset_cfg = REPO / DATASET_CONFIG
+    if dataset_cfg.is_file():
+        argv += ["--dataset-config-file", str(dataset_cfg)]
+    else:
+        opts += ["DATASET.NAME", DATASET_NAME]
+    if batch is not None:
+        opts += ["DATALOADER.TRAIN_X.BATCH_SIZE", str(batch)]
+    if eval_batch is not None:
+        opts += ["DATALOADER.TEST.BATCH_SIZE", str(eval_batch)]
+    return train.setup_cfg(train.build_parser().parse_args(argv + opts))
+
+
+def bare_trainer(trainer_cls: type, cfg, device: torch.device):
+    """An instance of the real trainer class on which only ``TrainerBase.__init__`` ran (its model,
+    optimizer and scheduler registries): its ``forward_backward``, ``model_inference`` and
+    ``set_model_mode`` are the training ones, but no data is loaded and no CLIP file is read."""
+    from engine.seam import TrainerX
+
+    base = TrainerX.__mro__[2]  # TrainerX -> SimpleTrainer -> TrainerBase, in the built-in engine and in Dassl
+    if base.__name__ != "TrainerBase":
+        raise RuntimeError(f"unexpected trainer hierarchy {[k.__name__ for k in TrainerX.__mro__]}; the bench needs TrainerBase third")
+    trainer = trainer_cls.__new__(trainer_cls)
+    base.__init__(trainer)
+    trainer.cfg = cfg
+    trainer.device = device
+    trainer.start_epoch = trainer.epoch = 0
+    trainer.max_epoch = cfg.OPTIM.MAX_EPOCH
+    trainer.batch_idx = 0
+    trainer.num_batches = sys.maxsize  # never the epoch's last batch: the per-epoch LR step stays out of the timing
+    return trainer
+
+
+def prec_key_of(trainer_cls: type) -> str:
+    from trainers.base import ClipPromptTrainer
+    from trainers.zsclip import ZeroshotCLIP
+
+    if issubclass(trainer_cls, ClipPromptTrainer):
+        return f"TRAINER.{trainer_cls.CFG_NODE}.PREC"
+    if issubclass(trainer_cls, ZeroshotCLIP):
+        return "TRAINER.ZSCLIP.PREC"
+    raise ValueError(f"{trainer_cls.__name__} is neither a ClipPromptTrainer nor ZeroshotCLIP; the bench cannot build it")
+
+
+def build_trainer_for(trainer_cls: type, cfg, classnames: list[str], clip_model: nn.Module, device: torch.device):
+    """(trainer, trainable count, trains): the trainer's own ``setup_model`` (what ``build_model``
+    does once CLIP is loaded) on the given random CLIP, without a dataset."""
+    from trainers.base import ClipPromptTrainer
+
+    trainer = bare_trainer(trainer_cls, cfg, device)
+    trainer.setup_model(classnames, clip_model)
+    trains = issubclass(trainer_cls, ClipPromptTrainer)
+    n_trainable = sum(p.numel() for _, p in trainer.model.learner.trainable_parameters()) if trains else 0
+    return trainer, n_trainable, trains
+
+
+# --- one row ----------------------------------------------------------------------------------
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def saved_activation_mb(trainer, batch: dict) -> float:
+    """MB of the tensors one training step keeps for backward (distinct storages), without the
+    model's own parameters and buffers: the activation memory, deterministic on any device.
+    Runs one extra, untimed ``forward_backward``."""
+    resident = {t.untyped_storage().data_ptr() for t in (*trainer.model.parameters(), *trainer.model.buffers())}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in resident:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        trainer.forward_backward(batch)
+    return sum(saved.values()) / MB
+
+
+def time_training(trainer, batch: dict, iters: int, warmup: int, device: torch.device) -> dict[str, Any]:
+    """Warm-up, then ``iters`` timed calls of the trainer's own ``forward_backward``."""
+    trainer.set_model_mode("train")  # as run_epoch does at the start of every epoch
+    for _ in range(warmup):
+        trainer.forward_backward(batch)
+    timer = StepTimer(device)
+    _sync(device)
+    start = time.perf_counter()
+    timer.mark()
+    out: dict = {}
+    host_ms = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        out = trainer.forward_backward(batch)
+        host_ms.append(1000.0 * (time.perf_counter() - t))
+        timer.mark()
+    steps = timer.intervals_ms()  # synchronises on CUDA
+    wall_ms = 1000.0 * (time.perf_counter() - start)
+    check = getattr(trainer, "check_nonfinite", None)  # built-in engine: deferred finite-loss check
+    if check is not None:
+        check()
+    loss = float(out["loss"]) if "loss" in out else None
+    return {
+        "train_ms": _median(steps),
+        "train_ms_mean": wall_ms / iters if iters else None,
+        "train_ms_min": min(steps) if steps else None,
+        # Host time spent issuing one step (no sync): close to train_ms on a GPU means the step is
+        # bound by kernel launches (where CUDA graphs pay off), far below it means GPU-bound.
+        "train_host_ms": _median(host_ms),
+        "loss": loss,
+    }
+
+
+@torch.no_grad()
+def time_eval(trainer, images: torch.Tensor, batches: int, device: torch.device) -> dict[str, Any]:
+    """A first batch (text features computed and cached), then ``batches`` timed ones."""
+    trainer.set_model_mode("eval")  # as test() does: the learner's text cache starts empty
+    _sync(device)
+    start = time.perf_counter()
+    logits = trainer.model_inference(images)
+    _sync(device)
+    first_ms = 1000.0 * (time.perf_counter() - start)
+    timer = StepTimer(device)
+    timer.mark()
+    for _ in range(batches):
+        logits = trainer.model_inference(images)
+        timer.mark()
+    steps = timer.intervals_ms()
+    median = _median(steps)
+    if not torch.isfinite(logits).all():
+        raise FloatingPointError("non-finite logits in evaluation")
+    return {
+        "eval_batch_ms": median,
+        "eval_img_s": images.shape[0] / (median / 1000.0) if median else None,
+        "eval_first_batch_ms": first_ms,
+        "logits_shape": list(logits.shape),
+    }
+
+
+def text_seq_len(model: nn.Module) -> int | None:
+    """Tokens the text tower runs per prompt when the method exposes its ClassPrompts."""
+    prompts = getattr(getattr(model, "learner", None), "prompts", None)
+    return getattr(prompts, "seq_len", None)
+
+
+def official_for(method: str, precision: str, n_cls: int, size: str) -> dict[str, Any] | None:
+    """Issue 7's official row for the same method at n_cls 500 on ViT-B/16: same precision if
+    there is one, else the method's fastest official configuration."""
+    if size != "vitb16":
+        return None
+    rows = [o for o in OFFICIAL if o["method"] == method and o["n_cls"] == n_cls]
+    exact = [o for o in rows if o["precision"] == precision]
+    return (exact or sorted(rows, key=lambda o: o["train_ms"]) or [None])[0]
+
+
+def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnames: list[str], args: argparse.Namespace,
+              device: torch.device, size: str) -> dict[str, Any]:
+    """Build one model and measure it; errors (e.g. CUDA out of memory) are recorded, not raised."""
+    resolution = SIZES[size]["image_resolution"]
+    cfg = load_method_cfg(spec, prec_key_of(trainer_cls), resolution, args.batch, args.eval_batch)
+    from trainers.base import Precision
+
+    record: dict[str, Any] = {
+        "method": spec.method,
+        "config": spec.config_file,
+        "precision": spec.precision,
+        "precision_run": str(Precision(spec.precision, device)),
+        "fused": spec.fused,
+        "n_cls": spec.n_cls,
+        "batch": None,
+        "eval_batch": cfg.DATALOADER.TEST.BATCH_SIZE,
+        "size": size,
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "iters": args.iters,
+        "warmup": args.warmup,
+        "eval_batches": args.eval_batches,
+        "train_ms": None,
+        "train_ms_mean": None,
+        "train_ms_min": None,
+        "train_host_ms": None,
+        "loss": None,
+        "peak_mb": None,
+        "peak_kind": None,
+        "activation_mb": None,
+        "eval_img_s": None,
+        "eval_batch_ms": None,
+        "eval_first_batch_ms": None,
+        "eval_peak_mb": None,
+        "trainable_params": None,
+        "text_seq_len": None,
+        "build_s": None,
+        "error": None,
+    }
+    memory = PeakMemory(device)
+    trainer = None
+    try:
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        memory.reset()  # GPU: the peak covers the model build too (weights + optimizer + activations)
+        torch.manual_seed(args.seed)
+        start = time.perf_counter()
+        from trainers.clip_loader import freeze
+
+        clip_model = freeze(copy.deepcopy(clip_master))
+        trainer, n_trainable, trains = build_trainer_for(trainer_cls, cfg, classnames, clip_model, device)
+        _sync(device)
+        record["build_s"] = time.perf_counter() - start
+        record["trainable_params"] = n_trainable
+        record["text_seq_len"] = text_seq_len(trainer.model)
+
+        if trains and args.iters > 0:
+            batch_size = cfg.DATALOADER.TRAIN_X.BATCH_SIZE
+            record["batch"] = batch_size
+            gen = torch.Generator().manual_seed(args.seed)
+            batch = {
+                "img": torch.randn(batch_size, 3, resolution, resolution, generator=gen).to(device),
+                "label": torch.randint(spec.n_cls, (batch_size,), generator=gen).to(device),
+            }
+            if device.type == "cpu":
+                memory.reset()  # CPU: growth of the peak RSS over training only
+            record.update(time_training(trainer, batch, args.iters, args.warmup, device))
+            record["peak_mb"], record["peak_kind"] = memory.peak_mb(), memory.kind
+            record["activation_mb"] = saved_activation_mb(trainer, batch)
+        if args.eval_batches > 0:
+            images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, resolution, resolution,
+                                 generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
+            memory.reset()
+            record.update(time_eval(trainer, images, args.eval_batches, device))
+            record["eval_peak_mb"] = memory.peak_mb()
+            if record["peak_kind"] is None:
+                record["peak_kind"] = memory.kind
+    except torch.cuda.OutOfMemoryError as e:
+        record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
+    finally:
+        del trainer
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    official = official_for(spec.method, spec.precision, spec.n_cls, size)
+    if official is not None:
+        record["official"] = official
+        if record["train_ms"]:
+            record["train_speedup"] = official["train_ms"] / record["train_ms"]
+        if record["eval_img_s"]:
+            record["eval_speedup"] = record["eval_img_s"] / official["eval_img_s"]
+    return record
+
+
+# --- output -----------------------------------------------------------------------------------
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "ms":
+        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    if kind == "mb":
+        return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+    if kind == "rate":
+        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    return f"{value:,}"
+
+
+HEADERS = ["method", "precision", "fused", "n_cls", "batch", "train ms/iter", "peak MB", "eval img/s", "trainable params", "activations MB"]
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """The issue-7 shaped table; below a row with an official counterpart, that official row."""
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        prec = r["precision"] if r["precision_run"].startswith(r["precision"]) else f"{r['precision']} (ran {r['precision_run']})"
+        rows.append([
+            r["method"], prec, "on" if r["fused"] else "off", r["n_cls"], r["batch"] or "-",
+            _fmt(r["train_ms"], "ms") if not r["error"] else "ERROR", _fmt(r["peak_mb"], "mb"),
+            _fmt(r["eval_img_s"], "rate"), _fmt(r["trainable_params"], "int"), _fmt(r.get("activation_mb"), "mb"),
+        ])
+        o = r.get("official")
+        if o is not None:
+            speed = []
+            if r.get("train_speedup"):
+                speed.append(f"train x{r['train_speedup']:.1f}")
+            if r.get("eval_speedup"):
+                speed.append(f"eval x{r['eval_speedup']:.1f}")
+            rows.append([
+                f"  official {o['method']}", o["label"], "", o["n_cls"], o["batch"], _fmt(o["train_ms"], "ms"),
+                _fmt(o["peak_mb"], "mb"), _fmt(o["eval_img_s"], "rate"), ", ".join(speed), "",
+            ])
+    return tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True)
+
+
+def append_json(path: str, record: dict[str, Any]) -> None:
+    """One JSON line appended and flushed per row, so an interrupted run keeps what it measured."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# --- driver -----------------------------------------------------------------------------------
+def available_methods() -> dict[str, type]:
+    """Registered trainers the bench knows, in the order of METHOD_CONFIGS."""
+    import trainers  # noqa: F401  (registers the trainers)
+    from engine.seam import TRAINER_REGISTRY
+
+    names = set(TRAINER_REGISTRY.registered_names())
+    return {m: TRAINER_REGISTRY.get(m) for m in METHOD_CONFIGS if m in names}
+
+
+def plan_rows(args: argparse.Namespace, methods: dict[str, type], precisions: list[str]) -> list[RowSpec]:
+    overrides = _config_overrides(args.config)
+    wanted = args.methods or list(methods)
+    for m in list(wanted) + list(overrides):
+        if m not in methods:
+            raise ValueError(
+                f"Unknown or unavailable method {m!r}. Available here: {', '.join(methods) or 'none'} "
+                f"(the bench knows {', '.join(METHOD_CONFIGS)}; a method is available once its trainer is registered)."
+            )
+    rows = []
+    for method in wanted:
+        config = overrides.get(method, METHOD_CONFIGS[method])
+        path = Path(config) if Path(config).is_absolute() else REPO / config
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file of {method} not found: {path}. Pass --config {method}=FILE.")
+        for n_cls in args.n_cls:
+            for prec in precisions:
+                for fused in FUSED_CHOICES[args.fused]:
+                    rows.append(RowSpec(method, str(path), prec, fused, n_cls))
+    return rows
+
+
+@contextlib.contextmanager
+def quiet_trainer_logs(quiet: bool = True):
+    """Hide the trainers' per-build lines ("Initial context", ...) for the duration only."""
+    from engine.seam import get_logger
+
+    log = get_logger("trainers")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run every row; returns the records (also appended to ``args.json`` when given)."""
+    _check_args(args)
+    if args.backend:
+        os.environ["MUDPT_BACKEND"] = args.backend  # read by engine.seam at first import
+    with quiet_trainer_logs(not args.verbose):
+        return _run_bench(args)
+
+
+def _run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from trainers.base import PREC_CHOICES
+    from trainers.clip_loader import build_tiny_clip
+
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # as train.py
+    size = args.size or ("vitb16" if device.type == "cuda" else "tiny")
+    precisions = _split_list(args.prec) or (list(PREC_DEFAULT_GPU) if device.type == "cuda" else ["fp32"])
+    for prec in precisions:
+        if prec not in PREC_CHOICES:
+            raise ValueError(f"--prec {prec!r} is not valid; choose from {', '.join(PREC_CHOICES)}")
+    if device.type != "cuda" and any(p != "fp32" for p in precisions):
+        _log.warning("Note: on %s every precision runs as fp32 (trainers.base.Precision)", device.type)
+    methods = available_methods()
+    rows = plan_rows(args, methods, precisions)
+
+    names_by_n = {n: load_classnames(n, args.classnames) for n in sorted(set(args.n_cls))}
+    sources = {src for _, src in names_by_n.values()}
+    _log.info("bench: %s, torch %s, random-init CLIP %s, class names: %s, %d rows",
+              torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)",
+              torch.__version__, size, "; ".join(sorted(sources)), len(rows))
+    if any(src.startswith("generated") for src in sources):
+        _log.warning("Note: %s not found; using generated class names 'class 0', 'class 1', ... "
+                     "(shorter prompts than ImageNet's). Pass --classnames FILE for real ones.", IMAGENET_CLASSNAMES)
+    clip_master = build_tiny_clip(**SIZES[size], seed=args.seed)
+
+    records = []
+    for i, spec in enumerate(rows, 1):
+        record = bench_row(spec, methods[spec.method], clip_master, names_by_n[spec.n_cls][0], args, device, size)
+        record["classnames"] = names_by_n[spec.n_cls][1]
+        records.append(record)
+        if args.json:
+            append_json(args.json, record)
+        _log.info("[%d/%d] %s %s fused=%s n_cls=%d: train %s ms/iter, peak %s MB, eval %s img/s%s", i, len(rows), spec.method,
+                  spec.precision, "on" if spec.fused else "off", spec.n_cls, _fmt(record["train_ms"], "ms"),
+                  _fmt(record["peak_mb"], "mb"), _fmt(record["eval_img_s"], "rate"),
+                  f" ERROR {record['error']}" if record["error"] else "")
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        records = run_bench(args)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
+    peak_note = {
+        "cuda_max_allocated": "peak MB: torch.cuda.max_memory_allocated over model build and training",
+        "cpu_rss_growth": "peak MB: growth of the process's peak RSS over training (CPU; noisy, allocator reuse)",
+    }
+    print()
+    print(format_table(records))
+    notes = [peak_note[k] for k in sorted({r["peak_kind"] for r in records if r["peak_kind"]})]
+    notes += [
+        "activations MB: tensors one training step keeps for backward (distinct storages, CLIP weights excluded)",
+        f"train: median of {args.iters} iterations after {args.warmup} warm-up; eval: median of {args.eval_batches} "
+        "batches after a first one (which computes and caches the text features where the method allows)",
+    ]
+    if any(r.get("official") for r in records):
+        notes.append("official: issue 7's numbers for the official code on one H200 (same shapes; precision as labelled)")
+    print("\n".join(notes))
+    return 1 if any(r["error"] for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

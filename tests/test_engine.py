@@ -303,7 +303,7 @@ def test_drop_last_only_for_full_training_batches(tmp_path):
 
 
 def test_datum_names_the_missing_image(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+    with pytest.warns(UserWarning, match="No file found at"), pytest.raises(FileNotFoundError, match="missing.jpg"):
         Datum(str(tmp_path / "missing.jpg"), 0, 0, "x")
 
 

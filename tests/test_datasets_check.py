@@ -15,10 +15,7 @@ from datasets.check import check_dataset, main, verify_images
 from datasets.synthetic import make_synthetic_dataset
 
 
-try:
-    from tests.dataset_trees import tmp_path  # noqa: F401  (fixture: tmp_path in /dev/shm)
-except ImportError:  # tests/ run as rootdir-less modules
-    from dataset_trees import tmp_path  # type: ignore[no-redef]  # noqa: F401
+from dataset_trees import tmp_path  # noqa: F401  (tmp_path: a fixture in /dev/shm)
 
 REPO = Path(__file__).resolve().parents[1]
 CLEAN = ("dtd", "oxford_pets", "eurosat", "caltech101", "imagenet", "imagenet_a", "fgvc_aircraft", "imagenetv2")

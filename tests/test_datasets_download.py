@@ -19,10 +19,7 @@ from datasets.download import FetchError, main, process_artifact, sort_imagenet_
 from datasets.specs import SPECS, Artifact
 from datasets.synthetic import make_synthetic_dataset
 
-try:
-    from tests.dataset_trees import SPLITS_DIR, requires_shared, tmp_path  # noqa: F401  (tmp_path in /dev/shm)
-except ImportError:  # tests/ run as rootdir-less modules
-    from dataset_trees import SPLITS_DIR, requires_shared, tmp_path  # type: ignore[no-redef]  # noqa: F401
+from dataset_trees import SPLITS_DIR, requires_shared, tmp_path  # noqa: F401  (tmp_path: a fixture in /dev/shm)
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from datasets.specs import SPECS
 from datasets.synthetic import make_synthetic_dataset
 from engine.seam import DATASET_REGISTRY, get_cfg_default
 
-try:
-    from tests.dataset_trees import (
+from dataset_trees import (
         SPLITS_DIR,
         ZHOU_DATASETS,
         build_zhou_tree,
@@ -37,22 +36,6 @@ try:
         scratch_dir,
         sun397_class_paths,
         tmp_path,  # noqa: F401  (fixture: tmp_path in /dev/shm)
-    )
-except ImportError:  # tests/ run as rootdir-less modules
-    from dataset_trees import (  # type: ignore[no-redef]
-        SPLITS_DIR,
-        ZHOU_DATASETS,
-        build_zhou_tree,
-        golden_files,
-        golden_relative,
-        imagenet_class_lines,
-        load_golden,
-        read_lines,
-        read_shared_split,
-        requires_shared,
-        scratch_dir,
-        sun397_class_paths,
-        tmp_path,  # noqa: F401
     )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,10 +13,7 @@ from datasets.synthetic import SYNTHETIC_NAMES, make_synthetic_dataset
 from engine.seam import DATASET_REGISTRY, get_cfg_default
 
 
-try:
-    from tests.dataset_trees import tmp_path  # noqa: F401  (fixture: tmp_path in /dev/shm)
-except ImportError:  # tests/ run as rootdir-less modules
-    from dataset_trees import tmp_path  # type: ignore[no-redef]  # noqa: F401
+from dataset_trees import tmp_path  # noqa: F401  (tmp_path: a fixture in /dev/shm)
 
 
 def _build(root, name, shots=-1):

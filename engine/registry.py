@@ -67,9 +67,3 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         return name in self._obj_map
 
-
-def check_availability(requested: str, available: Iterable[str], kind: str = "name") -> None:
-    """Raise ``ValueError`` listing the valid names when ``requested`` is not among them."""
-    available = list(available)
-    if requested not in available:
-        raise ValueError(unknown_name_message(kind, requested, available))

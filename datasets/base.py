@@ -18,6 +18,7 @@ from .common import (
     check_subsample,
     dataset_root,
     fetch_instructions,
+    list_class_folders,
     list_images,
     load_or_sample_fewshot,
     make_split,
@@ -31,7 +32,7 @@ from .common import (
 )
 from .specs import SPECS, DatasetSpec
 
-__all__ = ["CoOpSplitReader", "ImageNetFolderTestSet"]
+__all__ = ["ClassFolderReader", "CoOpSplitReader", "ImageNetFolderTestSet"]
 
 _log = get_logger("datasets.base")
 
@@ -92,6 +93,21 @@ class CoOpSplitReader(DatasetBase):
         (trainval split 80/20) or ``{"train", "val", "test"}`` (used as they are).
         """
         raise NotImplementedError
+
+
+class ClassFolderReader(CoOpSplitReader):
+    """A benchmark whose images sit in one folder per class (DTD, Food101, Caltech101, EuroSAT):
+    without a split file, CoOp splits each class folder 50/20/30. Subclasses may leave folders
+    out (``ignored_folders``) and rename classes (``new_cnames``: folder -> class name)."""
+
+    ignored_folders: tuple[str, ...] = ()
+    new_cnames: dict[str, str] = {}
+
+    @classmethod
+    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
+        image_dir = osp.join(root, spec.image_dir_rel)
+        items = list_class_folders(spec, root, image_dir, ignored=cls.ignored_folders, new_cnames=cls.new_cnames)
+        return {"all": items}, image_dir
 
 
 class ImageNetFolderTestSet(DatasetBase):

@@ -7,13 +7,9 @@ singular names (``Faces`` -> ``face``, ...).
 """
 from __future__ import annotations
 
-import os.path as osp
-
 from engine.seam import DATASET_REGISTRY
 
-from .base import CoOpSplitReader
-from .common import Item, list_class_folders
-from .specs import DatasetSpec
+from .base import ClassFolderReader
 
 # Folders CoOp leaves out: the clutter class and a near-duplicate of Faces.
 IGNORED = ("BACKGROUND_Google", "Faces_easy")
@@ -27,13 +23,11 @@ NEW_CNAMES = {
 
 
 @DATASET_REGISTRY.register()
-class Caltech101(CoOpSplitReader):
+class Caltech101(ClassFolderReader):
     """100 object classes."""
 
     spec_name = "Caltech101"
     dataset_dir = "caltech-101"
 
-    @classmethod
-    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        image_dir = osp.join(root, spec.image_dir_rel)
-        return {"all": list_class_folders(spec, root, image_dir, ignored=IGNORED, new_cnames=NEW_CNAMES)}, image_dir
+    ignored_folders = IGNORED
+    new_cnames = NEW_CNAMES

@@ -5,23 +5,14 @@ file, each class folder is shuffled and split 50/20/30.
 """
 from __future__ import annotations
 
-import os.path as osp
-
 from engine.seam import DATASET_REGISTRY
 
-from .base import CoOpSplitReader
-from .common import Item, list_class_folders
-from .specs import DatasetSpec
+from .base import ClassFolderReader
 
 
 @DATASET_REGISTRY.register()
-class DescribableTextures(CoOpSplitReader):
+class DescribableTextures(ClassFolderReader):
     """47 texture classes; class names are the folder names."""
 
     spec_name = "DescribableTextures"
     dataset_dir = "dtd"
-
-    @classmethod
-    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        image_dir = osp.join(root, spec.image_dir_rel)
-        return {"all": list_class_folders(spec, root, image_dir)}, image_dir

@@ -6,13 +6,9 @@ class names (``AnnualCrop`` -> ``Annual Crop Land``).
 """
 from __future__ import annotations
 
-import os.path as osp
-
 from engine.seam import DATASET_REGISTRY
 
-from .base import CoOpSplitReader
-from .common import Item, list_class_folders
-from .specs import DatasetSpec
+from .base import ClassFolderReader
 
 # CoOp's class names for the ten EuroSAT folders (descriptive names read better in prompts).
 NEW_CNAMES = {
@@ -30,13 +26,10 @@ NEW_CNAMES = {
 
 
 @DATASET_REGISTRY.register()
-class EuroSAT(CoOpSplitReader):
+class EuroSAT(ClassFolderReader):
     """10 land-use classes of Sentinel-2 patches."""
 
     spec_name = "EuroSAT"
     dataset_dir = "eurosat"
 
-    @classmethod
-    def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        image_dir = osp.join(root, spec.image_dir_rel)
-        return {"all": list_class_folders(spec, root, image_dir, new_cnames=NEW_CNAMES)}, image_dir
+    new_cnames = NEW_CNAMES

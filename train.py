@@ -1,6 +1,7 @@
 """Train or evaluate a CLIP prompt-tuning method (MuDPT, CoOp, CoCoOp, zero-shot CLIP).
 
-Same command line as CoOp/CoCoOp/MaPLe's ``train.py``, plus ``--backend``::
+Same command line as CoOp/CoCoOp/MaPLe's ``train.py``, plus ``--backend``, ``--restart`` and
+``--verbose``::
 
     python train.py --root DATA --seed 1 --trainer MuDPT \
         --dataset-config-file configs/datasets/oxford_pets.yaml \
@@ -8,16 +9,27 @@ Same command line as CoOp/CoCoOp/MaPLe's ``train.py``, plus ``--backend``::
         --output-dir output/... DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
 
 Config merge order (as in Dassl): defaults, dataset yaml, method yaml, CLI flags, trailing
-``KEY VALUE`` opts. The frozen config is written to ``<output-dir>/config.yaml``.
+``KEY VALUE`` opts (flags may also come after them). The output folder is bound to its run
+(``engine.run_folder``): its ``config.yaml`` is the contract, a rerun resumes exactly, a
+complete run is not run again, and a different run is refused unless ``--restart``.
+
+Errors: bad input (``engine.errors.UserError``) prints one line, ``error: ...``, that says what
+to fix, and exits 1; Ctrl-C (or SIGTERM) prints how to resume and exits 130; anything else is
+a bug and keeps its traceback. Every fatal message also goes to the run's log.txt.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
+from dataclasses import dataclass
+from typing import Any
 
 DEBUG_ENV = "MUDPT_DEBUG"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,28 +46,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trainer", type=str, default="", help="trainer name (TRAINER.NAME), e.g. MuDPT, CoOp, CoCoOp, ZeroshotCLIP")
     p.add_argument("--backbone", type=str, default="", help="CLIP backbone name (MODEL.BACKBONE.NAME), e.g. ViT-B/16")
     p.add_argument("--head", type=str, default="", help="head name (MODEL.HEAD.NAME; unused by CLIP trainers)")
-    p.add_argument("--eval-only", "--eval_only", action="store_true", help="evaluate only (load --model-dir first)")
-    p.add_argument("--model-dir", "--model_dir", type=str, default="", help="load the model from this output directory")
-    p.add_argument("--load-epoch", "--load_epoch", type=int, default=None, help="load model.pth.tar-<epoch> (default: model-best)")
+    p.add_argument("--eval-only", "--eval_only", action="store_true", help="evaluate only (the model of --model-dir)")
+    p.add_argument("--model-dir", "--model_dir", type=str, default="", help="the output folder of the training run to evaluate")
+    p.add_argument(
+        "--load-epoch", "--load_epoch", type=int, default=None,
+        help="evaluate model.pth.tar-<epoch> (default: model-best.pth.tar if the run kept one, else its last checkpoint)",
+    )  # fmt: skip
     p.add_argument("--no-train", action="store_true", help="build everything but do not call trainer.train()")
+    p.add_argument(
+        "--restart", action="store_true",
+        help="discard the run the output folder holds (its checkpoints; logs and config go to .previous/) and start afresh",
+    )  # fmt: skip
+    p.add_argument("--verbose", action="store_true", help="print every log line, the full config and system info (always in log.txt)")
     p.add_argument(
         "--backend",
         choices=("auto", "dassl", "builtin"),
         default=None,
         help="engine: real Dassl if installed (auto), Dassl, or the built-in engine (default: $MUDPT_BACKEND or auto)",
     )
-    p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="KEY VALUE pairs that override the config")
+    p.add_argument("opts", default=None, nargs="*", metavar="KEY VALUE", help="pairs that override the config")
     return p
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags may come before or after the ``KEY VALUE`` pairs."""
+    return build_parser().parse_intermixed_args(argv)
+
+
 def _merge_file(cfg, path: str, kind: str) -> None:
-    """merge_from_file with an error that names the file, the key and the fix."""
+    """merge_from_file with an error that names the file (and line), the key and the fix."""
+    import yaml
+
     from engine.registry import closest_names
+    from engine.seam import ConfigError
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{kind} config file not found: {path}")
+        raise ConfigError(f"{kind} config file not found: {path}")
     try:
         cfg.merge_from_file(path)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else path
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}). Fix the syntax there (indentation, brackets, quotes).") from None
     except KeyError as e:
         key = str(e.args[0]).replace("Non-existent config key: ", "") if e.args else str(e)
         parent, _, leaf = key.rpartition(".")
@@ -64,22 +97,21 @@ def _merge_file(cfg, path: str, kind: str) -> None:
             node = node.get(part, {}) if hasattr(node, "get") else {}
         known = list(node.keys()) if hasattr(node, "keys") else []
         hint = f" Did you mean {parent + '.' if parent else ''}{closest_names(leaf, known)[0]}?" if closest_names(leaf, known) else ""
-        raise KeyError(
+        raise ConfigError(
             f"Unknown config key {key} in {path}.{hint} Known keys under {parent or 'the root'}: {', '.join(known)}."
         ) from None
     except ValueError as e:
-        raise ValueError(f"{path}: {e}. Write the value with the default's type (e.g. 1.0 for a float, (224, 224) for a tuple).") from None
+        raise ConfigError(f"{path}: {e}. Write the value with the default's type (e.g. 1.0 for a float, (224, 224) for a tuple).") from None
+    except AssertionError as e:  # yacs: the file is not a mapping of keys
+        raise ConfigError(f"{path} is not a config file: {e or 'expected KEY: value mappings'}.") from None
 
 
 def setup_cfg(args: argparse.Namespace):
     """Defaults + project keys, dataset yaml, method yaml, CLI flags, opts; frozen."""
     import datasets
-    import trainers
-    from engine.seam import get_cfg_default
+    from engine.seam import ConfigError
 
-    cfg = get_cfg_default()
-    datasets.add_dataset_config(cfg)
-    trainers.add_trainer_config(cfg)
+    cfg = default_cfg()
     if args.dataset_config_file:
         _merge_file(cfg, args.dataset_config_file, "dataset")
     if args.config_file:
@@ -110,108 +142,294 @@ def setup_cfg(args: argparse.Namespace):
     if opts and opts[0] == "--":
         opts = opts[1:]
     if len(opts) % 2:
-        raise ValueError(f"Config overrides come in KEY VALUE pairs; got an odd list: {opts}")
+        raise ConfigError(f"Config overrides come in KEY VALUE pairs; got an odd list: {opts}")
     try:
         cfg.merge_from_list(opts)
     except AssertionError as e:  # yacs: "Non-existent key: X"
-        raise KeyError(f"{e} (in the command-line overrides). Check the spelling; keys are case-sensitive, e.g. DATASET.NUM_SHOTS.") from None
+        raise ConfigError(f"{e} (in the command-line overrides). Check the spelling; keys are case-sensitive, e.g. DATASET.NUM_SHOTS.") from None
     except ValueError as e:
-        raise ValueError(f"command-line override: {e}. Write the value with the default's type.") from None
+        raise ConfigError(f"command-line override: {e}. Write the value with the default's type.") from None
     cfg.freeze()
     datasets.check_dataset_config(cfg)
     return cfg
 
 
-def check_required(cfg) -> None:
-    """The trainer and dataset must be given and known (checked before anything is built)."""
+def default_cfg():
+    """Dassl's defaults plus the keys of the datasets and trainers of this project (unfrozen)."""
+    import datasets
+    import trainers
+    from engine.seam import get_cfg_default
+
+    cfg = get_cfg_default()
+    datasets.add_dataset_config(cfg)
+    trainers.add_trainer_config(cfg)
+    return cfg
+
+
+def check_required(cfg, args: argparse.Namespace):
+    """The trainer and dataset must be given and known, and the flags fit the trainer (checked
+    before anything is built). Returns the trainer class."""
     from engine.registry import unknown_name_message
-    from engine.seam import TRAINER_REGISTRY
+    from engine.seam import TRAINER_REGISTRY, ConfigError
 
     names = TRAINER_REGISTRY.registered_names()
     if not cfg.TRAINER.NAME:
-        raise ValueError(f"No trainer given: pass --trainer (one of {', '.join(sorted(names))}).")
+        raise ConfigError(f"No trainer given: pass --trainer (one of {', '.join(sorted(names))}).")
     if cfg.TRAINER.NAME not in names:
-        raise ValueError(unknown_name_message("trainer", cfg.TRAINER.NAME, names, "--trainer / TRAINER.NAME"))
+        raise ConfigError(unknown_name_message("trainer", cfg.TRAINER.NAME, names, "--trainer / TRAINER.NAME"))
     if not cfg.DATASET.NAME:
-        raise ValueError("No dataset given: pass --dataset-config-file configs/datasets/<name>.yaml.")
+        raise ConfigError("No dataset given: pass --dataset-config-file configs/datasets/<name>.yaml.")
+    trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    zero_shot = getattr(trainer_cls, "ZERO_SHOT", False)
+    if zero_shot and not args.eval_only and not args.no_train:
+        raise ConfigError(f"{cfg.TRAINER.NAME} has nothing to train: add --eval-only.")
+    if args.eval_only and not args.model_dir and not zero_shot:
+        raise ConfigError(
+            f"--eval-only needs --model-dir: the output folder of the {cfg.TRAINER.NAME} training run to evaluate "
+            "(only zero-shot methods evaluate without one)."
+        )
+    if args.restart and args.no_train:
+        raise ConfigError("--restart discards a run; --no-train runs nothing. Use one of them.")
+    return trainer_cls
 
 
-def print_args(args: argparse.Namespace, cfg, log) -> None:
-    log.info("***************")
-    log.info("** Arguments **")
-    log.info("***************")
-    for key in sorted(vars(args)):
-        log.info(f"{key}: {getattr(args, key)}")
-    log.info("************")
-    log.info("** Config **")
-    log.info("************")
-    log.info(str(cfg))
+# ---------------------------------------------------------------------------------------------
+# Inputs: files whose content the run depends on (sha256 in run.json)
+# ---------------------------------------------------------------------------------------------
+def weights_and_model_inputs(cfg, args: argparse.Namespace) -> dict[str, Any]:
+    """The CLIP weights file (when MODEL.BACKBONE.PATH is set; a name is in the config) and, for
+    an evaluation, the checkpoint files it will load. Missing files are left to the loaders,
+    whose errors say what to fix."""
+    from engine.seam import RunFolder, UserError, file_input, model_file
+
+    inputs: dict[str, Any] = {}
+    weights = os.path.expanduser(cfg.MODEL.BACKBONE.PATH)
+    if weights and os.path.isfile(weights):
+        inputs["clip"] = file_input(weights)
+    if args.eval_only and args.model_dir:
+        for folder in RunFolder(args.model_dir).model_dirs():
+            try:
+                inputs[f"model.{os.path.basename(folder)}"] = file_input(model_file(folder, args.load_epoch))
+            except UserError:
+                pass
+    return inputs
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.backend:
-        os.environ["MUDPT_BACKEND"] = args.backend  # read by engine.seam at first import
-    try:
-        return run(args)
-    except Exception as e:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        if not _is_user_error(e):  # a bug, not bad input: keep the traceback
-            traceback.print_exc()
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {message}", file=sys.stderr)
-        if _is_user_error(e):
-            print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)
-        return 1
+def data_inputs(dataset, root: str) -> dict[str, Any]:
+    """The files that define the data a reader read (``data_files``), relative to the data root."""
+    from engine.seam import file_input
+
+    files = getattr(dataset, "data_files", {}) or {}
+    return {f"data.{role}": file_input(path, root) for role, path in files.items() if os.path.isfile(path)}
 
 
-def _is_user_error(e: Exception) -> bool:
-    """Errors caused by bad input (config, data, weights): shown as one message."""
-    from datasets import DatasetError
-    from trainers.clip_loader import CLIPLoadError
+def check_same_split(model_dir: str, cfg, current: dict[str, Any]) -> None:
+    """An evaluation on the training dataset must use the split the model was trained with:
+    another split can put the model's own training images into the test set."""
+    import yaml
 
-    return isinstance(e, (ValueError, KeyError, FileNotFoundError, ImportError, CLIPLoadError, DatasetError))
+    from engine.seam import DataError, RunFolder, get_logger
+
+    folder = RunFolder(model_dir)
+    record, config = folder.record(), folder.config_text()
+    if not record or config is None:
+        get_logger("train").info(f"Note: {model_dir} has no run.json: the split it was trained on cannot be checked.")
+        return
+    trained = yaml.safe_load(config) or {}
+    if (trained.get("DATASET") or {}).get("NAME") != cfg.DATASET.NAME:
+        return  # another dataset (cross-dataset transfer): nothing to compare
+    theirs = {k: v for k, v in record.get("inputs", {}).items() if k.startswith("data.") and k != "data.fewshot"}
+    for name, entry in theirs.items():
+        mine = current.get(name)
+        if mine is not None and mine["sha256"] != entry["sha256"]:
+            raise DataError(
+                f"The model in {model_dir} was trained with {entry['path']} (sha256 {entry['sha256'][:12]}); this "
+                f"evaluation reads {mine['path']} (sha256 {mine['sha256'][:12]}). On another split the test set can "
+                "hold the model's own training images: evaluate with the split file it was trained with."
+            )
 
 
-def run(args: argparse.Namespace) -> int:
+# ---------------------------------------------------------------------------------------------
+# The console header
+# ---------------------------------------------------------------------------------------------
+def describe_task(cfg, args: argparse.Namespace) -> str:
+    what = []
+    if cfg.DATASET.get("SUBSAMPLE_CLASSES", "all") != "all":
+        what.append(f"{cfg.DATASET.SUBSAMPLE_CLASSES} classes")
+    if cfg.DATASET.NUM_SHOTS >= 1:
+        what.append(f"{cfg.DATASET.NUM_SHOTS} shots")
+    details = f" ({', '.join(what)})" if what else ""
+    verb = "evaluating" if args.eval_only else "training"
+    return f"{cfg.TRAINER.NAME} on {cfg.DATASET.NAME}{details}, seed {cfg.SEED}: {verb}"
+
+
+def describe_data(trainer) -> str:
+    dataset = trainer.dm.dataset
+    sizes = [f"{len(dataset.train_x):,} train"] if dataset.train_x is not dataset.test else []
+    sizes += [f"{len(dataset.val):,} val"] if dataset.val else []
+    sizes.append(f"{len(dataset.test):,} test")
+    return f"  data     {trainer.num_classes} classes; {', '.join(sizes)} images"
+
+
+@dataclass
+class _Run:
+    """What main() needs to report a failure: the run folder (locked once set), whether this
+    process opened an attempt in its record, and the kind of run."""
+
+    folder: Any = None
+    started: bool = False
+    kind: str = "train"
+
+
+def run(args: argparse.Namespace, state: _Run) -> int:
     import torch
 
     from engine.seam import (
+        BACKEND,
         BACKEND_DESCRIPTION,
-        atomic_write_text,
+        CONSOLE,
+        RunFolder,
         build_trainer,
         collect_env_info,
         get_logger,
         set_random_seed,
+        set_verbose,
         setup_logger,
     )
 
     log = get_logger("train")
+    set_verbose(args.verbose)
     cfg = setup_cfg(args)
-    check_required(cfg)
+    check_required(cfg, args)
+    kind = "eval" if args.eval_only else "train"
+    binding = None
+    if cfg.OUTPUT_DIR and not args.no_train:
+        state.folder, state.kind = RunFolder(cfg.OUTPUT_DIR), kind
+        inputs = weights_and_model_inputs(cfg, args)
+        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)) if cfg.DATASET.ROOT else ""
+        binding = state.folder.bind(cfg.dump(), kind, inputs, defaults=default_cfg().dump(), restart=args.restart, data_root=root)
+        if binding.action == "complete":
+            log.info(binding.message, extra=CONSOLE)
+            return 0
+        state.folder.start(cfg.dump(), kind, ["train.py", *args.argv], inputs)
+        state.started = True
+
     if cfg.SEED >= 0:
-        log.info(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
-    setup_logger(cfg.OUTPUT_DIR)
+    log_path = setup_logger(cfg.OUTPUT_DIR)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
 
-    print_args(args, cfg, log)
-    log.info(f"Engine backend: {BACKEND_DESCRIPTION}")
-    log.info("Collecting env info ...")
-    log.info(f"** System info **\n{collect_env_info()}\n")
-    if cfg.OUTPUT_DIR:
-        atomic_write_text(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg.dump())
+    log.info(describe_task(cfg, args), extra=CONSOLE)
+    configs = ", ".join(filter(None, [args.config_file, args.dataset_config_file])) or "(defaults)"
+    n_opts = len(args.opts or []) // 2
+    log.info(f"  config   {configs}{f' + {n_opts} overrides' if n_opts else ''}", extra=CONSOLE)
+    log.info(f"  engine   {BACKEND_DESCRIPTION}", extra=CONSOLE)
+    log.info(f"  output   {cfg.OUTPUT_DIR} (log: {log_path}, with the full config and system info)", extra=CONSOLE)
+    if binding is not None:
+        log.info(f"  run      {binding.message}", extra=CONSOLE)
+        if binding.action == "resume" and BACKEND == "dassl":
+            log.warning("WARNING: under real Dassl, checkpoints hold no random-number state: the resumed run is not bitwise identical to an uninterrupted one.")
+    _log_details(args, cfg, collect_env_info)
 
     trainer = build_trainer(cfg)
+    log.info(describe_data(trainer), extra=CONSOLE)
+    precision = getattr(trainer, "precision", None)
+    log.info(f"  device   {trainer.device}{f', {precision}' if precision is not None else ''}", extra=CONSOLE)
+    root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+    inputs = data_inputs(trainer.dm.dataset, root)
+    log.info(f"Data files (sha256): {inputs or 'none'}")
+    if state.started:
+        state.folder.check_data(inputs)
+        state.folder.update(inputs=inputs)
+
     if args.eval_only:
-        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        if args.model_dir:
+            check_same_split(args.model_dir, cfg, inputs)
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()
-        return 0
-    if not args.no_train:
+    elif not args.no_train:
         trainer.train()
+    if state.started:
+        state.folder.update(status="complete")
     return 0
+
+
+def _log_details(args: argparse.Namespace, cfg, collect_env_info) -> None:
+    """Arguments, config and system info: into log.txt (and on the console with --verbose)."""
+    from engine.seam import get_logger
+
+    log = get_logger("train")
+    log.info("***************\n** Arguments **\n***************")
+    for key in sorted(vars(args)):
+        log.info(f"{key}: {getattr(args, key)}")
+    log.info(f"************\n** Config **\n************\n{cfg}")
+    log.info(f"** System info **\n{collect_env_info()}\n")
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _report(state: _Run, message: str, status: str, error: str) -> None:
+    """A fatal message: on stderr, in log.txt, and in the run record."""
+    from engine.seam import write_log_file
+
+    print(message, file=sys.stderr)
+    write_log_file(message)
+    if state.started:
+        state.folder.update(status=status, error=error)
+
+
+def _interrupted_message(state: _Run) -> str:
+    folder = state.folder
+    if not state.started:
+        return "Interrupted."
+    if state.kind == "eval":
+        return "Interrupted. Rerun the same command to evaluate again."
+    epoch = folder.last_epoch()
+    if epoch is None:
+        return (
+            "Interrupted before the first checkpoint: rerunning the same command starts from scratch "
+            "(TRAIN.CHECKPOINT_FREQ 1 keeps a checkpoint every epoch)."
+        )
+    return f"Interrupted. Rerun the same command to resume from the checkpoint of epoch {epoch} in {folder.path}."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.backend:
+        os.environ["MUDPT_BACKEND"] = args.backend  # read by engine.seam at first import
+    from engine.errors import UserError
+
+    state = _Run()
+    # SIGTERM (a scheduler's polite stop) ends the run like Ctrl-C, with a resumable record.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return run(args, state)
+    except UserError as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _report(state, f"error: {e}", "failed", str(e).splitlines()[0])
+        return 1
+    except KeyboardInterrupt:
+        _report(state, _interrupted_message(state), "interrupted", "interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        # A bug or an environment fault, not bad input: the whole traceback, in log.txt too.
+        text = traceback.format_exc()
+        _report(state, text.rstrip(), "failed", f"{type(e).__name__}: {e}".splitlines()[0])
+        return 1
+    finally:
+        from engine.seam import close_logger
+
+        close_logger()
+        if state.folder is not None:
+            state.folder.unlock()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

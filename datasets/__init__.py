@@ -46,11 +46,20 @@ def add_dataset_config(cfg: Any) -> None:
     # ceil(n/2) labels; "new" = the remaining ones. Both halves are relabelled from 0, after
     # few-shot sampling, so base and new runs of one seed share one few-shot subset.
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"
+    # A split file in CoOp's format to use instead of the benchmark's official one (relative to the
+    # dataset folder, or absolute), e.g. one drawn by `python -m datasets.make_split`; "" = official.
+    cfg.DATASET.SPLIT_FILE = ""
+
+
+NUM_SHOTS_ALL = -1  # DATASET.NUM_SHOTS: Dassl's value for "the whole training set"
 
 
 def check_dataset_config(cfg: Any) -> None:
     """Validate the dataset keys after merging; raises ``DatasetError`` with the fix."""
     check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
     shots = cfg.DATASET.NUM_SHOTS
-    if not isinstance(shots, int) or isinstance(shots, bool):
-        raise DatasetError(f"DATASET.NUM_SHOTS={shots!r} must be an integer (e.g. 16; -1 = all training images).")
+    if not isinstance(shots, int) or isinstance(shots, bool) or (shots < 1 and shots != NUM_SHOTS_ALL):
+        raise DatasetError(
+            f"DATASET.NUM_SHOTS={shots!r} is not valid: use a positive number of training images per class "
+            f"(e.g. 16), or {NUM_SHOTS_ALL} for all of them."
+        )

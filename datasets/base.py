@@ -12,23 +12,26 @@ from typing import Any
 from engine.seam import DatasetBase, Datum, get_logger
 
 from .common import (
+    SPLITS,
     DatasetError,
     Item,
     build_datums,
     check_subsample,
     dataset_root,
     fetch_instructions,
+    fewshot_cache_path,
     list_class_folders,
     list_images,
     load_or_sample_fewshot,
-    make_split,
     misplaced_hints,
+    missing_split_message,
     read_imagenet_classnames,
     read_split,
+    reject_split_file,
     require_dataset_folder,
+    split_file_setting,
     subdirs,
     subsample_classes,
-    write_split,
 )
 from .specs import SPECS, DatasetSpec
 
@@ -45,14 +48,17 @@ def _subsample_setting(cfg: Any) -> str:
 class CoOpSplitReader(DatasetBase):
     """A benchmark read through CoOp's protocol.
 
-    1. read ``split_zhou_<Name>.json`` if present, else build the split from the official files
-       (``read_source``, then CoOp's shuffle, which consumes Python's ``random``) and write it
-       once the images are checked;
+    1. the split: ``DATASET.SPLIT_FILE`` if set, else the official ``split_zhou_<Name>.json``;
+       a benchmark without one (FGVCAircraft) reads its official lists (``read_source``). A
+       missing official split file stops the run with the fix: CoOp would draw a new random
+       split in its place, silently making results incomparable (``python -m datasets.make_split``
+       draws one on purpose, under a name of its own);
     2. with ``DATASET.NUM_SHOTS >= 1``: the cached few-shot subset of this seed, or a new one;
     3. ``DATASET.SUBSAMPLE_CLASSES``: all / base / new.
 
-    Subclasses set ``spec_name`` and ``dataset_dir`` (CoOp's folder name) and implement
-    ``read_source``.
+    ``data_files`` names the files that define the data the run sees (recorded with their sha256
+    in the run's ``run.json``). Subclasses set ``spec_name`` and ``dataset_dir`` (CoOp's folder
+    name) and implement ``read_source``.
     """
 
     spec_name = ""
@@ -64,17 +70,25 @@ class CoOpSplitReader(DatasetBase):
         root = dataset_root(cfg)
         self.dataset_dir = require_dataset_folder(spec, root)
         self.image_dir = osp.join(self.dataset_dir, spec.image_subdir) if spec.image_subdir else self.dataset_dir
-        self.split_path = osp.join(self.dataset_dir, spec.split_file) if spec.split_file else None
+        self.split_path = split_file_setting(cfg, self.dataset_dir) or (
+            osp.join(self.dataset_dir, spec.split_file) if spec.split_file else None
+        )
         self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
 
-        if self.split_path is not None and osp.isfile(self.split_path):
-            split, source, created = read_split(self.split_path), self.split_path, False
+        if self.split_path is not None:
+            if not osp.isfile(self.split_path):
+                raise DatasetError(missing_split_message(spec, root, self.split_path))
+            split, source = read_split(self.split_path), self.split_path
+            self.data_files = {"split": self.split_path}
         else:
-            official, source = self.read_source(spec, root)
-            split, created = make_split(spec, official), self.split_path is not None
+            split, source = self.read_source(spec, root)
+            if sorted(split) != sorted(SPLITS):  # unsplit official lists and no split file
+                raise DatasetError(
+                    f"{spec.name} has no official split file: draw one with `python -m datasets.make_split --root {root} "
+                    f"--dataset {spec.name}` and pass the file it writes as DATASET.SPLIT_FILE."
+                )
+            self.data_files = {osp.basename(m): osp.join(self.dataset_dir, m) for m in spec.metadata}
         datums = build_datums(spec, root, self.image_dir, split, source)
-        if created:
-            write_split(split, self.split_path)
         train, val, test = datums["train"], datums["val"], datums["test"]
 
         num_shots = cfg.DATASET.NUM_SHOTS
@@ -82,6 +96,7 @@ class CoOpSplitReader(DatasetBase):
             train, val = load_or_sample_fewshot(
                 self, self.split_fewshot_dir, self.image_dir, num_shots, cfg.SEED, train, val
             )
+            self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, val, test = subsample_classes(train, val, test, subsample=subsample)
         super().__init__(train_x=train, val=val, test=test)
 
@@ -89,8 +104,9 @@ class CoOpSplitReader(DatasetBase):
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
         """The benchmark's official files as unsplit item lists (no randomness), and their location.
 
-        Returns ``{"all": items}`` (split 50/20/30 per class), ``{"trainval": ..., "test": ...}``
-        (trainval split 80/20) or ``{"train", "val", "test"}`` (used as they are).
+        Returns ``{"all": items}`` (split 50/20/30 per class by ``make_split``),
+        ``{"trainval": ..., "test": ...}`` (trainval split 80/20) or ``{"train", "val", "test"}``
+        (the official split itself, read on every run).
         """
         raise NotImplementedError
 
@@ -128,7 +144,9 @@ class ImageNetFolderTestSet(DatasetBase):
         root = dataset_root(cfg)
         self.dataset_dir = require_dataset_folder(spec, root)
         self.image_dir = osp.join(self.dataset_dir, spec.image_subdir)
+        reject_split_file(cfg, spec)
         items, n_folders = self.read_items(spec, root)
+        self.data_files = {"classnames": osp.join(self.dataset_dir, "classnames.txt")}  # the labels
         if n_folders != spec.num_classes:
             _log.warning(
                 f"WARNING: {self.image_dir} has {n_folders} class folders, the benchmark has {spec.num_classes}; "

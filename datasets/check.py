@@ -31,6 +31,7 @@ from .common import (
     DatasetError,
     Item,
     Split,
+    draw_split_hint,
     fetch_instructions,
     find_missing,
     list_images,
@@ -247,12 +248,10 @@ def _check_split_dataset(report: Report, spec: DatasetSpec, root: str, decode: b
         source = split_path
     else:
         if split_path is not None:
-            split_artifacts = [a for a in spec.artifacts if a.verify == "split"]
             report.add(
-                WARN,
-                f"{spec.split_file} not found: the reader will create a new random split from the official files, "
-                "so results will not be comparable with published ones",
-                fetch_instructions(spec, root, kinds=("metadata",), verify="split") if split_artifacts else "",
+                FAIL,
+                f"{spec.split_file} not found: runs stop until it is there (no random split is drawn in its place)",
+                fetch_instructions(spec, root, kinds=("metadata",), verify="split") + "\n" + draw_split_hint(spec, root),
             )
         try:
             official, source = reader.read_source(spec, root)

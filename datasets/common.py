@@ -1,11 +1,13 @@
 """The CoOp reader protocol shared by the benchmark readers, with JSON caches instead of pickle.
 
 CoOp's readers (Zhou et al., arXiv 2109.01134; the same files in CoCoOp and MaPLe) read a fixed
-split ``split_zhou_<Name>.json`` or create it, sample a K-shot subset per seed and cache it, then
-keep the base or new half of the classes. This module holds those steps once:
+split ``split_zhou_<Name>.json`` (CoOp creates a random one when it is missing; we do not: see
+``datasets.make_split``), sample a K-shot subset per seed and cache it, then keep the base or new
+half of the classes. This module holds those steps once:
 
-* split files: read, validate, create (per-class shuffle 50/20/30, or trainval 80/20) and write
-  them in CoOp's JSON format (``{"train"|"val"|"test": [[relative_path, label, classname], ...]}``);
+* split files: read, validate, draw (per-class shuffle 50/20/30, or trainval 80/20; used by
+  ``python -m datasets.make_split``) and write them in CoOp's JSON format
+  (``{"train"|"val"|"test": [[relative_path, label, classname], ...]}``);
 * images: checked in bulk, so a bad tree gives one error with the count, the first paths and the fix;
 * few-shot subsets: ``split_fewshot/shot_<K>-seed_<S>.json`` (same item format, paths relative
   to the image folder), sampled with the reader's ``generate_fewshot_dataset`` so that Python's
@@ -26,11 +28,12 @@ import re
 from collections import OrderedDict, defaultdict
 from typing import Any, Iterable, Sequence
 
-from engine.seam import Datum, atomic_write_json, atomic_write_text, get_logger, read_json
+from engine.seam import DataError, Datum, atomic_write_json, atomic_write_text, get_logger, read_json
 
 from .specs import GDRIVE, SPECS, Artifact, DatasetSpec
 
 __all__ = [
+    "DRAW_SPLIT",
     "DatasetError",
     "IMAGE_EXTENSIONS",
     "Item",
@@ -42,6 +45,7 @@ __all__ = [
     "check_subsample",
     "dataset_root",
     "display_url",
+    "draw_split_hint",
     "fetch_instructions",
     "fewshot_cache_path",
     "find_missing",
@@ -60,6 +64,9 @@ __all__ = [
     "sample_fewshot",
     "split_per_class",
     "split_trainval",
+    "missing_split_message",
+    "reject_split_file",
+    "split_file_setting",
     "subdirs",
     "subsample_classes",
     "trainval_counts",
@@ -78,13 +85,15 @@ SUBSAMPLE_CHOICES = ("all", "base", "new")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # How many offending paths or lines an error message lists before "... and N more".
 MAX_LISTED = 5
+# What the official lists are needed for when the split file is absent (require_files' purpose).
+DRAW_SPLIT = "draw a split from the official lists (no split file)"
 # CoOp's split ratios: folders are split 50/20/30, official trainval lists 80/20.
 P_TRAIN, P_VAL = 0.5, 0.2
 P_VAL_OF_TRAINVAL = 0.2
 WNID_PATTERN = re.compile(r"^n\d{8}$")
 
 
-class DatasetError(RuntimeError):
+class DatasetError(DataError):
     """Missing or malformed data. The message says what is wrong and how to fix it."""
 
 
@@ -99,6 +108,22 @@ def check_subsample(value: Any) -> str:
             "(base = first half of the classes, new = second half; e.g. `DATASET.SUBSAMPLE_CLASSES base`)."
         )
     return value.lower()
+
+
+def split_file_setting(cfg: Any, dataset_dir: str) -> str | None:
+    """``DATASET.SPLIT_FILE`` as a path (relative paths are inside the dataset folder), or None."""
+    value = cfg.DATASET.get("SPLIT_FILE", "")
+    if not value:
+        return None
+    return osp.join(dataset_dir, osp.expanduser(value))
+
+
+def reject_split_file(cfg: Any, spec: DatasetSpec) -> None:
+    """ImageNet and its test-only variants are read from their folders: no split file applies."""
+    if cfg.DATASET.get("SPLIT_FILE", ""):
+        raise DatasetError(
+            f"DATASET.SPLIT_FILE does not apply to {spec.name} (it is read from its class folders); leave it empty."
+        )
 
 
 def dataset_root(cfg: Any) -> str:
@@ -299,6 +324,31 @@ def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS) -> Split:
             "creates a new split."
         )
     return split
+
+
+def missing_split_message(spec: DatasetSpec, root: str, path: str) -> str:
+    """Why a run stops when its split file is missing, and the three ways on."""
+    if spec.split_file is None or osp.basename(path) != spec.split_file:  # DATASET.SPLIT_FILE
+        return (
+            f"{spec.name}: DATASET.SPLIT_FILE {path} not found. Point DATASET.SPLIT_FILE at a split file in CoOp's "
+            f"format (relative to {osp.join(root, spec.folder)} or absolute), or leave it empty for the official split."
+        )
+    return (
+        f"{spec.name}: the official split file {path} is missing. No split is drawn in its place (CoOp would "
+        "draw a new random one, and results would no longer compare with published numbers).\n"
+        + fetch_instructions(spec, root, kinds=("metadata",), verify="split")
+        + "\n"
+        + draw_split_hint(spec, root)
+    )
+
+
+def draw_split_hint(spec: DatasetSpec, root: str) -> str:
+    """The way on without the official split file: a split drawn on purpose, under its own name."""
+    return (
+        "  Or train on a split of your own (results not comparable with published ones): "
+        f"`python -m datasets.make_split --root {root} --dataset {spec.name}`, then pass the file it writes "
+        "as DATASET.SPLIT_FILE."
+    )
 
 
 def read_split(path: str, keys: Sequence[str] = SPLITS) -> Split:
@@ -540,6 +590,7 @@ def load_or_sample_fewshot(
     image folder, so a moved data root keeps working; an entry that is not in the current split
     (an edited split file) is an error rather than a silent mix.
     """
+    warn_short_classes(train, num_shots)
     path = fewshot_cache_path(fewshot_dir, num_shots, seed)
     pkl = path[: -len(".json")] + ".pkl"
     if osp.isfile(pkl) and not osp.isfile(path):
@@ -570,6 +621,21 @@ def load_or_sample_fewshot(
     except OSError as e:
         _log.warning(f"WARNING: could not write {path} ({e}); continuing without the cache.")
     return train, val
+
+
+def warn_short_classes(train: Sequence[Datum], num_shots: int) -> None:
+    """Warn (once) when classes have fewer training images than ``num_shots``: as in Dassl, they
+    keep all their images, so the subset holds fewer than ``num_shots`` per class."""
+    counts: dict[str, int] = defaultdict(int)
+    for d in train:
+        counts[d.classname] += 1
+    short = [(c, n) for c, n in counts.items() if n < num_shots]
+    if short:
+        listed = ", ".join(f"{c} {n}" for c, n in short[:MAX_LISTED]) + (f", ... ({len(short)} classes)" if len(short) > MAX_LISTED else "")
+        _log.warning(
+            f"WARNING: DATASET.NUM_SHOTS {num_shots} exceeds the training images of {len(short)} of {len(counts)} classes "
+            f"({listed}): as in Dassl, those classes keep all their images."
+        )
 
 
 def _parse_fewshot(obj: Any, path: str, keys: Sequence[str]) -> Split:

@@ -19,11 +19,13 @@ from .common import (
     check_subsample,
     dataset_root,
     fetch_instructions,
+    fewshot_cache_path,
     list_images,
     load_or_sample_fewshot,
     misplaced_hints,
     read_imagenet_classnames,
     read_split,
+    reject_split_file,
     require_dataset_folder,
     subdirs,
     subsample_classes,
@@ -101,6 +103,7 @@ class ImageNet(DatasetBase):
         self.image_dir = osp.join(self.dataset_dir, spec.image_subdir)
         self.preprocessed = osp.join(self.dataset_dir, CACHE_NAME)
         self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
+        reject_split_file(cfg, spec)
         classnames = read_imagenet_classnames(spec, root)
 
         if osp.isfile(self.preprocessed):
@@ -119,11 +122,14 @@ class ImageNet(DatasetBase):
         if created:
             write_split(split, self.preprocessed, compact=True)
         train, test = datums["train"], datums["test"]
+        # The listing (no randomness: sorted folders) and the class names define the data.
+        self.data_files = {"split": self.preprocessed, "classnames": osp.join(self.dataset_dir, "classnames.txt")}
 
         num_shots = cfg.DATASET.NUM_SHOTS
         if num_shots >= 1:
             train, _ = load_or_sample_fewshot(
                 self, self.split_fewshot_dir, self.image_dir, num_shots, cfg.SEED, train, None
             )
+            self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, test = subsample_classes(train, test, subsample=subsample)
         super().__init__(train_x=train, val=test, test=test)

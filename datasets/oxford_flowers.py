@@ -11,7 +11,7 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY, read_json
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
+from .common import DRAW_SPLIT, DatasetError, Item, require_files
 from .specs import DatasetSpec
 
 
@@ -32,7 +32,7 @@ class OxfordFlowers(CoOpSplitReader):
         """Every image with its class, in label-file order (split 50/20/30 per class)."""
         from scipy.io import loadmat  # only needed when a split has to be created
 
-        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        require_files(spec, root, spec.metadata, DRAW_SPLIT)
         dataset_dir = osp.join(root, spec.folder)
         label_file = osp.join(dataset_dir, "imagelabels.mat")
         names_file = osp.join(dataset_dir, "cat_to_name.json")

@@ -11,7 +11,7 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
+from .common import DRAW_SPLIT, DatasetError, Item, require_files
 from .specs import DatasetSpec
 
 
@@ -47,7 +47,7 @@ class OxfordPets(CoOpSplitReader):
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        require_files(spec, root, spec.metadata, DRAW_SPLIT)
         anno_dir = osp.join(root, spec.folder, "annotations")
         source = {key: read_pets_list(osp.join(anno_dir, f"{key}.txt")) for key in ("trainval", "test")}
         return source, anno_dir

@@ -11,7 +11,7 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
+from .common import DRAW_SPLIT, DatasetError, Item, require_files
 from .specs import DatasetSpec
 
 
@@ -50,7 +50,7 @@ class StanfordCars(CoOpSplitReader):
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        require_files(spec, root, spec.metadata, DRAW_SPLIT)
         dataset_dir = osp.join(root, spec.folder)
         meta = osp.join(dataset_dir, "devkit", "cars_meta.mat")
         trainval = read_cars_annotations("cars_train", osp.join(dataset_dir, "devkit", "cars_train_annos.mat"), meta)

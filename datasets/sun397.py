@@ -11,7 +11,7 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
+from .common import DRAW_SPLIT, DatasetError, Item, require_files
 from .specs import DatasetSpec
 
 
@@ -49,7 +49,7 @@ class SUN397(CoOpSplitReader):
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        require_files(spec, root, spec.metadata, DRAW_SPLIT)
         dataset_dir = osp.join(root, spec.folder)
         with open(osp.join(dataset_dir, "ClassName.txt"), encoding="utf-8") as f:
             classnames = [line.strip()[1:] for line in f if line.strip()]

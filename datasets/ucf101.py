@@ -12,7 +12,7 @@ import re
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
+from .common import DRAW_SPLIT, DatasetError, Item, require_files
 from .specs import DatasetSpec
 
 
@@ -50,7 +50,7 @@ class UCF101(CoOpSplitReader):
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:
-        require_files(spec, root, spec.metadata, f"create {spec.split_file} (it is absent)")
+        require_files(spec, root, spec.metadata, DRAW_SPLIT)
         list_dir = osp.join(root, spec.folder, "ucfTrainTestlist")
         cname2lab = {}
         with open(osp.join(list_dir, "classInd.txt"), encoding="utf-8") as f:

@@ -2,27 +2,40 @@
 
 A checkpoint is ``<dir>/<model name>/model.pth.tar-<epoch>`` (or ``model-best.pth.tar``) next to a
 text file ``checkpoint`` naming the newest one. The file holds ``state_dict``, ``epoch``,
-``optimizer``, ``scheduler`` and ``val_result`` (Dassl's keys) plus ``config`` (the run's yaml),
-all plain tensors/numbers/strings, so :func:`load_checkpoint` uses ``torch.load(weights_only=True)``.
+``optimizer``, ``scheduler`` and ``val_result`` (Dassl's keys) plus the trainer's extras (the
+run's ``config`` yaml and, for an exact resume, ``rng_state`` and ``best_result``), all plain
+tensors/numbers/strings, so :func:`load_checkpoint` uses ``torch.load(weights_only=True)``.
 Checkpoints written by real Dassl contain pickled torch optimizer/scheduler objects; those few
 classes are allow-listed, anything else is refused with a message.
 """
 from __future__ import annotations
 
 import collections
+import io
 import os
 import os.path as osp
 import pickle
+import re
 import shutil
-import tempfile
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .utils import atomic_write_text, get_logger, mkdir_if_missing
+from .errors import CheckpointError
+from .utils import atomic_write_bytes, atomic_write_text, get_logger, mkdir_if_missing
 
-__all__ = ["load_checkpoint", "load_pretrained_weights", "resume_from_checkpoint", "save_checkpoint"]
+__all__ = [
+    "BEST_NAME",
+    "apply_checkpoint",
+    "checkpoint_epochs",
+    "checkpoint_name",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "load_pretrained_weights",
+    "model_file",
+    "save_checkpoint",
+]
 
 _log = get_logger("engine.checkpoint")
 
@@ -30,6 +43,43 @@ _log = get_logger("engine.checkpoint")
 # state embeds the successor scheduler object, which embeds the optimizer object.
 _SAFE_GLOBAL_PREFIXES = ("torch.optim.",)
 _SAFE_GLOBALS = {"collections.defaultdict": collections.defaultdict, "builtins.dict": dict}
+
+BEST_NAME = "model-best.pth.tar"  # TEST.FINAL_MODEL best_val: the best validation epoch
+_EPOCH_RE = re.compile(r"model\.pth\.tar-(\d+)")
+
+
+def checkpoint_name(epoch: int) -> str:
+    """``model.pth.tar-<epoch>``: the checkpoint written at the end of ``epoch`` (1-based)."""
+    return f"model.pth.tar-{epoch}"
+
+
+def checkpoint_epochs(folder: str) -> list[int]:
+    """The epochs of the ``model.pth.tar-<epoch>`` files in ``folder``, ascending."""
+    if not osp.isdir(folder):
+        return []
+    return sorted(int(m.group(1)) for f in os.listdir(folder) if (m := _EPOCH_RE.fullmatch(f)))
+
+
+def model_file(folder: str, epoch: int | None = None) -> str:
+    """The checkpoint to evaluate in ``folder`` (``<run>/<model name>``): ``model.pth.tar-<epoch>``;
+    without an epoch, ``model-best.pth.tar`` if the run kept one, else its newest epoch."""
+    available = [checkpoint_name(e) for e in checkpoint_epochs(folder)]
+    if osp.isfile(osp.join(folder, BEST_NAME)):
+        available.append(BEST_NAME)
+    if not available:
+        raise CheckpointError(
+            f"No checkpoint in {folder}. Train first, or check --model-dir (the output folder of the training run)."
+        )
+    if epoch is not None:
+        name = checkpoint_name(epoch)
+        if name not in available:
+            raise CheckpointError(
+                f'Model not found at "{osp.join(folder, name)}". Available: {", ".join(available)}; '
+                "pass --load-epoch accordingly (or leave it out for the last one)."
+            )
+    else:
+        name = BEST_NAME if BEST_NAME in available else available[-1]
+    return osp.join(folder, name)
 
 
 def _strip_module_prefix(state_dict: dict) -> "collections.OrderedDict[str, Any]":
@@ -42,21 +92,18 @@ def save_checkpoint(state: dict, save_dir: str, is_best: bool = False, remove_mo
     mkdir_if_missing(save_dir)
     if remove_module_from_keys:
         state = dict(state, state_dict=_strip_module_prefix(state["state_dict"]))
-    fname = model_name or f"model.pth.tar-{state['epoch']}"
+    fname = model_name or checkpoint_name(state["epoch"])
     fpath = osp.join(save_dir, fname)
-    fd, tmp = tempfile.mkstemp(dir=save_dir, prefix=f".{fname}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, fpath)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    # Serialised in memory: torch.save names the archive inside the file after the file it writes
+    # to, and a temporary name would make equal checkpoints differ byte for byte.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(fpath, buffer.getvalue())
     _log.info(f"Checkpoint saved to {fpath}")
     atomic_write_text(osp.join(save_dir, "checkpoint"), f"{fname}\n")
     if is_best:
-        best = osp.join(save_dir, "model-best.pth.tar")
-        shutil.copy(fpath, best)
+        best = osp.join(save_dir, BEST_NAME)
+        shutil.copyfile(fpath, best)
         _log.info(f'Best checkpoint saved to "{best}"')
     return fpath
 
@@ -72,16 +119,24 @@ def load_checkpoint(fpath: str | None) -> dict:
     if fpath is None:
         raise ValueError("File path is None")
     if not osp.exists(fpath):
-        raise FileNotFoundError(f'File is not found at "{fpath}"')
+        raise CheckpointError(f'No checkpoint at "{fpath}".')
+    if osp.getsize(fpath) == 0:
+        raise CheckpointError(f'"{fpath}" is empty (0 bytes): an interrupted copy? Expected a checkpoint written by torch.save.')
     map_location = None if torch.cuda.is_available() else "cpu"
     try:
         return torch.load(fpath, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         pass  # maybe written by real Dassl: look at what it references
     except Exception as e:
-        raise RuntimeError(f'Unable to load checkpoint from "{fpath}": {e}') from e
+        raise CheckpointError(
+            f'Cannot read the checkpoint "{fpath}" ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}). '
+            "Expected a file written by torch.save; it may be truncated or not a checkpoint."
+        ) from e
 
-    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(fpath)
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(fpath)
+    except Exception as e:
+        raise CheckpointError(f'Cannot read the checkpoint "{fpath}" ({type(e).__name__}): not a torch.save file.') from e
     allowed, refused = [], []
     for name in unsafe:
         if name in _SAFE_GLOBALS:
@@ -91,7 +146,7 @@ def load_checkpoint(fpath: str | None) -> dict:
         else:
             refused.append(name)
     if refused:
-        raise RuntimeError(
+        raise CheckpointError(
             f'Refusing to load "{fpath}": it would run arbitrary code to rebuild {refused}. '
             "Checkpoints of this project hold only tensors and numbers; if you trust this file, "
             "re-save its 'state_dict' with torch.save({'state_dict': ...}) and load that instead."
@@ -100,16 +155,20 @@ def load_checkpoint(fpath: str | None) -> dict:
         return torch.load(fpath, map_location=map_location, weights_only=True)
 
 
-def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer=None, scheduler=None) -> int:
-    """Restore model/optimizer/scheduler from the file named in ``fdir/checkpoint``; return its epoch."""
+def latest_checkpoint(fdir: str) -> str | None:
+    """The file named in ``fdir/checkpoint`` (the newest checkpoint written there), or None."""
     pointer = osp.join(fdir, "checkpoint")
+    if not osp.isfile(pointer):
+        return None
     with open(pointer, "r", encoding="utf-8") as f:
         lines = f.read().split()
     if not lines:
-        raise ValueError(f"{pointer} is empty; delete {fdir} to train from scratch")
-    fpath = osp.join(fdir, lines[0])
-    _log.info(f'Loading checkpoint from "{fpath}"')
-    checkpoint = load_checkpoint(fpath)
+        raise CheckpointError(f"{pointer} is empty; rerun with --restart to train from scratch.")
+    return osp.join(fdir, lines[0])
+
+
+def apply_checkpoint(checkpoint: dict, model: nn.Module, optimizer=None, scheduler=None) -> int:
+    """Load a checkpoint's model/optimizer/scheduler state; return the epoch to start from."""
     model.load_state_dict(checkpoint["state_dict"])
     _log.info("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:
@@ -135,7 +194,7 @@ def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
         else:
             discarded.append(k)
     if not matched:
-        raise ValueError(
+        raise CheckpointError(
             f'No tensor of "{weight_path}" matches the model by name and shape '
             f"(model keys: {list(model_dict)[:5]}..., file keys: {list(state_dict)[:5]}...). "
             "Check MODEL.INIT_WEIGHTS points to a checkpoint of the same trainer."

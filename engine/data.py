@@ -14,6 +14,7 @@ from PIL import Image
 from tabulate import tabulate
 from torch.utils.data import Dataset as TorchDataset
 
+from .errors import ConfigError, DataError, ImageReadError
 from .registry import Registry, unknown_name_message
 from .transforms import build_transform, build_to_tensor
 from .utils import check_isfile, get_logger
@@ -38,7 +39,7 @@ def build_dataset(cfg: Any) -> "DatasetBase":
     """Instantiate the reader registered under ``cfg.DATASET.NAME``."""
     name = cfg.DATASET.NAME
     if name not in DATASET_REGISTRY:
-        raise ValueError(
+        raise ConfigError(
             unknown_name_message(
                 "dataset", name, DATASET_REGISTRY.registered_names(), "DATASET.NAME, set by --dataset-config-file"
             )
@@ -55,7 +56,7 @@ class Datum:
         if not isinstance(impath, str):
             raise TypeError(f"Datum.impath must be a str, got {type(impath).__name__}")
         if not check_isfile(impath):
-            raise FileNotFoundError(f'No image at "{impath}"')
+            raise DataError(f'No image at "{impath}". Run `python -m datasets.check` to list every missing file.')
         self._impath = impath
         self._label = label
         self._domain = domain
@@ -140,14 +141,14 @@ class DatasetBase:
 
     def check_input_domains(self, source_domains, target_domains) -> None:
         if not source_domains or not target_domains:
-            raise ValueError("source_domains and target_domains must both be non-empty")
+            raise ConfigError("DATASET.SOURCE_DOMAINS and DATASET.TARGET_DOMAINS must both be non-empty for this dataset.")
         self.is_input_domain_valid(source_domains)
         self.is_input_domain_valid(target_domains)
 
     def is_input_domain_valid(self, input_domains) -> None:
         for domain in input_domains:
             if domain not in self.domains:
-                raise ValueError(f"Input domain must belong to {self.domains}, but got [{domain}]")
+                raise ConfigError(f"Unknown domain {domain!r}: the domains of this dataset are {self.domains}.")
 
     def generate_fewshot_dataset(self, *data_sources, num_shots: int = -1, repeat: bool = False):
         """Sample ``num_shots`` items per label from each source (Python's global ``random``).
@@ -190,15 +191,17 @@ class DatasetBase:
         return output
 
 
-def read_image(path: str) -> Image.Image:
-    """Open an image as RGB; an unreadable file raises with its path."""
+def read_image(path: str, check_command: str = "python -m datasets.check") -> Image.Image:
+    """Open an image as RGB; an unreadable file raises :class:`ImageReadError` naming it and the
+    command that lists every unreadable image."""
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
     except (OSError, ValueError) as e:
-        raise OSError(
-            f'Cannot read image "{path}" ({e}). Replace the file or remove it from the split; '
-            "`python -m datasets.check` lists all unreadable images."
+        reason = str(e).replace(f" '{path}'", "").replace(f" {path}", "")  # PIL repeats the path
+        raise ImageReadError(
+            f'Cannot read image "{path}" ({reason}). Replace the file or remove it from the split; '
+            f"`{check_command}` lists all unreadable images."
         ) from e
 
 
@@ -214,8 +217,9 @@ class DatasetWrapper(TorchDataset):
         self.k_tfm = cfg.DATALOADER.K_TRANSFORMS if is_train else 1
         self.return_img0 = cfg.DATALOADER.RETURN_IMG0
         if self.k_tfm > 1 and transform is None:
-            raise ValueError(f"Cannot augment the image {self.k_tfm} times because transform is None")
+            raise ConfigError(f"DATALOADER.K_TRANSFORMS {self.k_tfm} needs a transform, but INPUT.NO_TRANSFORM is True.")
         self.to_tensor = build_to_tensor(cfg)
+        self.check_command = f"python -m datasets.check --root {cfg.DATASET.ROOT} --dataset {cfg.DATASET.NAME}"
 
     def __len__(self) -> int:
         return len(self.data_source)
@@ -223,7 +227,7 @@ class DatasetWrapper(TorchDataset):
     def __getitem__(self, idx: int) -> dict:
         item = self.data_source[idx]
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
-        img0 = read_image(item.impath)
+        img0 = read_image(item.impath, self.check_command)
         if self.transform is None:
             output["img"] = img0
         elif isinstance(self.transform, (list, tuple)):
@@ -249,7 +253,7 @@ _SAMPLERS = {
 def build_sampler(sampler_type: str, data_source: Sequence) -> torch.utils.data.Sampler:
     """The two samplers CLIP trainers use; the DA/DG samplers of Dassl are not provided."""
     if sampler_type not in _SAMPLERS:
-        raise ValueError(
+        raise ConfigError(
             unknown_name_message("sampler", sampler_type, _SAMPLERS, "DATALOADER.*.SAMPLER")
             + " (the DA/DG samplers need real Dassl)"
         )
@@ -282,7 +286,7 @@ def build_data_loader(
         persistent_workers=False,
     )
     if len(loader) == 0:
-        raise ValueError(f"The data loader is empty ({len(data_source)} items, batch size {batch_size})")
+        raise DataError(f"The data loader is empty ({len(data_source)} items, batch size {batch_size}): the dataset has no images for this split.")
     return loader
 
 

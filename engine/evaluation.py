@@ -11,8 +11,9 @@ from typing import Any, Sequence
 
 import torch
 
+from .errors import ConfigError
 from .registry import Registry, unknown_name_message
-from .utils import get_logger
+from .utils import CONSOLE, get_logger
 
 __all__ = ["EVALUATOR_REGISTRY", "Classification", "build_evaluator", "compute_accuracy", "macro_f1_score"]
 
@@ -24,7 +25,7 @@ EVALUATOR_REGISTRY = Registry("EVALUATOR")
 def build_evaluator(cfg: Any, **kwargs) -> "Classification":
     name = cfg.TEST.EVALUATOR
     if name not in EVALUATOR_REGISTRY:
-        raise ValueError(unknown_name_message("evaluator", name, EVALUATOR_REGISTRY.registered_names(), "TEST.EVALUATOR"))
+        raise ConfigError(unknown_name_message("evaluator", name, EVALUATOR_REGISTRY.registered_names(), "TEST.EVALUATOR"))
     if cfg.VERBOSE:
         _log.info(f"Loading evaluator: {name}")
     return EVALUATOR_REGISTRY.get(name)(cfg, **kwargs)
@@ -52,7 +53,7 @@ class Classification:
         self.cfg = cfg
         self._lab2cname = lab2cname
         if cfg.TEST.PER_CLASS_RESULT and lab2cname is None:
-            raise ValueError("TEST.PER_CLASS_RESULT needs the label -> class name mapping")
+            raise ConfigError("TEST.PER_CLASS_RESULT needs the label -> class name mapping")
         self.reset()
 
     def reset(self) -> None:
@@ -87,7 +88,8 @@ class Classification:
             f"* correct: {correct:,}\n"
             f"* accuracy: {acc:.1f}%\n"
             f"* error: {err:.1f}%\n"
-            f"* macro_f1: {macro_f1:.1f}%"
+            f"* macro_f1: {macro_f1:.1f}%",
+            extra=CONSOLE,
         )
 
         if self.cfg.TEST.PER_CLASS_RESULT:

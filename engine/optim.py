@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from .errors import ConfigError
 from .registry import unknown_name_message
 
 __all__ = [
@@ -38,9 +39,9 @@ def build_optimizer(model: nn.Module | Iterable, optim_cfg: Any, param_groups=No
     """
     name = optim_cfg.NAME
     if name not in AVAI_OPTIMS:
-        raise ValueError(unknown_name_message("optimizer", name, AVAI_OPTIMS, "OPTIM.NAME"))
+        raise ConfigError(unknown_name_message("optimizer", name, AVAI_OPTIMS, "OPTIM.NAME"))
     if optim_cfg.STAGED_LR:
-        raise NotImplementedError("OPTIM.STAGED_LR is not supported by the built-in engine; use --backend dassl")
+        raise ConfigError("OPTIM.STAGED_LR is not supported by the built-in engine; set it False, or use --backend dassl.")
     if param_groups is None:
         param_groups = model.parameters() if isinstance(model, nn.Module) else model
     param_groups = list(param_groups)
@@ -137,19 +138,19 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg: Any) -> LRSc
     name = optim_cfg.LR_SCHEDULER
     stepsize, gamma, max_epoch = optim_cfg.STEPSIZE, optim_cfg.GAMMA, optim_cfg.MAX_EPOCH
     if name not in AVAI_SCHEDS:
-        raise ValueError(unknown_name_message("LR scheduler", name, AVAI_SCHEDS, "OPTIM.LR_SCHEDULER"))
+        raise ConfigError(unknown_name_message("LR scheduler", name, AVAI_SCHEDS, "OPTIM.LR_SCHEDULER"))
 
     if name == "single_step":
         if isinstance(stepsize, (list, tuple)):
             stepsize = stepsize[-1]
         if not isinstance(stepsize, int):
-            raise TypeError(f"OPTIM.STEPSIZE must hold integers for single_step, got {stepsize!r}")
+            raise ConfigError(f"OPTIM.STEPSIZE must hold integers for single_step, got {stepsize!r} (e.g. OPTIM.STEPSIZE \"(20,)\").")
         if stepsize <= 0:
             stepsize = max_epoch
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=stepsize, gamma=gamma)
     elif name == "multi_step":
         if not isinstance(stepsize, (list, tuple)):
-            raise TypeError(f"OPTIM.STEPSIZE must be a list for multi_step, got {stepsize!r}")
+            raise ConfigError(f"OPTIM.STEPSIZE must be a list of epochs for multi_step, got {stepsize!r} (e.g. OPTIM.STEPSIZE \"(20, 40)\").")
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(stepsize), gamma=gamma)
     else:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, float(max_epoch))
@@ -162,5 +163,5 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg: Any) -> LRSc
         elif optim_cfg.WARMUP_TYPE == "linear":
             scheduler = LinearWarmupScheduler(optimizer, scheduler, optim_cfg.WARMUP_EPOCH, optim_cfg.WARMUP_MIN_LR)
         else:
-            raise ValueError(unknown_name_message("warmup type", optim_cfg.WARMUP_TYPE, AVAI_WARMUPS, "OPTIM.WARMUP_TYPE"))
+            raise ConfigError(unknown_name_message("warmup type", optim_cfg.WARMUP_TYPE, AVAI_WARMUPS, "OPTIM.WARMUP_TYPE"))
     return scheduler

@@ -19,12 +19,24 @@ from __future__ import annotations
 import importlib
 import os
 
+from .errors import (  # noqa: F401  (re-exported: the project's user errors, for both backends)
+    BackendError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    ImageReadError,
+    NonFiniteLossError,
+    RunFolderError,
+    UserError,
+    WeightsError,
+)
+
 BACKEND_ENV = "MUDPT_BACKEND"
 BACKEND_CHOICES = ("auto", "dassl", "builtin")
 
 _requested = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
 if _requested not in BACKEND_CHOICES:
-    raise ValueError(
+    raise ConfigError(
         f"{BACKEND_ENV}={_requested!r} is not a backend; use one of {', '.join(BACKEND_CHOICES)} "
         "(or train.py --backend)."
     )
@@ -45,7 +57,7 @@ else:
     if _ok:
         BACKEND = "dassl"
     elif _requested == "dassl":
-        raise ImportError(
+        raise BackendError(
             f"{BACKEND_ENV}=dassl (or --backend dassl) but Dassl cannot be imported: {_why}. Install it with "
             "`git clone https://github.com/KaiyangZhou/Dassl.pytorch && pip install -r Dassl.pytorch/requirements.txt "
             "&& pip install --no-build-isolation -e Dassl.pytorch`, or use --backend builtin."
@@ -54,8 +66,26 @@ else:
         BACKEND = "builtin"
 
 # Project helpers, the same for both backends.
+from .checkpoint import BEST_NAME, checkpoint_epochs, checkpoint_name, latest_checkpoint, model_file  # noqa: E402,F401
 from .checkpoint import load_checkpoint as _safe_load_checkpoint  # noqa: E402
-from .utils import atomic_write_json, atomic_write_text, get_logger  # noqa: E402,F401
+from .run_folder import (  # noqa: E402,F401
+    RunFolder,
+    config_differences,
+    declare_non_result_keys,
+    describe_differences,
+    file_input,
+)
+from .utils import (  # noqa: E402,F401
+    CONSOLE,
+    PROGRESS,
+    atomic_write_json,
+    atomic_write_text,
+    close_logger,
+    get_logger,
+    set_verbose,
+    sha256_file,
+    write_log_file,
+)
 
 if BACKEND == "dassl":
     import dassl  # noqa: E402
@@ -140,6 +170,19 @@ else:
 
 __all__ = [
     "BACKEND",
+    "BEST_NAME",
+    "CONSOLE",
+    "PROGRESS",
+    "RunFolder",
+    "BackendError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "ImageReadError",
+    "NonFiniteLossError",
+    "RunFolderError",
+    "UserError",
+    "WeightsError",
     "BACKEND_CHOICES",
     "BACKEND_DESCRIPTION",
     "BACKEND_ENV",
@@ -158,16 +201,28 @@ __all__ = [
     "build_trainer",
     "build_transform",
     "check_isfile",
+    "checkpoint_epochs",
+    "close_logger",
+    "checkpoint_name",
+    "config_differences",
+    "declare_non_result_keys",
+    "describe_differences",
+    "file_input",
     "collect_env_info",
     "compute_accuracy",
     "get_cfg_default",
     "get_logger",
+    "latest_checkpoint",
     "listdir_nohidden",
     "load_checkpoint",
     "load_pretrained_weights",
     "mkdir_if_missing",
+    "model_file",
     "read_json",
     "set_random_seed",
+    "set_verbose",
     "setup_logger",
+    "sha256_file",
     "write_json",
+    "write_log_file",
 ]

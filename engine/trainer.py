@@ -10,6 +10,12 @@ Departures from Dassl, all invisible in the log text: meters and the evaluator k
 the device and synchronise only when a line is printed; a non-finite loss on an accelerator is
 detected at the next print instead of every step (on CPU it raises at once); checkpoints hold
 plain state plus the run's config; progress bars go to stderr.
+
+Exact resume: a checkpoint also holds every random-number state (Python, NumPy, torch CPU and
+CUDA: they drive data order, augmentation and the DataLoader workers' seeds) and the best
+validation result, taken when it is written; resuming restores them last, right before the next
+epoch. A run interrupted at any point and resumed from its last checkpoint therefore redoes the
+lost epochs exactly and ends with the same checkpoints as an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -25,11 +31,12 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, resume_from_checkpoint, save_checkpoint
+from .checkpoint import BEST_NAME, apply_checkpoint, checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import DataManager
+from .errors import CheckpointError, ConfigError, NonFiniteLossError
 from .evaluation import build_evaluator
 from .registry import Registry, unknown_name_message
-from .utils import get_logger, mkdir_if_missing
+from .utils import CONSOLE, PROGRESS, get_logger, get_rng_state, mkdir_if_missing, set_rng_state
 
 __all__ = ["TRAINER_REGISTRY", "AverageMeter", "MetricMeter", "SimpleTrainer", "TrainerBase", "TrainerX", "build_trainer"]
 
@@ -42,7 +49,7 @@ def build_trainer(cfg: Any) -> "TrainerBase":
     """Instantiate the trainer registered under ``cfg.TRAINER.NAME``."""
     name = cfg.TRAINER.NAME
     if name not in TRAINER_REGISTRY:
-        raise ValueError(unknown_name_message("trainer", name, TRAINER_REGISTRY.registered_names(), "TRAINER.NAME / --trainer"))
+        raise ConfigError(unknown_name_message("trainer", name, TRAINER_REGISTRY.registered_names(), "TRAINER.NAME / --trainer"))
     if cfg.VERBOSE:
         _log.info(f"Loading trainer: {name}")
     return TRAINER_REGISTRY.get(name)(cfg)
@@ -130,9 +137,29 @@ class TrainerBase:
 
     # --- checkpoints --------------------------------------------------------------------------
     def _checkpoint_extras(self) -> dict:
-        """Extra plain entries stored in every checkpoint (the run's config)."""
+        """Extra plain entries stored in every checkpoint: the run's config, and what an exact
+        resume needs besides the model, optimizer and scheduler (see :meth:`_restore_extras`)."""
+        extras: dict[str, Any] = {"rng_state": get_rng_state()}
         cfg = getattr(self, "cfg", None)
-        return {"config": cfg.dump()} if cfg is not None else {}
+        if cfg is not None:
+            extras["config"] = cfg.dump()
+        best = getattr(self, "best_result", None)
+        if best is not None and np.isfinite(best):
+            extras["best_result"] = float(best)
+        return extras
+
+    def _restore_extras(self, checkpoint: dict) -> None:
+        """Restore what :meth:`_checkpoint_extras` saved (on resume, right before training goes on).
+        Checkpoints of real Dassl or the anchor repos have no extras: resume is then not exact."""
+        if "best_result" in checkpoint:
+            self.best_result = checkpoint["best_result"]
+        if "rng_state" in checkpoint:
+            set_rng_state(checkpoint["rng_state"])
+        else:
+            _log.warning(
+                "WARNING: the checkpoint holds no random-number state (written by another tool): data order and "
+                "augmentation after the resume differ from an uninterrupted run."
+            )
 
     def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: float | None = None, model_name: str = "") -> None:
         for name in self.get_model_names():
@@ -153,20 +180,40 @@ class TrainerBase:
             _log.info("No checkpoint found, train from scratch")
             return 0
         _log.info(f"Found checkpoint at {directory} (will resume training)")
-        start_epoch = 0
+        start_epoch, checkpoint = 0, {}
         for name in names:
-            start_epoch = resume_from_checkpoint(osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name])
+            fpath = latest_checkpoint(osp.join(directory, name))
+            _log.info(f'Loading checkpoint from "{fpath}"')
+            checkpoint = load_checkpoint(fpath)
+            self._check_resumable(fpath, checkpoint)
+            start_epoch = apply_checkpoint(checkpoint, self._models[name], self._optims[name], self._scheds[name])
+        self._restore_extras(checkpoint)
         return start_epoch
+
+    def _check_resumable(self, fpath: str, checkpoint: dict) -> None:
+        """A checkpoint written with another config is not resumed (its keys are named)."""
+        cfg = getattr(self, "cfg", None)
+        if cfg is None or not isinstance(checkpoint.get("config"), str):
+            return
+        from .run_folder import config_differences, describe_differences
+
+        diffs = config_differences(checkpoint["config"], cfg.dump())
+        if diffs:
+            raise CheckpointError(
+                f'"{fpath}" was written with another config; resuming it would mix two runs:\n'
+                f"{describe_differences(diffs, 'checkpoint', 'this run')}\n"
+                "Resume with the checkpoint's config, or start a new run (--restart, or another --output-dir)."
+            )
 
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         if not directory:
             _log.info("Note that load_model() is skipped as no pretrained model is given (ignore this if it's done on purpose)")
             return
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+        model_file = BEST_NAME if epoch is None else checkpoint_name(epoch)
         for name in self.get_model_names():
             model_path = osp.join(directory, name, model_file)
             if not osp.exists(model_path):
-                raise FileNotFoundError(f'Model not found at "{model_path}"')
+                raise CheckpointError(f'Model not found at "{model_path}"')
             checkpoint = load_checkpoint(model_path)
             val = checkpoint.get("val_result")
             val_txt = f"{val:.1f}" if isinstance(val, (int, float)) else "n/a"
@@ -193,7 +240,7 @@ class TrainerBase:
         into a device flag read at the next log line (a per-step read would stall the GPU)."""
         if loss.device.type == "cpu":
             if not torch.isfinite(loss).all():
-                raise FloatingPointError(self._nonfinite_message())
+                raise NonFiniteLossError(self._nonfinite_message())
             return
         bad = ~torch.isfinite(loss.detach()).all()
         self._nonfinite = bad if self._nonfinite is None else (self._nonfinite | bad)
@@ -202,13 +249,14 @@ class TrainerBase:
         where = f" (epoch {getattr(self, 'epoch', 0) + 1}, batch {getattr(self, 'batch_idx', 0) + 1})"
         return (
             f"Loss is infinite or NaN!{where} Lower OPTIM.LR, use PREC fp32/amp instead of fp16, "
-            "or check the input data."
+            "or check the input data; then rerun with --restart (this folder's checkpoints hold the "
+            "diverged run) or into a new --output-dir."
         )
 
     def check_nonfinite(self) -> None:
         """Raise if any loss since the last check was non-finite (accelerator path)."""
         if self._nonfinite is not None and bool(self._nonfinite):
-            raise FloatingPointError(self._nonfinite_message())
+            raise NonFiniteLossError(self._nonfinite_message())
         self._nonfinite = None
 
     def model_zero_grad(self, names=None) -> None:
@@ -348,7 +396,7 @@ class SimpleTrainer(TrainerBase):
                 _log.info("Deploy the last-epoch model")
             self.test()
         elapsed = str(datetime.timedelta(seconds=round(time.time() - self.time_start)))
-        _log.info(f"Elapsed: {elapsed}")
+        _log.info(f"Elapsed: {elapsed}", extra=CONSOLE)
         self.close_writer()
 
     def after_epoch(self) -> None:
@@ -362,7 +410,7 @@ class SimpleTrainer(TrainerBase):
             curr_result = self.test(split="val")
             if curr_result > self.best_result:
                 self.best_result = curr_result
-                self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
+                self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name=BEST_NAME)
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
 
@@ -370,10 +418,14 @@ class SimpleTrainer(TrainerBase):
         stats = getattr(self, "_epoch_stats", None)
         if not stats:
             return
-        msg = f"epoch [{self.epoch + 1}/{self.max_epoch}] done: {stats['iter_ms']:.1f} ms/iter over {stats['iters']} iters"
+        averages = " ".join(f"{name} {meter.avg:.4f}" for name, meter in stats["losses"].meters.items())
+        msg = (
+            f"epoch [{self.epoch + 1}/{self.max_epoch}] done: {averages} lr {stats['lr']:.4e}, "
+            f"{stats['iter_ms']:.1f} ms/iter over {stats['iters']} iters"
+        )
         if self.device.type == "cuda":
             msg += f", peak GPU memory {torch.cuda.max_memory_allocated(self.device) / 2**20:,.0f} MB"
-        _log.info(msg)
+        _log.info(msg, extra=CONSOLE)
 
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
@@ -386,7 +438,7 @@ class SimpleTrainer(TrainerBase):
         else:
             split = "test"
             data_loader = self.test_loader
-        _log.info(f"Evaluate on the *{split}* set")
+        _log.info(f"Evaluate on the *{split}* set", extra=CONSOLE)
         # Progress bars go to stderr (never into log.txt) and only on a terminal.
         for batch in tqdm(data_loader, file=sys.stderr, desc=f"test ({split})", leave=False, dynamic_ncols=True, disable=None):
             input, label = self.parse_batch_test(batch)
@@ -417,6 +469,7 @@ class TrainerX(SimpleTrainer):
         batch_time, data_time = AverageMeter(), AverageMeter()
         self.num_batches = len(self.train_loader_x)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
+        lr = self.get_current_lr()
         epoch_start = end = time.time()
         bar = tqdm(self.train_loader_x, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, dynamic_ncols=True, disable=None)
         for self.batch_idx, batch in enumerate(bar):
@@ -438,7 +491,7 @@ class TrainerX(SimpleTrainer):
                     f"lr {self.get_current_lr():.4e}",
                     f"eta {eta}",
                 ]
-                _log.info(" ".join(info))
+                _log.info(" ".join(info), extra=PROGRESS)
                 # Scalars are written when the values are read anyway (no extra device sync).
                 n_iter = self.epoch * self.num_batches + self.batch_idx
                 for name, meter in losses.meters.items():
@@ -449,7 +502,8 @@ class TrainerX(SimpleTrainer):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         iters = max(self.num_batches, 1)
-        self._epoch_stats = {"iters": iters, "iter_ms": 1000.0 * (time.time() - epoch_start) / iters}
+        # The LR the epoch trained with (trainers step the scheduler at its last batch).
+        self._epoch_stats = {"iters": iters, "iter_ms": 1000.0 * (time.time() - epoch_start) / iters, "losses": losses, "lr": lr}
 
     def parse_batch_train(self, batch: dict):
         to = lambda t: t.to(self.device, non_blocking=True)  # noqa: E731

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import torchvision.transforms as T
 from torchvision.transforms import InterpolationMode
 
+from .errors import ConfigError
 from .registry import unknown_name_message
 from .utils import get_logger
 
@@ -38,7 +39,7 @@ SUPPORTED_CHOICES = (
 def _interpolation(cfg: Any) -> InterpolationMode:
     name = cfg.INPUT.INTERPOLATION
     if name not in INTERPOLATION_MODES:
-        raise ValueError(unknown_name_message("interpolation", name, INTERPOLATION_MODES, "INPUT.INTERPOLATION"))
+        raise ConfigError(unknown_name_message("interpolation", name, INTERPOLATION_MODES, "INPUT.INTERPOLATION"))
     return INTERPOLATION_MODES[name]
 
 
@@ -51,7 +52,7 @@ def build_transform(cfg: Any, is_train: bool = True, choices: Sequence[str] | No
         choices = cfg.INPUT.TRANSFORMS
     for choice in choices:
         if choice not in SUPPORTED_CHOICES:
-            raise ValueError(
+            raise ConfigError(
                 unknown_name_message("transform", choice, SUPPORTED_CHOICES, "INPUT.TRANSFORMS")
                 + " Other Dassl augmentations need the real Dassl backend (--backend dassl)."
             )

@@ -3,11 +3,13 @@
 Dassl-named: ``setup_logger``, ``set_random_seed``, ``collect_env_info``, ``mkdir_if_missing``,
 ``listdir_nohidden``, ``read_json``, ``write_json``, ``check_isfile``.
 Project additions (work with either backend): ``atomic_write_text``, ``atomic_write_json``,
-``get_logger``.
+``get_logger`` (with the console/log-file split: ``CONSOLE``, ``PROGRESS``, ``set_verbose``,
+``write_log_file``), ``get_rng_state`` / ``set_rng_state``, ``sha256_file``, ``apply_umask``.
 """
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -23,45 +25,107 @@ import numpy as np
 import torch
 
 __all__ = [
+    "CONSOLE",
+    "PROGRESS",
+    "apply_umask",
+    "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "check_isfile",
+    "close_logger",
     "collect_env_info",
     "get_logger",
+    "get_rng_state",
     "listdir_nohidden",
     "mkdir_if_missing",
     "read_json",
     "set_random_seed",
+    "set_rng_state",
+    "set_verbose",
     "setup_logger",
+    "sha256_file",
     "write_json",
+    "write_log_file",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Logging. Dassl logs by printing to a tee of stdout; the parsers of this family read those exact
-# lines. We log through `logging`, with a message-only handler that writes to *whatever
-# sys.stdout is at emit time*, so our lines land in the tee of either backend unchanged.
+# Logging. Dassl logs by printing to a tee of stdout (console + log.txt); the parsers of this
+# family read those exact lines. We log through `logging`, with a message-only handler that looks
+# at *whatever sys.stdout is at emit time*:
+# - no tee (library use, the dataset tools, tests): every line goes to stdout;
+# - a tee (train.py, either backend's setup_logger): every line goes to the log file, and only
+#   lines meant for a person go to the console as well: records logged with ``extra=CONSOLE``,
+#   warnings, and ``extra=PROGRESS`` lines when the console is not a terminal (on a terminal
+#   tqdm shows progress). ``set_verbose(True)`` (train.py --verbose) sends every line to both.
 # ---------------------------------------------------------------------------------------------
-class _CurrentStdoutHandler(logging.Handler):
-    """Writes each record to the current ``sys.stdout`` (so a tee installed later is honoured)."""
+CONSOLE = {"console": True}  # ``_log.info(msg, extra=CONSOLE)``: also on the terminal
+PROGRESS = {"progress": True}  # periodic training lines: on the terminal unless tqdm runs there
+
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    """Show every log line on the console too (default: only CONSOLE lines and warnings)."""
+    global _verbose
+    _verbose = verbose
+
+
+def _tee_parts(stream: Any) -> tuple[Any, Any] | None:
+    """(console, log file) of a tee installed by either backend's ``setup_logger``, else None."""
+    console, file = getattr(stream, "console", None), getattr(stream, "file", None)
+    if console is None or file is None or getattr(file, "closed", True):
+        return None
+    return console, file
+
+
+def _write(stream: Any, text: str) -> None:
+    stream.write(text)
+    stream.flush()  # a crash must not lose the lines that explain it
+
+
+def write_log_file(text: str) -> None:
+    """Append ``text`` (plus a newline) to the run's log file only, if one is open."""
+    parts = _tee_parts(sys.stdout)
+    if parts is not None:
+        _write(parts[1], text + "\n")
+
+
+class _RunLogHandler(logging.Handler):
+    """Routes each record between the console and the log file (see above)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = sys.stdout
-            stream.write(self.format(record) + "\n")
-            stream.flush()  # a crash must not lose the lines that explain it
+            text = self.format(record) + "\n"
+            parts = _tee_parts(sys.stdout)
+            if parts is None:
+                _write(sys.stdout, text)
+                return
+            console, file = parts
+            _write(file, text)
+            if self._on_console(record, console):
+                _write(console, text)
         except Exception:
             self.handleError(record)
+
+    @staticmethod
+    def _on_console(record: logging.LogRecord, console: Any) -> bool:
+        if _verbose or record.levelno >= logging.WARNING or getattr(record, "console", False):
+            return True
+        if getattr(record, "progress", False):
+            isatty = getattr(console, "isatty", None)
+            return not (isatty is not None and isatty())
+        return False
 
 
 _LOG_ROOT = "mudpt"
 
 
 def get_logger(name: str) -> logging.Logger:
-    """A logger under the project's root logger, which prints bare messages to stdout."""
+    """A logger under the project's root logger (bare messages, routed as described above)."""
     root = logging.getLogger(_LOG_ROOT)
-    if not any(isinstance(h, _CurrentStdoutHandler) for h in root.handlers):
-        handler = _CurrentStdoutHandler()
+    if not any(isinstance(h, _RunLogHandler) for h in root.handlers):
+        handler = _RunLogHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
@@ -122,12 +186,65 @@ def setup_logger(output: str | None = None) -> str | None:
     return fpath
 
 
+def close_logger() -> None:
+    """Undo :func:`setup_logger` (either backend's): close the log file, stdout is the console again."""
+    parts = _tee_parts(sys.stdout)
+    if parts is not None:
+        console, file = parts
+        file.close()
+        sys.stdout = console
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (all devices), as Dassl does."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Every random-number state a run depends on (Python, NumPy, torch CPU and CUDA), as plain
+    values that ``torch.load(weights_only=True)`` reads back. Data order, augmentation and the
+    seeds of DataLoader workers are all drawn from these states."""
+    version, mt_state, gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": (version, tuple(mt_state), gauss),
+        "numpy": (np_kind, np_keys.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`get_rng_state`."""
+    version, mt_state, gauss = state["python"]
+    random.setstate((version, tuple(mt_state), gauss))
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np.random.set_state((np_kind, np.asarray(np_keys, dtype=np.uint32), np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def apply_umask(path: str) -> None:
+    """Give ``path`` the permissions a plain ``open()`` would (0666 minus the umask): files made
+    with ``tempfile.mkstemp`` are private (0600) otherwise."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def collect_env_info() -> str:
@@ -178,21 +295,28 @@ def write_json(obj: Any, fpath: str) -> None:
     atomic_write_text(fpath, json.dumps(obj, indent=4, separators=(",", ": ")))
 
 
-def atomic_write_text(fpath: str, text: str) -> None:
-    """Write ``text`` to ``fpath`` via a temp file and ``os.replace``: readers never see half a file."""
+def atomic_write_bytes(fpath: str, data: bytes) -> None:
+    """Write ``data`` to ``fpath`` via a temp file and ``os.replace``: readers never see half a
+    file, a crash leaves the old one; the new file gets the permissions ``open()`` would give."""
     directory = osp.dirname(osp.abspath(fpath))
     mkdir_if_missing(directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{osp.basename(fpath)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        apply_umask(tmp)
         os.replace(tmp, fpath)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_write_text(fpath: str, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(fpath, text.encode("utf-8"))
 
 
 def atomic_write_json(obj: Any, fpath: str) -> None:

@@ -106,13 +106,14 @@ def test_planted_faults_are_each_reported_with_a_fix(clean_root, capsys):
     assert "Summary: 4 WARN, 3 FAIL, 1 MISSING. Something needs fixing" in out
 
 
-def test_missing_split_file_is_a_warning_that_names_the_download(tmp_path):
+def test_missing_split_file_fails_and_names_the_download(tmp_path):
     make_synthetic_dataset(tmp_path, "ucf101", n_classes=2, n_train=4, n_val=1, n_test=2, write_split=False)
     report = check_dataset(str(tmp_path), "UCF101", decode=False)
-    assert report.status == "WARN"
-    split_warning = report.findings[0]
-    assert split_warning.message.startswith("split_zhou_UCF101.json not found: the reader will create a new random split")
-    assert "https://drive.google.com/uc?id=1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y" in split_warning.fix
+    assert report.status == "FAIL"
+    split_failure = report.findings[0]
+    assert split_failure.message.startswith("split_zhou_UCF101.json not found: runs stop until it is there")
+    assert "https://drive.google.com/uc?id=1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y" in split_failure.fix
+    assert f"python -m datasets.make_split --root {tmp_path} --dataset UCF101" in split_failure.fix
     # Predicted sizes of the split the reader will make: trainval 5 per class -> 4 train + 1 val.
     assert report.rows[:3] == [["train", 7639, 8, ""], ["val", 1898, 2, ""], ["test", 3783, 4, ""]]
 
@@ -122,7 +123,7 @@ def test_missing_split_and_official_lists_fails(tmp_path):
     os.remove(osp.join(syn.dataset_dir, "Testing_01.txt"))
     report = check_dataset(str(tmp_path), "SUN397", decode=False)
     assert report.status == "FAIL"
-    assert "cannot create split_zhou_SUN397.json (it is absent); missing:" in report.findings[-1].message
+    assert "cannot draw a split from the official lists (no split file); missing:" in report.findings[-1].message
     assert osp.join(syn.dataset_dir, "Testing_01.txt") in report.findings[-1].message
 
 

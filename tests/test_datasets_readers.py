@@ -18,6 +18,7 @@ import pytest
 
 import datasets
 from datasets.common import DatasetError, sample_fewshot
+from datasets.make_split import make_split_file
 from datasets.specs import SPECS
 from datasets.synthetic import make_synthetic_dataset
 from engine.seam import DATASET_REGISTRY, get_cfg_default
@@ -55,21 +56,22 @@ PUBLISHED = {
 }
 
 
-def make_cfg(root, name, shots=-1, seed=1, subsample="all"):
+def make_cfg(root, name, shots=-1, seed=1, subsample="all", split_file=""):
     cfg = get_cfg_default()
     datasets.add_dataset_config(cfg)
     cfg.DATASET.ROOT = str(root)
     cfg.DATASET.NAME = name
     cfg.DATASET.NUM_SHOTS = shots
     cfg.DATASET.SUBSAMPLE_CLASSES = subsample
+    cfg.DATASET.SPLIT_FILE = split_file
     cfg.SEED = seed
     return cfg
 
 
-def build(root, name, shots=-1, seed=1, subsample="all"):
+def build(root, name, shots=-1, seed=1, subsample="all", split_file=""):
     """Seed Python's random as train.py does, then build the registered reader."""
     random.seed(seed)
-    return DATASET_REGISTRY.get(name)(make_cfg(root, name, shots, seed, subsample))
+    return DATASET_REGISTRY.get(name)(make_cfg(root, name, shots, seed, subsample, split_file))
 
 
 def rel_items(dataset, items):
@@ -335,16 +337,16 @@ def _coop_folder_split_reference(image_dir: str, seed: int, shots: int):
 
 
 @requires_shared
-def test_food101_split_created_from_folders_like_coop(tmp_path, capsys):
+def test_make_split_draws_coops_food101_split_under_its_own_name(tmp_path, capsys):
     names = read_lines(SPLITS_DIR / "classnames" / "food101.txt")
     syn = make_synthetic_dataset(
         tmp_path, "food101", classes=names, n_train=5, n_val=2, n_test=3, write_split=False, empty_images=True
     )
-    reference_split, reference_fewshot = _coop_folder_split_reference(syn.image_dir, seed=1, shots=2)
-    ds = build(tmp_path, "Food101", shots=2, seed=1)
-    split_path = osp.join(syn.dataset_dir, "split_zhou_Food101.json")
+    reference_split, _ = _coop_folder_split_reference(syn.image_dir, seed=1, shots=2)
+    split_path = make_split_file(str(tmp_path), "food101", seed=1)
+    assert split_path == osp.join(syn.dataset_dir, "split_generated_Food101_seed1.json")
     assert f"Saved split to {split_path}" in capsys.readouterr().out
-    assert ds.classnames == names and ds.num_classes == 101
+    assert not osp.exists(osp.join(syn.dataset_dir, "split_zhou_Food101.json"))  # never the official name
     with open(split_path, encoding="utf-8") as f:
         text = f.read()
     written = json.loads(text)
@@ -352,27 +354,28 @@ def test_food101_split_created_from_folders_like_coop(tmp_path, capsys):
     assert [i[0] for i in written["train"]] == reference_split["train"]
     assert [i[0] for i in written["test"]] == reference_split["test"]
     assert (len(written["train"]), len(written["val"]), len(written["test"])) == (505, 202, 303)
-    assert [r for r, _, _ in rel_items(ds, ds.train_x)] == reference_fewshot["train"]
-    assert [r for r, _, _ in rel_items(ds, ds.val)] == reference_fewshot["val"]
-    # Later runs read the written split instead of drawing a new one.
-    again = build(tmp_path, "Food101")
+    # Runs read it only when asked to, by DATASET.SPLIT_FILE, and record it as their split.
+    ds = build(tmp_path, "Food101", split_file="split_generated_Food101_seed1.json")
     assert "Reading split from" in capsys.readouterr().out
-    assert rel_items(again, again.train_x) == [tuple(i) for i in written["train"]]
+    assert ds.classnames == names and ds.num_classes == 101
+    assert rel_items(ds, ds.train_x) == [tuple(i) for i in written["train"]]
+    assert ds.data_files == {"split": split_path}
 
 
 @requires_shared
-def test_sun397_split_created_from_official_partition(tmp_path):
+def test_sun397_split_drawn_from_official_partition(tmp_path):
     paths = sun397_class_paths()
     names = read_lines(SPLITS_DIR / "classnames" / "sun397.txt")
     assert len(paths) == 397
     syn = make_synthetic_dataset(
         tmp_path, "sun397", classes=paths, n_train=4, n_val=1, n_test=2, write_split=False, empty_images=True
     )
-    ds = build(tmp_path, "SUN397")
+    drawn = make_split_file(str(tmp_path), "SUN397")
+    ds = build(tmp_path, "SUN397", split_file=drawn)
     assert ds.classnames == names  # "b/bakery/shop" -> "shop bakery", in ClassName.txt order
     assert (len(ds.train_x), len(ds.val), len(ds.test)) == (397 * 4, 397 * 1, 397 * 2)
     assert syn.classnames == names
-    base = build(tmp_path, "SUN397", subsample="base")
+    base = build(tmp_path, "SUN397", subsample="base", split_file=drawn)
     assert base.num_classes == 199 and base.classnames == names[:199]
 
 
@@ -438,30 +441,47 @@ def test_imagenet_v2_and_sketch_use_all_1000_classes(tmp_path, name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Split creation for the list-based benchmarks (synthetic official files)
+# A missing official split stops the run; make_split draws one from the official files on purpose
 # ---------------------------------------------------------------------------------------------
-CREATABLE = [
+DRAWABLE = [
     "OxfordPets", "StanfordCars", "UCF101", "SUN397", "OxfordFlowers", "EuroSAT", "Caltech101", "DescribableTextures",
 ]
 
 
-@pytest.mark.parametrize("name", CREATABLE)
-def test_split_created_from_official_files_is_saved_and_reread(tmp_path, name, capsys):
+@pytest.mark.parametrize("name", DRAWABLE)
+def test_missing_official_split_stops_and_make_split_draws_one(tmp_path, name):
     syn = make_synthetic_dataset(
         tmp_path, name, n_classes=3, n_train=6, n_val=2, n_test=3, write_split=False, empty_images=True
     )
-    ds = build(tmp_path, name, seed=4)
+    spec = SPECS[name]
+    state = random.getstate()
+    before = sorted(os.listdir(syn.dataset_dir))
+    with pytest.raises(DatasetError) as err:
+        build(tmp_path, name, seed=4)
+    msg = str(err.value)
+    official = osp.join(syn.dataset_dir, spec.split_file)
+    assert f"{name}: the official split file {official} is missing. No split is drawn in its place" in msg
+    assert f"python -m datasets.download --root {tmp_path} --dataset {name} --metadata-only" in msg
+    assert f"python -m datasets.make_split --root {tmp_path} --dataset {name}`" in msg
+    assert sorted(os.listdir(syn.dataset_dir)) == before and not osp.exists(official)  # nothing written
+
+    random.setstate(state)
+    drawn = make_split_file(str(tmp_path), name, seed=4)
+    assert osp.basename(drawn) == f"split_generated_{name}_seed4.json" and not osp.exists(official)
+    ds = build(tmp_path, name, seed=4, split_file=osp.basename(drawn))
     assert {"train": len(ds.train_x), "val": len(ds.val), "test": len(ds.test)} == syn.counts
     assert ds.classnames == syn.classnames
-    split_path = osp.join(syn.dataset_dir, SPECS[name].split_file)
-    assert f"Saved split to {split_path}" in capsys.readouterr().out
-    with open(split_path, encoding="utf-8") as f:
+    with open(drawn, encoding="utf-8") as f:
         written = json.load(f)
     assert rel_items(ds, ds.val) == [tuple(i) for i in written["val"]]
     # Same seed on a fresh copy -> the same split (sorted listing, seeded shuffle).
-    shutil.copytree(syn.dataset_dir, tmp_path / "copy" / SPECS[name].folder, ignore=shutil.ignore_patterns("split_zhou_*"))
-    copy = build(tmp_path / "copy", name, seed=4)
-    assert rel_items(copy, copy.val) == rel_items(ds, ds.val)
+    shutil.copytree(syn.dataset_dir, tmp_path / "copy" / spec.folder, ignore=shutil.ignore_patterns("split_*"))
+    with open(make_split_file(str(tmp_path / "copy"), name, seed=4), encoding="utf-8") as f:
+        assert json.load(f) == written
+    with pytest.raises(DatasetError, match="already exists: train on it with DATASET.SPLIT_FILE"):
+        make_split_file(str(tmp_path), name, seed=4)
+    with pytest.raises(DatasetError, match="is the official split file's name; a drawn split never takes it"):
+        make_split_file(str(tmp_path), name, seed=5, out=official)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,15 +522,35 @@ def test_missing_image_folder_points_to_a_misplaced_copy(tmp_path):
     assert f"Hint: found a folder named 'images' at {nested}: move it to {syn.image_dir}" in msg
 
 
-def test_missing_split_file_without_official_lists_says_what_to_get(tmp_path):
+def test_make_split_without_official_lists_says_what_to_get(tmp_path):
     syn = make_synthetic_dataset(tmp_path, "oxford_pets", n_classes=2, write_split=False, empty_images=True)
     shutil.rmtree(osp.join(syn.dataset_dir, "annotations"))
     with pytest.raises(DatasetError) as err:
-        build(tmp_path, "OxfordPets")
+        make_split_file(str(tmp_path), "OxfordPets")
     msg = str(err.value)
-    assert "OxfordPets: cannot create split_zhou_OxfordPets.json (it is absent); missing:" in msg
+    assert "OxfordPets: cannot draw a split from the official lists (no split file); missing:" in msg
     assert osp.join(syn.dataset_dir, "annotations", "trainval.txt") in msg
     assert "split_zhou_OxfordPets.json from https://drive.google.com/uc?id=1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs" in msg
+
+
+def test_split_file_setting_errors(tmp_path):
+    make_synthetic_dataset(tmp_path, "eurosat", n_classes=2, empty_images=True)
+    with pytest.raises(DatasetError, match=r"EuroSAT: DATASET.SPLIT_FILE .*nope.json not found"):
+        build(tmp_path, "EuroSAT", split_file="nope.json")
+    make_synthetic_dataset(tmp_path, "imagenet_a", n_classes=2, empty_images=True)
+    with pytest.raises(DatasetError, match="DATASET.SPLIT_FILE does not apply to ImageNetA"):
+        build(tmp_path, "ImageNetA", split_file="x.json")
+
+
+def test_num_shots_beyond_a_class_warns_once_with_the_counts(tmp_path, capsys):
+    make_synthetic_dataset(tmp_path, "dtd", n_classes=3, n_train=4, n_val=2, n_test=2, empty_images=True)
+    ds = build(tmp_path, "DescribableTextures", shots=100, seed=1)
+    out = capsys.readouterr().out
+    assert out.count("WARNING: DATASET.NUM_SHOTS") == 1
+    assert "WARNING: DATASET.NUM_SHOTS 100 exceeds the training images of 3 of 3 classes (banded 4, blotchy 4, braided 4)" in out
+    assert len(ds.train_x) == 12  # Dassl's behaviour: each class keeps all its images
+    build(tmp_path, "DescribableTextures", shots=4, seed=1)
+    assert "WARNING" not in capsys.readouterr().out
 
 
 def test_malformed_split_file_is_reported_with_the_item(tmp_path):

@@ -19,6 +19,7 @@ from conftest import shared_path
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.config import get_cfg_default
 from engine.data import DATASET_REGISTRY, DatasetBase, Datum, build_data_loader
+from engine.errors import CheckpointError, DataError, NonFiniteLossError
 from engine.evaluation import Classification, compute_accuracy, macro_f1_score
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.registry import Registry
@@ -179,10 +180,17 @@ class _Evil:
 def test_load_checkpoint_refuses_arbitrary_globals(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save({"state_dict": {}, "payload": _Evil()}, path)
-    with pytest.raises(RuntimeError, match=r"Refusing to load .*posix.system|Refusing to load .*os.system"):
+    with pytest.raises(CheckpointError, match=r"Refusing to load .*posix.system|Refusing to load .*os.system"):
         load_checkpoint(str(path))
-    with pytest.raises(FileNotFoundError, match="File is not found"):
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
         load_checkpoint(str(tmp_path / "missing"))
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r'"[^"]*empty" is empty \(0 bytes\)'):
+        load_checkpoint(str(tmp_path / "empty"))
+    (tmp_path / "noise").write_bytes(os.urandom(256))
+    with pytest.raises(CheckpointError, match=r"Cannot read the checkpoint .*noise") as err:
+        load_checkpoint(str(tmp_path / "noise"))
+    assert "weights_only=False" not in str(err.value)  # torch's advice to run the file's code is not relayed
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +311,7 @@ def test_drop_last_only_for_full_training_batches(tmp_path):
 
 
 def test_datum_names_the_missing_image(tmp_path):
-    with pytest.warns(UserWarning, match="No file found at"), pytest.raises(FileNotFoundError, match="missing.jpg"):
+    with pytest.warns(UserWarning, match="No file found at"), pytest.raises(DataError, match="missing.jpg"):
         Datum(str(tmp_path / "missing.jpg"), 0, 0, "x")
 
 
@@ -403,8 +411,9 @@ def test_trainer_trains_logs_checkpoints_and_resumes(tmp_path, capsys):
     for e in (1, 2, 3):
         assert (out / "model" / f"model.pth.tar-{e}").exists()
     ckpt = torch.load(out / "model" / "model.pth.tar-3", weights_only=True)
-    assert set(ckpt) == {"state_dict", "epoch", "optimizer", "scheduler", "val_result", "config"} and ckpt["epoch"] == 3
-    assert "LinearProbe" in ckpt["config"]
+    assert set(ckpt) == {"state_dict", "epoch", "optimizer", "scheduler", "val_result", "config", "rng_state"}
+    assert ckpt["epoch"] == 3 and "LinearProbe" in ckpt["config"]
+    assert set(ckpt["rng_state"]) == {"python", "numpy", "torch"}  # "cuda" too on a GPU
 
     # Resume from epoch 2 in a new directory: the LR continues the schedule and training ends at 3.
     resume_dir = tmp_path / "resume"
@@ -412,28 +421,39 @@ def test_trainer_trains_logs_checkpoints_and_resumes(tmp_path, capsys):
     for f in ("model.pth.tar-2",):
         (resume_dir / "model" / f).write_bytes((out / "model" / f).read_bytes())
     (resume_dir / "model" / "checkpoint").write_text("model.pth.tar-2\n")
-    torch.manual_seed(0)
+    torch.manual_seed(1)
     trainer2 = build_trainer(_probe_cfg(tmp_path / "data", resume_dir))
     trainer2.train()
     text2 = capsys.readouterr().out
     assert "Found checkpoint at" in text2 and "Previous epoch: 2" in text2
     assert "epoch [1/3]" not in text2 and "epoch [3/3] batch [2/2]" in text2
     assert trainer2.get_current_lr() == pytest.approx(trainer.get_current_lr())
+    # Exact resume: the random states came back with the checkpoint, so epoch 3 drew the same
+    # batches and flips as in the uninterrupted run (the other seed above would draw others).
+    assert torch.equal(trainer2.model.weight, trainer.model.weight)
+    assert torch.equal(trainer2.model.bias, trainer.model.bias)
 
     # Reload for evaluation.
     trainer3 = build_trainer(_probe_cfg(tmp_path / "data", tmp_path / "eval"))
     trainer3.load_model(str(out), epoch=3)
     assert torch.equal(trainer3.model.weight, trainer.model.weight)
-    with pytest.raises(FileNotFoundError, match="model.pth.tar-7"):
+    with pytest.raises(CheckpointError, match="model.pth.tar-7"):
         trainer3.load_model(str(out), epoch=7)
+
+    # A checkpoint written with another config is not resumed.
+    other = _probe_cfg(tmp_path / "data", resume_dir)
+    other.OPTIM.LR = 0.5
+    with pytest.raises(CheckpointError, match=r"written with another config.*\n  OPTIM.LR: 0.1 \(checkpoint\) vs 0.5 \(this run\)"):
+        build_trainer(other).train()
 
 
 def test_nonfinite_loss_raises(tmp_path):
     _write_images(tmp_path / "data", 4)
     trainer = build_trainer(_probe_cfg(tmp_path / "data", tmp_path / "out"))
     trainer.poison = True
-    with pytest.raises(FloatingPointError, match="Loss is infinite or NaN"):
+    with pytest.raises(NonFiniteLossError, match="Loss is infinite or NaN") as err:
         trainer.train()
+    assert isinstance(err.value, FloatingPointError) and "--restart" in str(err.value)
 
 
 def test_build_trainer_unknown_name(tmp_path):

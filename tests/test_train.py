@@ -2,14 +2,21 @@
 CoCoOp base-to-new, resume after an interruption, INIT_WEIGHTS, and the error messages users see."""
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import tiny_run_opts
+from conftest import TINY_CLIP, tiny_run_opts
 
 REPO = Path(__file__).resolve().parents[1]
 DTD = str(REPO / "configs" / "datasets" / "dtd.yaml")
@@ -44,7 +51,7 @@ def test_zero_shot_clip_eval_only(tmp_path, dtd_data, tiny_clip_file, run_train)
     out = tmp_path / "zs"
     assert run_train(_argv(dtd_data, out, "ZeroshotCLIP", ZS, tiny_clip_file, "--eval-only")) == 0
     log = (out / "log.txt").read_text()
-    assert "Engine backend: built-in engine" in log and "Loading trainer: ZeroshotCLIP" in log
+    assert "  engine   built-in engine" in log and "Loading trainer: ZeroshotCLIP" in log
     assert "Prompts: ['banded texture.'" in log or "texture.'" in log  # DTD's hand-crafted template
     assert _result_block(log)[0] == 4 * 2  # 4 classes x 2 test images
     assert "Finish training" not in log and (out / "config.yaml").exists()
@@ -91,28 +98,30 @@ def test_fp16_on_cpu_runs_in_fp32_with_a_note(tmp_path, dtd_data, tiny_clip_file
     _result_block(log)
 
 
-def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch):
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
     from parse_results import run_status
     from trainers.base import ClipPromptTrainer
 
     out = tmp_path / "run"
     opts = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.CHECKPOINT_KEEP_LAST", "1"]
     argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=opts)
-    original = ClipPromptTrainer.run_epoch
+    original = ClipPromptTrainer.forward_backward
 
-    def crash_in_second_epoch(self):
-        if self.epoch == 1:
+    def ctrl_c_in_second_epoch(self, batch):
+        if self.epoch == 1 and self.batch_idx == 1:
             raise KeyboardInterrupt
-        original(self)
+        return original(self, batch)
 
-    monkeypatch.setattr(ClipPromptTrainer, "run_epoch", crash_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(argv)
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_second_epoch)
+    assert run_train(argv) == 130
+    message = f"Interrupted. Rerun the same command to resume from the checkpoint of epoch 1 in {out}.\n"
+    assert capsys.readouterr().err == message and (out / "log.txt").read_text().endswith(message)
     assert sorted(p.name for p in (out / "prompt_learner").glob("model.pth.tar-*")) == ["model.pth.tar-1"]
     assert run_status(out) == "incomplete"
 
-    monkeypatch.setattr(ClipPromptTrainer, "run_epoch", original)
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
     assert run_train(argv) == 0
+    assert f"Resuming {out} from its checkpoint of epoch 1 (the previous attempt was interrupted)" in capsys.readouterr().out
     logs = sorted(out.glob("log.txt*"))
     assert len(logs) == 2  # the first log is kept; the resumed run writes log.txt-<time>
     resumed = logs[1].read_text()
@@ -191,3 +200,258 @@ def test_missing_clip_weights_offline(tmp_path, dtd_data, run_train, capsys, mon
     err = _error(capsys)
     assert f"CLIP weights for 'ViT-B/16' are not at {tmp_path / 'cache'}/ViT-B-16.pt and could not be downloaded" in err
     assert "https://openaipublic.azureedge.net/clip/models/" in err and "MODEL.BACKBONE.PATH" in err and "CLIP_PATH" in err
+
+
+# --- the run folder is bound to its run ---------------------------------------------------------
+TRAIN_OPTS = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "2"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (its run), by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_another_config_is_refused_and_restart_discards_the_run(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    out = tmp_path / "run"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 0
+    before = _files(out)
+    capsys.readouterr()
+    changed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["OPTIM.LR", "0.5", "TRAINER.COOP.CSC", "True"])
+    assert run_train(changed) == 1
+    err = _error(capsys)
+    assert f"error: {out} holds another run: config keys that change results differ:\n" in err
+    assert "  OPTIM.LR: 0.002 (the folder's run) vs 0.5 (this run)\n" in err
+    assert "  TRAINER.COOP.CSC: False (the folder's run) vs True (this run)\n" in err
+    assert "(--output-dir), or discard the folder's run with --restart" in err and "Traceback" not in err
+    assert _files(out) == before  # nothing touched
+
+    assert run_train(changed + ["--restart"]) == 0
+    assert "--restart: discarded the previous run of" in capsys.readouterr().out
+    (previous,) = (out / ".previous").iterdir()
+    assert sorted(p.name for p in previous.iterdir()) == ["config.yaml", "log.txt", "run.json", "tensorboard"]
+    assert (previous / "config.yaml").read_bytes() == before["config.yaml"]
+    assert "LR: 0.5" in (out / "config.yaml").read_text() and (out / "log.txt").exists()
+    assert json.loads((out / "run.json").read_text())["attempts"] == 1
+
+
+def test_complete_run_is_not_run_again_and_non_result_keys_do_not_count(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    out = tmp_path / "run"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 0
+    before = _files(out)
+    capsys.readouterr()
+    same_weights = tmp_path / "elsewhere" / "clip.pt"  # another path to the same file content
+    same_weights.parent.mkdir()
+    shutil.copyfile(tiny_clip_file, same_weights)
+    cosmetic = ["TRAIN.PRINT_FREQ", "1", "DATALOADER.TEST.BATCH_SIZE", "2", "TRAIN.CHECKPOINT_FREQ", "1", "MODEL.BACKBONE.PATH", str(same_weights)]
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + cosmetic)) == 0
+    assert capsys.readouterr().out == (
+        f"{out} already holds this run, complete (results in its log). Nothing to do; --restart runs it again.\n"
+    )
+    assert _files(out) == before  # no new log, nothing rewritten
+
+    from trainers.clip_loader import build_tiny_clip, save_state_dict
+
+    other = tmp_path / "other_clip.pt"
+    save_state_dict(build_tiny_clip(**{**TINY_CLIP, "seed": 1}), str(other))
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["MODEL.BACKBONE.PATH", str(other)])) == 1
+    err = _error(capsys)
+    assert "its input files differ:\n  clip: " in err and f"{other} (sha256 " in err
+
+
+def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    out = tmp_path / "run"
+    diverging = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["OPTIM.LR", "1e30"])
+    assert run_train(diverging) == 1
+    err = _error(capsys)
+    assert err.startswith("error: Loss is infinite or NaN! (epoch 2, batch 2) Lower OPTIM.LR") and "--restart" in err
+    assert err.count("\n") == 1 and (out / "log.txt").read_text().endswith(err)
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"].startswith("Loss is infinite or NaN!")
+
+    assert run_train(diverging) == 1  # same command: from scratch (there is no checkpoint), same failure
+    assert f"Starting {out} again from scratch: the previous attempt failed (Loss is infinite" in capsys.readouterr().out
+    fixed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
+    assert run_train(fixed) == 1
+    assert "  OPTIM.LR: 1e+30 (the folder's run) vs 0.002 (this run)" in _error(capsys)
+    assert run_train(fixed + ["--restart"]) == 0
+
+
+def test_one_process_per_folder_and_one_kind_of_run(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    from engine.seam import RunFolder
+
+    out = tmp_path / "run"
+    holder = RunFolder(str(out))
+    holder.lock()
+    try:
+        assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 1
+        assert f"Another process is running in {out}. Wait for it to end, or use another --output-dir." in _error(capsys)
+    finally:
+        holder.unlock()
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 0
+    evaluate = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, "--eval-only", "--model-dir", str(out), opts=TRAIN_OPTS)
+    assert run_train(evaluate) == 1
+    assert f"{out} holds a training run; this command is an evaluation (--eval-only)." in _error(capsys)
+
+
+# --- evaluation: which checkpoint, and only one that fits ------------------------------------------
+def test_eval_needs_a_model_dir_and_loads_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    base = tmp_path / "base"
+    opts = TRAIN_OPTS + ["DATASET.SUBSAMPLE_CLASSES", "base", "TRAIN.CHECKPOINT_FREQ", "1"]
+    assert run_train(_argv(dtd_data, base, "CoOp", COOP, tiny_clip_file, opts=opts)) == 0
+    capsys.readouterr()
+    new = ["DATASET.SUBSAMPLE_CLASSES", "new"]
+    assert run_train(_argv(dtd_data, tmp_path / "new", "CoOp", COOP, tiny_clip_file, "--eval-only", opts=new)) == 1
+    assert "error: --eval-only needs --model-dir: the output folder of the CoOp training run to evaluate" in _error(capsys)
+    # Flags may also come after the KEY VALUE pairs.
+    argv = _argv(dtd_data, tmp_path / "new", "CoOp", COOP, tiny_clip_file, opts=new) + ["--eval-only", "--model-dir", str(base)]
+    assert run_train(argv) == 0
+    out = capsys.readouterr().out
+    assert f'Loading weights to prompt_learner from "{base}/prompt_learner/model.pth.tar-2" (epoch = 2)' in out
+    assert "* accuracy:" in out
+
+
+def test_eval_refuses_a_checkpoint_of_another_model(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    model = tmp_path / "model"
+    assert run_train(_argv(dtd_data, model, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["TRAINER.COOP.CSC", "True"])) == 0
+    capsys.readouterr()
+
+    def evaluate(out: str, trainer: str, config: str, *opts: str) -> str:
+        argv = _argv(dtd_data, tmp_path / out, trainer, config, tiny_clip_file, "--eval-only", "--model-dir", str(model), opts=opts)
+        assert run_train(argv) == 1
+        return _error(capsys)
+
+    err = evaluate("e1", "CoCoOp", COCOOP)
+    assert f'"{model}/prompt_learner/model.pth.tar-2" was trained with another model config:\n' in err
+    assert "  TRAINER.NAME: 'CoOp' (checkpoint) vs 'CoCoOp' (this run)" in err and "Traceback" not in err
+    err = evaluate("e2", "CoOp", COOP, "TRAINER.COOP.CSC", "True", "TRAINER.COOP.CLASS_TOKEN_POSITION", "front")
+    assert "  TRAINER.COOP.CLASS_TOKEN_POSITION: 'end' (checkpoint) vs 'front' (this run)" in err
+    err = evaluate("e3", "CoOp", COOP, "TRAINER.COOP.CSC", "True", "DATASET.SUBSAMPLE_CLASSES", "base")
+    assert "tensors of other shapes:\n  ctx: checkpoint (4, 4, 128), this run (2, 4, 128)" in err
+    assert "trained on 4 classes and this run has 2 (DATASET.SUBSAMPLE_CLASSES base)" in err
+
+
+def test_eval_refuses_a_split_other_than_the_models(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    base = tmp_path / "base"
+    assert run_train(_argv(dtd_data, base, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["DATASET.SUBSAMPLE_CLASSES", "base"])) == 0
+    split = Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json"
+    items = json.loads(split.read_text())
+    items["test"].append(items["train"].pop(0))  # a training image moves into the test set
+    split.write_text(json.dumps(items))
+    capsys.readouterr()
+    argv = _argv(dtd_data, tmp_path / "new", "CoOp", COOP, tiny_clip_file, "--eval-only", "--model-dir", str(base),
+                 opts=["DATASET.SUBSAMPLE_CLASSES", "new"])  # fmt: skip
+    assert run_train(argv) == 1
+    err = _error(capsys)
+    assert f"error: The model in {base} was trained with dtd/split_zhou_DescribableTextures.json (sha256 " in err
+    assert "the test set can hold the model's own training images" in err
+
+
+# --- errors: one line for bad input, a traceback for bugs -----------------------------------------
+def test_malformed_yaml_names_the_file_and_line(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("OPTIM:\n  NAME: sgd\n  LR: [0.1\nTRAINER:\n  COOP: {}\n")
+    assert run_train(_argv(dtd_data, tmp_path / "o", "CoOp", str(bad), tiny_clip_file)) == 1
+    err = _error(capsys)
+    assert err.startswith(f"error: {bad}, line 4, column 8: not valid YAML (expected ',' or ']', but got ':').")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("shots", ["-5", "0"])
+def test_num_shots_must_be_a_count_or_all(tmp_path, dtd_data, tiny_clip_file, run_train, capsys, shots):
+    assert run_train(_argv(dtd_data, tmp_path / "o", "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", shots])) == 1
+    assert f"DATASET.NUM_SHOTS={shots} is not valid: use a positive number of training images per class (e.g. 16), or -1" in _error(capsys)
+
+
+def _unreadable_image_error(dtd_data, path: Path) -> str:
+    return (
+        f'error: Cannot read image "{path}" (cannot identify image file). Replace the file or remove it from the split; '
+        f"`python -m datasets.check --root {dtd_data.root} --dataset DescribableTextures` lists all unreadable images.\n"
+    )
+
+
+def test_unreadable_image_is_one_line_in_training_and_evaluation(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    split = json.loads((Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json").read_text())
+    for key in ("train", "test"):
+        path = Path(dtd_data.image_dir) / split[key][0][0]
+        path.write_bytes(b"not an image")
+        flags = ("--eval-only",) if key == "test" else ()
+        trainer, config = ("ZeroshotCLIP", ZS) if key == "test" else ("CoOp", COOP)
+        out = tmp_path / key
+        assert run_train(_argv(dtd_data, out, trainer, config, tiny_clip_file, *flags)) == 1
+        expected = _unreadable_image_error(dtd_data, path)
+        assert _error(capsys) == expected
+        assert (out / "log.txt").read_text().endswith(expected)
+        assert json.loads((out / "run.json").read_text())["status"] == "failed"
+        path.write_bytes(b"")
+
+
+def test_unreadable_image_read_by_a_worker_process_is_one_line(tmp_path, dtd_data, tiny_clip_file):
+    """In a subprocess: a DataLoader worker re-raises the error in the main process from its text."""
+    split = json.loads((Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json").read_text())
+    path = Path(dtd_data.image_dir) / split["train"][0][0]
+    path.write_bytes(b"not an image")
+    argv = _argv(dtd_data, tmp_path / "o", "CoOp", COOP, tiny_clip_file, opts=["DATALOADER.NUM_WORKERS", "2"])
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *argv], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MUDPT_BACKEND": "builtin"}, check=False)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (1, _unreadable_image_error(dtd_data, path))
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, dtd_data, tiny_clip_file, run_train, capsys, monkeypatch):
+    from trainers.coop import CoOp
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(CoOp, "build_custom_model", broken)
+    out = tmp_path / "o"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and err.endswith("ValueError: an internal bug\n")
+    assert "Traceback" in (out / "log.txt").read_text()
+    assert json.loads((out / "run.json").read_text())["error"] == "ValueError: an internal bug"
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path, dtd_data, tiny_clip_file, run_train, capsys, monkeypatch):
+    from trainers.base import ClipPromptTrainer
+
+    def terminated(self, batch):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", terminated)
+    out = tmp_path / "o"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file)) == 130
+    assert capsys.readouterr().err.startswith("Interrupted before the first checkpoint: rerunning the same command starts from scratch")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+# --- what the console shows, and what only log.txt has ---------------------------------------------
+def test_console_shows_a_header_and_progress_and_log_has_everything(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    out = tmp_path / "o"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["DATASET.SUBSAMPLE_CLASSES", "base"])) == 0
+    console = capsys.readouterr().out.splitlines()
+    first_progress = next(i for i, line in enumerate(console) if line.startswith("epoch ["))
+    assert first_progress <= 12
+    assert console[0] == "CoOp on DescribableTextures (base classes, 1 shots), seed 1: training"
+    header = "\n".join(console[:first_progress])
+    assert "  engine   built-in engine" in header and f"  output   {out} (log: {out}/log.txt" in header
+    assert "  trainable 1 tensors, 512 parameters (ctx 512)" in header and "  device   cpu, fp32" in header
+    assert "  data     2 classes; 2 train, 2 val, 4 test images" in header
+    assert not any(word in "\n".join(console) for word in ("** Config **", "Trainable tensors:", "System info", "FIXMATCH"))
+    log = (out / "log.txt").read_text()
+    for detail in ("** Config **", "Trainable tensors: ctx (4, 128)", "** System info **", "Reading split from", "Data files (sha256)"):
+        assert detail in log
+    assert all(line in log for line in console)  # the console is a subset of the log
+
+    assert run_train(_argv(dtd_data, tmp_path / "v", "CoOp", COOP, tiny_clip_file, "--verbose", opts=TRAIN_OPTS)) == 0
+    assert "** Config **" in capsys.readouterr().out
+
+
+def test_outputs_follow_the_umask(tmp_path, dtd_data, tiny_clip_file, run_train):
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / "o"
+        assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 0
+    finally:
+        os.umask(old)
+    for name in ("config.yaml", "run.json", "log.txt", "prompt_learner/model.pth.tar-2", "prompt_learner/checkpoint"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o640, name

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
-import re
 from typing import Any, Sequence
 
 import torch
@@ -20,13 +19,23 @@ import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from engine.seam import (
+    CONSOLE,
+    CheckpointError,
+    ConfigError,
     TrainerX,
     build_lr_scheduler,
     build_optimizer,
+    checkpoint_epochs,
+    checkpoint_name,
     compute_accuracy,
+    config_differences,
+    declare_non_result_keys,
+    describe_differences,
     get_logger,
+    latest_checkpoint,
     load_checkpoint,
     load_pretrained_weights,
+    model_file,
 )
 
 from .clip_loader import cast_clip_weights, freeze, load_clip_from_cfg
@@ -50,12 +59,15 @@ def add_common_config(cfg: CN) -> None:
     # Keep only the newest N checkpoints model.pth.tar-<epoch> of a run (0 = keep all, as Dassl).
     # With TRAIN.CHECKPOINT_FREQ 1 this makes every run resumable at the cost of one file.
     cfg.TRAIN.CHECKPOINT_KEEP_LAST = 0
+    # Neither changes results: the weights file is compared by content (its sha256, in run.json),
+    # and which checkpoints are kept does not change the training.
+    declare_non_result_keys("MODEL.BACKBONE.PATH", "TRAIN.CHECKPOINT_KEEP_LAST")
 
 
 def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
-    """Raise a fix-it ValueError unless ``value`` is one of ``choices``."""
+    """Raise a fix-it ConfigError unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{key} = {value!r} is not valid; choose one of {', '.join(map(repr, choices))}.")
+        raise ConfigError(f"{key} = {value!r} is not valid; choose one of {', '.join(map(repr, choices))}.")
 
 
 class Precision:
@@ -69,7 +81,7 @@ class Precision:
         self.device = device
         self.mode = requested if device.type == "cuda" else "fp32"
         if self.mode != requested:
-            _log.info(f"Note: {key} {requested!r} needs a CUDA device; running in fp32 on {device.type}")
+            _log.info(f"Note: {key} {requested!r} needs a CUDA device; running in fp32 on {device.type}", extra=CONSOLE)
         self.autocast_dtype: torch.dtype | None = None
         if self.mode == "amp":
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -179,8 +191,8 @@ class ClipPromptTrainer(TrainerX):
         self.precision.prepare_clip(clip_model)  # learner tensors stay fp32
         self.model.to(self.device)
 
-        n_params = sum(p.numel() for _, p in named)
-        _log.info(f"Trainable tensors ({len(named)}, {n_params:,} parameters): {', '.join(n for n, _ in named)}")
+        _log.info(trainable_summary(named), extra=CONSOLE)
+        _log.info(f"Trainable tensors: {', '.join(f'{n} {tuple(p.shape)}' for n, p in named)}")
         self.optim = build_optimizer([p for _, p in named], cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(self.MODEL_NAME, learner, self.optim, self.sched)
@@ -197,6 +209,19 @@ class ClipPromptTrainer(TrainerX):
             raise RuntimeError("a CLIP parameter requires grad; CLIP must stay frozen")
         if not all(p.requires_grad for _, p in named):
             raise RuntimeError("every listed trainable tensor must require grad")
+
+    def _checkpoint_extras(self) -> dict:
+        """The engine's extras, plus the GradScaler (fp16) and the class count the learner was built for."""
+        extras = super()._checkpoint_extras()
+        extras["num_classes"] = self.num_classes
+        if self.scaler is not None:
+            extras["grad_scaler"] = self.scaler.state_dict()
+        return extras
+
+    def _restore_extras(self, checkpoint: dict) -> None:
+        super()._restore_extras(checkpoint)
+        if self.scaler is not None and "grad_scaler" in checkpoint:
+            self.scaler.load_state_dict(checkpoint["grad_scaler"])
 
     def after_epoch(self) -> None:
         super().after_epoch()
@@ -235,33 +260,66 @@ class ClipPromptTrainer(TrainerX):
         with self.precision.autocast():
             return self.model(input).float()
 
+    def model_keys(self, cfg: CN | None = None) -> list[str]:
+        """The config keys that define the learner's tensors: a checkpoint trained with other
+        values does not fit (the method, the backbone, every ``TRAINER.<NODE>`` key but PREC)."""
+        node = self.method_cfg(cfg)
+        own = [f"TRAINER.{self.CFG_NODE}.{k}" for k in node if k != "PREC"]
+        return ["TRAINER.NAME", "MODEL.BACKBONE.NAME", *own]
+
     def load_model(self, directory: str, epoch: int | None = None) -> None:
-        """Load the learner from ``directory/<name>/model.pth.tar-<epoch>`` (or model-best),
-        ignoring class-dependent tensors that checkpoints of the anchor repos contain."""
+        """Load the learner from ``directory/<name>/model.pth.tar-<epoch>``; without ``epoch``,
+        ``model-best.pth.tar`` when the run kept one (TEST.FINAL_MODEL best_val), else its last
+        checkpoint. Class-dependent tensors of the anchor repos' checkpoints are ignored; a
+        checkpoint of another method, backbone, prompt shape or class set is refused with the
+        differing values named."""
         if not directory:
             _log.info("Note that load_model() is skipped as no pretrained model is given")
             return
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
         for name in self.get_model_names():
-            model_path = osp.join(directory, name, model_file)
-            if not osp.exists(model_path):
-                available = _list_checkpoints(osp.join(directory, name))
-                raise FileNotFoundError(
-                    f'Model not found at "{model_path}". '
-                    + (f"Available: {', '.join(available)}; pass --load-epoch accordingly." if available
-                       else "Train first, or check --model-dir.")
-                )
+            model_path = model_file(osp.join(directory, name), epoch)
             checkpoint = load_checkpoint(model_path)
+            _log.info(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})', extra=CONSOLE)
+            self._check_fits(model_path, checkpoint)
             state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k.rpartition(".")[2] not in self.CLASS_DEPENDENT_KEYS}
-            _log.info(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
             module = self._models[name]
+            mismatched = shape_mismatches(module, state_dict)
+            if mismatched:
+                raise CheckpointError(self._misfit_message(model_path, checkpoint, mismatched))
             try:
                 module.load_state_dict(state_dict)
             except RuntimeError as e:
-                raise RuntimeError(
+                raise CheckpointError(
                     f'"{model_path}" does not fit the {type(module).__name__} built from this config ({e}). '
-                    "Use the same trainer config (N_CTX, depth, injection, backbone) as in training."
+                    "Use the trainer config of the training run (its config.yaml)."
                 ) from e
+
+    def _check_fits(self, model_path: str, checkpoint: dict) -> None:
+        """Refuse a checkpoint whose recorded config builds another learner."""
+        if not isinstance(checkpoint.get("config"), str):
+            return  # written by Dassl or the anchor repos: only the shapes can be checked
+        keys = set(self.model_keys())
+        diffs = [d for d in config_differences(checkpoint["config"], self.cfg.dump()) if d[0] in keys]
+        if diffs:
+            raise CheckpointError(
+                f'"{model_path}" was trained with another model config:\n'
+                f"{describe_differences(diffs, 'checkpoint', 'this run')}\n"
+                "Evaluate with the training run's values (its config.yaml), e.g. by passing them as KEY VALUE pairs."
+            )
+
+    def _misfit_message(self, model_path: str, checkpoint: dict, mismatched: list[tuple[str, tuple, tuple]]) -> str:
+        shapes = "\n".join(f"  {key}: checkpoint {tuple(a)}, this run {tuple(b)}" for key, a, b in mismatched)
+        msg = f'"{model_path}" does not fit the model built from this config; tensors of other shapes:\n{shapes}'
+        trained_on = checkpoint.get("num_classes")
+        if trained_on is not None and trained_on != self.num_classes:
+            msg += (
+                f"\nThe checkpoint was trained on {trained_on} classes and this run has {self.num_classes} "
+                f"(DATASET.SUBSAMPLE_CLASSES {self.cfg.DATASET.SUBSAMPLE_CLASSES}): its class-specific tensors "
+                "(e.g. CoOp's CSC True context) cannot be evaluated on other classes."
+            )
+        else:
+            msg += "\nUse the trainer config of the training run (its config.yaml)."
+        return msg
 
 
 def load_frozen_clip(cfg: CN) -> nn.Module:
@@ -274,7 +332,7 @@ def check_input_size(cfg: CN, clip_model: nn.Module) -> None:
     """INPUT.SIZE must equal the CLIP image tower's input resolution."""
     res = clip_model.visual.input_resolution
     if tuple(cfg.INPUT.SIZE) != (res, res):
-        raise ValueError(
+        raise ConfigError(
             f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the CLIP backbone's input resolution {res}; "
             f'set INPUT.SIZE "({res}, {res})".'
         )
@@ -283,21 +341,29 @@ def check_input_size(cfg: CN, clip_model: nn.Module) -> None:
 def prune_checkpoints(folder: str, keep: int) -> list[str]:
     """Delete all but the newest ``keep`` ``model.pth.tar-<epoch>`` files of ``folder`` (the one
     named in the ``checkpoint`` pointer is always kept); returns the deleted names."""
-    if not osp.isdir(folder):
-        return []
-    epochs = sorted(int(f.rpartition("-")[2]) for f in os.listdir(folder) if re.fullmatch(r"model\.pth\.tar-\d+", f))
-    pointer = osp.join(folder, "checkpoint")
-    current = open(pointer, encoding="utf-8").read().strip() if osp.exists(pointer) else ""
+    current = latest_checkpoint(folder)
     deleted = []
-    for epoch in epochs[:-keep]:
-        fname = f"model.pth.tar-{epoch}"
-        if fname != current:
+    for epoch in checkpoint_epochs(folder)[:-keep]:
+        fname = checkpoint_name(epoch)
+        if osp.join(folder, fname) != current:
             os.remove(osp.join(folder, fname))
             deleted.append(fname)
     return deleted
 
 
-def _list_checkpoints(folder: str) -> list[str]:
-    if not osp.isdir(folder):
-        return []
-    return sorted(f for f in os.listdir(folder) if f.startswith("model"))
+def trainable_summary(named: Sequence[tuple[str, nn.Parameter]]) -> str:
+    """One line: how many trainable tensors and parameters, by group (the first name component)."""
+    groups: dict[str, int] = {}
+    for name, p in named:
+        group = name.split(".")[0]
+        groups[group] = groups.get(group, 0) + p.numel()
+    total = sum(groups.values())
+    by_group = ", ".join(f"{g} {n:,}" for g, n in groups.items())
+    return f"  trainable {len(named)} tensors, {total:,} parameters ({by_group})"
+
+
+def shape_mismatches(module: nn.Module, state_dict: dict) -> list[tuple[str, tuple, tuple]]:
+    """(key, checkpoint shape, module shape) for each tensor both have with different shapes."""
+    own = module.state_dict()
+    return [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items() if k in own and own[k].shape != v.shape]
+

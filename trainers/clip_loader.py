@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 import urllib.error
 import warnings
 from typing import Any
 
 import torch
 import torch.nn as nn
+
+from engine.seam import WeightsError
 
 with warnings.catch_warnings():
     # openai-clip imports pkg_resources, which setuptools deprecates loudly.
@@ -31,8 +34,14 @@ __all__ = ["CLIP_TOKENIZER", "CLIPLoadError", "build_tiny_clip", "cast_clip_weig
 DEFAULT_DOWNLOAD_ROOT = osp.expanduser("~/.cache/clip")
 
 
-class CLIPLoadError(RuntimeError):
+class CLIPLoadError(WeightsError):
     """CLIP weights could not be found, downloaded or read."""
+
+
+EXPECTED_WEIGHTS = (
+    "Expected an OpenAI CLIP file (e.g. ViT-B-16.pt, as clip.load downloads it) or a CLIP state dict "
+    "saved with torch.save."
+)
 
 
 def clip_download_path(name: str, download_root: str | None = None) -> tuple[str, str]:
@@ -43,6 +52,8 @@ def clip_download_path(name: str, download_root: str | None = None) -> tuple[str
 
 def _read_weights_file(path: str) -> dict[str, torch.Tensor]:
     """State dict of a CLIP file: OpenAI TorchScript archive or ``torch.save``d state dict."""
+    if os.path.getsize(path) == 0:
+        raise CLIPLoadError(f'Cannot read CLIP weights from "{path}": the file is empty (an interrupted download or copy?). {EXPECTED_WEIGHTS}')
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.load is deprecated in torch >= 2.9
         try:
@@ -52,12 +63,42 @@ def _read_weights_file(path: str) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CLIPLoadError(f'Cannot read CLIP weights from "{path}" ({e}). Expected an OpenAI CLIP .pt file or a state dict saved with torch.save.') from e
+        # torch's own text suggests weights_only=False, i.e. running the file's code: not advice to relay.
+        raise CLIPLoadError(
+            f'Cannot read CLIP weights from "{path}": it is neither a TorchScript archive nor a file of tensors '
+            f"saved with torch.save ({type(e).__name__}). {EXPECTED_WEIGHTS}"
+        ) from e
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or "token_embedding.weight" not in obj:
-        raise CLIPLoadError(f'"{path}" is not a CLIP checkpoint (no "token_embedding.weight" in it).')
+        raise CLIPLoadError(f'"{path}" is not a CLIP checkpoint (no "token_embedding.weight" in it). {EXPECTED_WEIGHTS}')
     return obj
+
+
+def _build_from_state_dict(path: str, state_dict: dict[str, torch.Tensor]) -> CLIP:
+    """``clip.model.build_model`` in fp32, with errors that say which tensors are missing."""
+    try:
+        # build_model infers the architecture from the tensors' names and shapes, then loads them
+        # (after casting to fp16): reload in fp32 below so fp32 files stay exact.
+        model = build_model(dict(state_dict)).float()
+    except (KeyError, IndexError) as e:
+        raise CLIPLoadError(
+            f'"{path}" is not a complete CLIP state dict: {e} is missing, and the architecture cannot be '
+            f"inferred without it ({len(state_dict)} tensors in the file). {EXPECTED_WEIGHTS}"
+        ) from None
+    except RuntimeError as e:  # torch's load_state_dict: 'Missing key(s) in state_dict: "a", "b". ...'
+        text = str(e)
+        missing_part = text.partition("Missing key(s) in state_dict:")[2].partition("Unexpected key(s)")[0]
+        missing = re.findall(r'"([^"]+)"', missing_part)
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise CLIPLoadError(
+                f'"{path}" misses {len(missing)} tensors of the CLIP model it describes ({shown}; {len(state_dict)} '
+                f"tensors in the file): a partial or truncated file? {EXPECTED_WEIGHTS}"
+            ) from None
+        raise CLIPLoadError(f'"{path}" does not fit a CLIP model ({text.splitlines()[-1].strip()}). {EXPECTED_WEIGHTS}') from None
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in model.state_dict()})
+    return model
 
 
 def load_clip(name: str, path: str = "", download_root: str | None = None) -> CLIP:
@@ -72,10 +113,7 @@ def load_clip(name: str, path: str = "", download_root: str | None = None) -> CL
         path = osp.expanduser(path)
         if not osp.isfile(path):
             raise CLIPLoadError(f'MODEL.BACKBONE.PATH "{path}" does not exist. Point it (or CLIP_PATH) at a CLIP weights file.')
-        state_dict = _read_weights_file(path)
-        # build_model casts to fp16 before loading; reload in fp32 so fp32 files stay exact.
-        model = build_model(dict(state_dict)).float()
-        model.load_state_dict({k: v for k, v in state_dict.items() if k in model.state_dict()})
+        model = _build_from_state_dict(path, _read_weights_file(path))
     else:
         if name not in clip.available_models():
             raise CLIPLoadError(

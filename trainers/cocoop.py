@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
@@ -112,9 +112,9 @@ class CoCoOp(ClipPromptTrainer):
 
     def check_method_cfg(self, cfg: CN) -> None:
         if cfg.TRAINER.COCOOP.N_CTX < 1 and not cfg.TRAINER.COCOOP.CTX_INIT:
-            raise ValueError(f"TRAINER.COCOOP.N_CTX must be >= 1, got {cfg.TRAINER.COCOOP.N_CTX}")
+            raise ConfigError(f"TRAINER.COCOOP.N_CTX must be >= 1, got {cfg.TRAINER.COCOOP.N_CTX}")
         if cfg.TRAINER.COCOOP.TEXT_BATCH < 1:
-            raise ValueError(f"TRAINER.COCOOP.TEXT_BATCH must be >= 1, got {cfg.TRAINER.COCOOP.TEXT_BATCH}")
+            raise ConfigError(f"TRAINER.COCOOP.TEXT_BATCH must be >= 1, got {cfg.TRAINER.COCOOP.TEXT_BATCH}")
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> CoCoOpModel:

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import ClipPromptTrainer, Learner, check_choice
 from .clip_loader import clip
@@ -115,7 +115,7 @@ class CoOp(ClipPromptTrainer):
     def check_method_cfg(self, cfg: CN) -> None:
         check_choice(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, "TRAINER.COOP.CLASS_TOKEN_POSITION")
         if cfg.TRAINER.COOP.N_CTX < 1 and not cfg.TRAINER.COOP.CTX_INIT:
-            raise ValueError(f"TRAINER.COOP.N_CTX must be >= 1, got {cfg.TRAINER.COOP.N_CTX}")
+            raise ConfigError(f"TRAINER.COOP.N_CTX must be >= 1, got {cfg.TRAINER.COOP.N_CTX}")
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> CoOpModel:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import ClipPromptTrainer, Learner, check_choice
 from .clip_loader import CLIP_TOKENIZER, clip
@@ -106,7 +106,7 @@ def prompt_context_text(ctx_init: str, n_ctx: int, prefix_mode: str = "full_init
     if prefix_mode == "first_n_words":
         words = ctx_init.split()
         if n_ctx > len(words):
-            raise ValueError(
+            raise ConfigError(
                 f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {len(words)} words for '
                 f"PREFIX_MODE first_n_words. Lower N_CTX to <= {len(words)}, use a longer CTX_INIT, or set "
                 'CTX_INIT "" for random prompts.'
@@ -114,7 +114,7 @@ def prompt_context_text(ctx_init: str, n_ctx: int, prefix_mode: str = "full_init
         return " ".join(words[:n_ctx])
     n_tokens = len(CLIP_TOKENIZER.encode(ctx_init))
     if n_ctx > n_tokens:
-        raise ValueError(
+        raise ConfigError(
             f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {n_tokens} tokens. Lower N_CTX '
             f'to <= {n_tokens}, use a longer CTX_INIT, or set CTX_INIT "" for random prompts.'
         )
@@ -412,7 +412,7 @@ def build_prompt_learner(cfg: CN, classnames: Sequence[str], clip_model: nn.Modu
     vision_dim, vision_blocks = 0, None
     if n_ctx_vision > 0:
         if not is_vit(clip_model):
-            raise ValueError(
+            raise ConfigError(
                 f"Visual prompts need a ViT backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r}); use ViT-B/16, "
                 "or TRAINER.MUDPT.INJECTION none with TRAINER.MUDPT.N_CTX_VISION 0 for text prompts only."
             )
@@ -420,7 +420,7 @@ def build_prompt_learner(cfg: CN, classnames: Sequence[str], clip_model: nn.Modu
         vision_blocks = len(clip_model.visual.transformer.resblocks)
     max_depth = min(text_blocks, vision_blocks or text_blocks)
     if depth > max_depth:
-        raise ValueError(
+        raise ConfigError(
             f"TRAINER.MUDPT.PROMPT_DEPTH = {depth} but the backbone has {text_blocks} text and "
             f"{vision_blocks if vision_blocks is not None else 'no prompted'} image blocks; use 1..{max_depth}."
         )
@@ -444,27 +444,27 @@ def check_config(c: CN, key: str = "TRAINER.MUDPT") -> None:
     check_choice(c.INJECTION, INJECTION_CHOICES, f"{key}.INJECTION")
     check_choice(c.PREFIX_MODE, PREFIX_MODES, f"{key}.PREFIX_MODE")
     if c.N_CTX < 1:
-        raise ValueError(f"{key}.N_CTX = {c.N_CTX} is not valid; use a positive number of prompt tokens (e.g. 2).")
+        raise ConfigError(f"{key}.N_CTX = {c.N_CTX} is not valid; use a positive number of prompt tokens (e.g. 2).")
     if c.PROMPT_DEPTH < 1:
-        raise ValueError(
+        raise ConfigError(
             f"{key}.PROMPT_DEPTH = {c.PROMPT_DEPTH} is not valid; use 1 (shallow prompts only) up to the number of "
             "transformer blocks (12 for ViT-B/16)."
         )
     if c.N_CTX_VISION < -1:
-        raise ValueError(f"{key}.N_CTX_VISION = {c.N_CTX_VISION} is not valid; use -1 (= N_CTX), 0 (no visual prompts) or a positive count.")
+        raise ConfigError(f"{key}.N_CTX_VISION = {c.N_CTX_VISION} is not valid; use -1 (= N_CTX), 0 (no visual prompts) or a positive count.")
     n_ctx_vision = _n_ctx_vision(c)
     if c.INJECTION != "none" and n_ctx_vision != c.N_CTX:
-        raise ValueError(
+        raise ConfigError(
             f"{key}.N_CTX_VISION = {c.N_CTX_VISION} with INJECTION {c.INJECTION!r}: fusion adds prompts token by "
             f"token, so it needs N_CTX_VISION -1 (= N_CTX = {c.N_CTX}); other values need INJECTION 'none'."
         )
     if c.INJECT_LAYER0 and c.INJECTION != "cross_attention":
-        raise ValueError(
+        raise ConfigError(
             f"{key}.INJECT_LAYER0 True applies to INJECTION 'cross_attention' only (got {c.INJECTION!r}: its layer-0 "
             "rule is fixed, as in the released code); set INJECT_LAYER0 False."
         )
     if c.INJ_WIDTH < 1 or c.INJ_HEADS < 1 or c.INJ_WIDTH % c.INJ_HEADS:
-        raise ValueError(
+        raise ConfigError(
             f"{key}.INJ_HEADS = {c.INJ_HEADS} must be a positive divisor of {key}.INJ_WIDTH = {c.INJ_WIDTH} "
             "(e.g. INJ_WIDTH 512 with INJ_HEADS 8)."
         )

@@ -95,6 +95,7 @@ def encode_class_texts(clip_model: nn.Module, classnames: list[str], templates: 
 class ZeroshotCLIP(TrainerX):
     """Evaluate CLIP zero-shot; ``--eval-only`` is the intended use (there is nothing to train)."""
 
+    ZERO_SHOT = True  # train.py: evaluates without --model-dir, refuses to train
     DEFAULT_TEMPLATES = None  # None = TRAINER.ZSCLIP.TEMPLATES
 
     def check_cfg(self, cfg: CN) -> None:

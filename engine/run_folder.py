@@ -1,0 +1,424 @@
+"""A run folder is bound to the run it holds: its config, its inputs and its state.
+
+The output folder of a run (``OUTPUT_DIR``) holds::
+
+    config.yaml                the effective config: the contract of the folder
+    run.json                   the run record: kind (train / eval), state, command, attempts and the
+                               sha256 of every input file (split and few-shot files, CLIP weights
+                               file, evaluated checkpoint)
+    log.txt, log.txt-<time>    one log per attempt, never overwritten
+    <model name>/              checkpoints: model.pth.tar-<epoch> and the ``checkpoint`` pointer
+    tensorboard/               only when tensorboard is installed
+    .previous/<time>/          what ``--restart`` set aside (logs, config.yaml, run.json)
+
+The rule (:meth:`RunFolder.bind`): pointed at a folder that holds a run, complete, partial or
+failed, ``train.py`` goes on only if the run is the same: same kind, the same value for every
+config key that can change results, the same input files by content. Otherwise it refuses and
+names each difference with both values; ``--restart`` discards the folder's run and a new
+``--output-dir`` starts elsewhere. A complete run is not run again; a partial one resumes from
+its last checkpoint (exactly: see ``engine.trainer``); one that failed before its first
+checkpoint starts again from scratch. Keys that cannot change results are in
+:data:`NON_RESULT_KEYS`; a module that adds such a key declares it with
+:func:`declare_non_result_keys` next to its definition.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import os.path as osp
+import shutil
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from .checkpoint import latest_checkpoint
+from .errors import RunFolderError
+from .utils import atomic_write_json, atomic_write_text, get_logger, sha256_file
+
+__all__ = [
+    "NON_RESULT_KEYS",
+    "Binding",
+    "RunFolder",
+    "config_differences",
+    "declare_non_result_keys",
+    "describe_differences",
+    "file_input",
+]
+
+_log = get_logger("engine.run_folder")
+
+# Dassl's keys that cannot change what a run computes. DATASET.ROOT is compared through the
+# content of the files the run read (their sha256 in run.json), so a moved data root is the same
+# run. DATALOADER.NUM_WORKERS does not change the distribution of the augmentations, but it does
+# change which ones are drawn: a run resumed with another value is no longer bitwise identical to
+# an uninterrupted one (the log says so).
+NON_RESULT_KEYS: set[str] = {
+    "OUTPUT_DIR",
+    "RESUME",
+    "VERBOSE",
+    "DATASET.ROOT",
+    "DATALOADER.NUM_WORKERS",
+    "DATALOADER.TEST.BATCH_SIZE",
+    "TRAIN.PRINT_FREQ",
+    "TRAIN.CHECKPOINT_FREQ",
+    "TEST.PER_CLASS_RESULT",
+    "TEST.COMPUTE_CMAT",
+}
+
+# Run states in run.json.
+RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "complete"
+KINDS = {"train": "a training run", "eval": "an evaluation (--eval-only)"}
+
+
+def declare_non_result_keys(*keys: str) -> None:
+    """Mark config keys that cannot change results (performance knobs, paths compared by content)."""
+    NON_RESULT_KEYS.update(keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config comparison
+# ---------------------------------------------------------------------------------------------
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _load_yaml(text: str) -> dict[str, Any]:
+    return _flatten(yaml.safe_load(text) or {})
+
+
+MISSING = "(absent)"
+
+
+def config_differences(
+    old: str, new: str, defaults: str | None = None, ignore: Iterable[str] | None = None
+) -> list[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every key (dotted name) whose value differs between two
+    config dumps, leaving out :data:`NON_RESULT_KEYS` (or ``ignore``). A key absent from one dump
+    (written by another version of the code) counts only if the other's value is not the default
+    (``defaults``: a dump of the default config)."""
+    ignored = NON_RESULT_KEYS if ignore is None else set(ignore)
+    a, b = _load_yaml(old), _load_yaml(new)
+    base = _load_yaml(defaults) if defaults else {}
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key in ignored:
+            continue
+        va, vb = a.get(key, MISSING), b.get(key, MISSING)
+        if va == vb:
+            continue
+        if MISSING in (va, vb) and key in base and (va if vb is MISSING else vb) == base[key]:
+            continue
+        diffs.append((key, va, vb))
+    return diffs
+
+
+def _show(value: Any) -> str:
+    return value if value is MISSING else repr(value) if isinstance(value, str) else str(value)
+
+
+def describe_differences(diffs: Sequence[tuple[str, Any, Any]], old_label: str, new_label: str) -> str:
+    """One indented line per difference: ``KEY: <old> (old_label) vs <new> (new_label)``."""
+    return "\n".join(f"  {key}: {_show(a)} ({old_label}) vs {_show(b)} ({new_label})" for key, a, b in diffs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: files identified by content
+# ---------------------------------------------------------------------------------------------
+def file_input(path: str, relative_to: str | None = None) -> dict[str, str]:
+    """``{"path": ..., "sha256": ...}`` for an input file; the path is stored relative to
+    ``relative_to`` (the data root) when given, so a moved data root is the same input."""
+    shown = osp.relpath(path, relative_to) if relative_to else osp.abspath(path)
+    return {"path": shown, "sha256": sha256_file(path)}
+
+
+def _input_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Lines naming each input whose file changed (by sha256) or that only one side has."""
+    lines = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a == b:
+            continue
+        if a is None or b is None:
+            have = "this run" if a is None else "the folder's run"
+            lines.append(f"  {name}: only {have} has one ({(a or b)['path']})")
+        elif a.get("sha256") != b.get("sha256"):
+            lines.append(
+                f"  {name}: {a['path']} (sha256 {a['sha256'][:12]}, the folder's run) vs "
+                f"{b['path']} (sha256 {b['sha256'][:12]}, this run)"
+            )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The folder
+# ---------------------------------------------------------------------------------------------
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+@dataclass
+class Binding:
+    """What :meth:`RunFolder.bind` decided."""
+
+    action: str  # "new" | "resume" | "restart" (previous attempt ended before a checkpoint) | "complete"
+    message: str  # one line for the console
+    last_epoch: int | None = None  # epoch of the checkpoint a training run resumes from
+    previous: dict[str, Any] = field(default_factory=dict)  # the record of the previous attempt
+
+
+class RunFolder:
+    """The files of one run folder and the rule that binds it to its run."""
+
+    CONFIG = "config.yaml"
+    RECORD = "run.json"
+    PREVIOUS = ".previous"
+    LOCK = ".lock"
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock_fd: int | None = None
+
+    def file(self, name: str) -> str:
+        return osp.join(self.path, name)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def config_text(self) -> str | None:
+        path = self.file(self.CONFIG)
+        if not osp.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def record(self) -> dict[str, Any]:
+        path = self.file(self.RECORD)
+        if not osp.isfile(path):
+            return {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                record = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RunFolderError(f"{path} is not readable JSON ({e}). Rerun with --restart to start this run afresh.") from e
+        return record if isinstance(record, dict) else {}
+
+    def model_dirs(self) -> list[str]:
+        """The checkpoint folders (sub-folders holding a ``checkpoint`` pointer)."""
+        if not osp.isdir(self.path):
+            return []
+        return sorted(e.path for e in os.scandir(self.path) if e.is_dir() and osp.isfile(osp.join(e.path, "checkpoint")))
+
+    def last_epoch(self) -> int | None:
+        """The epoch of the newest checkpoint (the one a training run resumes from), if any."""
+        epochs = []
+        for folder in self.model_dirs():
+            path = latest_checkpoint(folder)
+            digits = path.rpartition("-")[2] if path else ""
+            epochs.append(int(digits) if digits.isdigit() else -1)
+        if not epochs:
+            return None
+        return min(epochs)  # every model resumes from its own pointer; report the oldest
+
+    def logs(self) -> list[str]:
+        if not osp.isdir(self.path):
+            return []
+        return sorted(e.name for e in os.scandir(self.path) if e.is_file() and e.name.startswith("log.txt"))
+
+    def holds_run(self) -> bool:
+        return bool(self.config_text() is not None or self.record() or self.model_dirs())
+
+    # --- the rule --------------------------------------------------------------------------------
+    def bind(
+        self,
+        config: str,
+        kind: str,
+        inputs: dict[str, Any],
+        defaults: str | None = None,
+        restart: bool = False,
+        data_root: str = "",
+    ) -> Binding:
+        """Check that this folder may run ``config`` (see the module docstring) and say how.
+
+        ``inputs`` are the input files known before anything is built (CLIP weights, the
+        evaluated checkpoint); data files are checked by :meth:`check_data` once read, except for
+        a complete run, which is not built again: its recorded data files are hashed as they are
+        now under ``data_root``."""
+        self.lock()
+        if restart and self.holds_run():
+            moved = self.discard()
+            return Binding("new", f"--restart: discarded the previous run of {self.path} (logs and config kept in {moved})")
+        if not self.holds_run():
+            return Binding("new", f"New run in {self.path}")
+
+        record = self.record()
+        old_kind = record.get("kind")
+        if old_kind and old_kind != kind:
+            raise RunFolderError(
+                f"{self.path} holds {KINDS.get(old_kind, old_kind)}; this command is {KINDS[kind]}. "
+                "Give this one another --output-dir (evaluations of a trained model go to their own folder, "
+                "with --model-dir pointing at the training run)."
+            )
+        problems = []
+        old_config = self.config_text()
+        if old_config is not None:
+            diffs = config_differences(old_config, config, defaults)
+            if diffs:
+                problems.append("config keys that change results differ:\n" + describe_differences(diffs, "the folder's run", "this run"))
+        recorded = record.get("inputs", {})
+        current = dict(inputs)
+        if record.get("status") == COMPLETE:
+            current.update(_data_inputs_now(recorded, data_root))
+        changed = _input_differences({k: v for k, v in recorded.items() if k in current}, current)
+        if changed:
+            problems.append("its input files differ:\n" + "\n".join(changed))
+        if problems:
+            raise RunFolderError(
+                f"{self.path} holds another run: " + "\n".join(problems) + "\n"
+                f"Either write this run elsewhere (--output-dir), or discard the folder's run with --restart "
+                f"(its checkpoints are deleted; logs and config are kept in {osp.join(self.path, self.PREVIOUS)}/)."
+            )
+
+        if record.get("status") == COMPLETE:
+            return Binding(
+                "complete",
+                f"{self.path} already holds this run, complete (results in its log). Nothing to do; --restart runs it again.",
+                previous=record,
+            )
+        ended = _how_it_ended(record)
+        epoch = self.last_epoch() if kind == "train" else None
+        if epoch is not None:
+            message = f"Resuming {self.path} from its checkpoint of epoch {epoch} (the previous attempt {ended})"
+            if old_config is not None:
+                workers = [_load_yaml(text).get("DATALOADER.NUM_WORKERS") for text in (old_config, config)]
+                if workers[0] != workers[1]:
+                    message += (
+                        f". Note: DATALOADER.NUM_WORKERS changed from {workers[0]} to {workers[1]}: the augmentations "
+                        "drawn from here on differ from those of an uninterrupted run (same distribution)"
+                    )
+            return Binding("resume", message, last_epoch=epoch, previous=record)
+        if kind == "train":
+            message = f"Starting {self.path} again from scratch: the previous attempt {ended} before its first checkpoint"
+        else:
+            message = f"Evaluating again into {self.path}: the previous attempt {ended}"
+        return Binding("restart", message, previous=record)
+
+    def check_data(self, data_inputs: dict[str, Any]) -> None:
+        """The data files read now must be the ones the folder's run read (if it recorded them)."""
+        recorded = self.record().get("inputs", {})
+        old = {k: v for k, v in recorded.items() if k.startswith("data.")}
+        changed = _input_differences(old, data_inputs) if old else []
+        if changed:
+            raise RunFolderError(
+                f"{self.path} holds a run on other data; its data files differ:\n" + "\n".join(changed) + "\n"
+                "Either write this run elsewhere (--output-dir), or discard the folder's run with --restart."
+            )
+
+    # --- writing ---------------------------------------------------------------------------------
+    def start(self, config: str, kind: str, command: Sequence[str], inputs: dict[str, Any]) -> None:
+        """Write config.yaml and open a new attempt in run.json (state "running")."""
+        atomic_write_text(self.file(self.CONFIG), config)
+        record = self.record()
+        attempts = int(record.get("attempts", 0)) + 1
+        record.update(
+            kind=kind,
+            status=RUNNING,
+            attempts=attempts,
+            command=list(command),
+            started=_now(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            inputs={**record.get("inputs", {}), **inputs},
+        )
+        for stale in ("finished", "error"):
+            record.pop(stale, None)
+        atomic_write_json(record, self.file(self.RECORD))
+
+    def update(self, status: str | None = None, **fields: Any) -> None:
+        """Change the state (and other fields) of the current attempt."""
+        record = self.record()
+        if not record:
+            return
+        if status is not None:
+            record["status"] = status
+            if status != RUNNING:
+                record["finished"] = _now()
+        for key, value in fields.items():
+            if key == "inputs":
+                record["inputs"] = {**record.get("inputs", {}), **value}
+            else:
+                record[key] = value
+        atomic_write_json(record, self.file(self.RECORD))
+
+    def discard(self) -> str:
+        """``--restart``: delete the checkpoints; move logs, config and record to .previous/<time>/."""
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+        target = osp.join(self.path, self.PREVIOUS, stamp)
+        while osp.exists(target):
+            target += "_"
+        os.makedirs(target)
+        for name in [*self.logs(), self.CONFIG, self.RECORD, "tensorboard"]:
+            if osp.exists(self.file(name)):
+                shutil.move(self.file(name), osp.join(target, name))
+        for folder in self.model_dirs():
+            shutil.rmtree(folder)
+        return target
+
+    # --- one process per folder ------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hold an exclusive lock on the folder for the life of this process; a second process
+        pointed at the same folder is refused. Skipped where the file system cannot lock."""
+        if self._lock_fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return
+        os.makedirs(self.path, exist_ok=True)
+        fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            record = self.record()
+            who = f" (pid {record.get('pid')} on {record.get('host')})" if record.get("pid") else ""
+            raise RunFolderError(
+                f"Another process{who} is running in {self.path}. Wait for it to end, or use another --output-dir."
+            ) from None
+        except OSError:  # e.g. NFS without lock support
+            os.close(fd)
+            return
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _how_it_ended(record: dict[str, Any]) -> str:
+    """How the previous, unfinished attempt ended, for the console line."""
+    status = record.get("status")
+    if status == INTERRUPTED:
+        return "was interrupted"
+    if status == FAILED:
+        return f"failed ({record.get('error', 'no message')})"
+    if status == RUNNING:  # the lock was free: the process is gone without a word
+        return "was killed"
+    return "did not finish"
+
+
+def _data_inputs_now(recorded: dict[str, Any], data_root: str) -> dict[str, Any]:
+    """The recorded data files (``data.*``, paths relative to the data root) as they are now."""
+    now = {}
+    for name, entry in recorded.items():
+        if not name.startswith("data."):
+            continue
+        path = osp.join(data_root, entry["path"])
+        now[name] = file_input(path, data_root) if osp.isfile(path) else {"path": entry["path"], "sha256": "(missing)"}
+    return now

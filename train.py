@@ -325,7 +325,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     n_opts = len(args.opts or []) // 2
     log.info(f"  config   {configs}{f' + {n_opts} overrides' if n_opts else ''}", extra=CONSOLE)
     log.info(f"  engine   {BACKEND_DESCRIPTION}", extra=CONSOLE)
-    log.info(f"  output   {cfg.OUTPUT_DIR} (log: {log_path}, with the full config and system info)", extra=CONSOLE)
+    log.info(f"  output   {cfg.OUTPUT_DIR} ({os.path.basename(log_path)} there has the full config and system info)", extra=CONSOLE)
     if binding is not None:
         log.info(f"  run      {binding.message}", extra=CONSOLE)
         if binding.action == "resume" and BACKEND == "dassl":

@@ -169,7 +169,7 @@ class Binding:
     """What :meth:`RunFolder.bind` decided."""
 
     action: str  # "new" | "resume" | "restart" (previous attempt ended before a checkpoint) | "complete"
-    message: str  # one line for the console
+    message: str  # one line for the console (about "the folder", except for "complete")
     last_epoch: int | None = None  # epoch of the checkpoint a training run resumes from
     previous: dict[str, Any] = field(default_factory=dict)  # the record of the previous attempt
 
@@ -252,9 +252,9 @@ class RunFolder:
         self.lock()
         if restart and self.holds_run():
             moved = self.discard()
-            return Binding("new", f"--restart: discarded the previous run of {self.path} (logs and config kept in {moved})")
+            return Binding("new", f"new (--restart discarded the previous run; its logs and config are in {osp.relpath(moved, self.path)}/)")
         if not self.holds_run():
-            return Binding("new", f"New run in {self.path}")
+            return Binding("new", "new")
 
         record = self.record()
         old_kind = record.get("kind")
@@ -293,7 +293,7 @@ class RunFolder:
         ended = _how_it_ended(record)
         epoch = self.last_epoch() if kind == "train" else None
         if epoch is not None:
-            message = f"Resuming {self.path} from its checkpoint of epoch {epoch} (the previous attempt {ended})"
+            message = f"resuming from the checkpoint of epoch {epoch} (the previous attempt {ended})"
             if old_config is not None:
                 workers = [_load_yaml(text).get("DATALOADER.NUM_WORKERS") for text in (old_config, config)]
                 if workers[0] != workers[1]:
@@ -303,9 +303,9 @@ class RunFolder:
                     )
             return Binding("resume", message, last_epoch=epoch, previous=record)
         if kind == "train":
-            message = f"Starting {self.path} again from scratch: the previous attempt {ended} before its first checkpoint"
+            message = f"starting again from scratch: the previous attempt {ended} before its first checkpoint"
         else:
-            message = f"Evaluating again into {self.path}: the previous attempt {ended}"
+            message = f"evaluating again: the previous attempt {ended}"
         return Binding("restart", message, previous=record)
 
     def check_data(self, data_inputs: dict[str, Any]) -> None:

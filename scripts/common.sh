@@ -4,8 +4,9 @@
 # Each scripts/<method>/<protocol>.sh sources this file and its method's settings.sh
 # (TRAINER, config files) and calls one *_main function below. This file owns argument
 # checking, usage texts, the environment variables (DATA, OUTPUT, CFG, CLIP_PATH, PYTHON,
-# STATUS_PYTHON, DRY_RUN), the output layout read by parse_results.py, and the
-# skip / resume / run decision, which asks `parse_results.py --status RUN_DIR`.
+# STATUS_PYTHON, DRY_RUN) and the output layout read by parse_results.py. Whether a run is
+# skipped (complete), resumed (partial) or refused (its folder holds another run) is decided
+# by train.py itself; --dry-run only predicts it from `parse_results.py --status RUN_DIR`.
 #
 # Output layout (the parse step depends on it; see parse_results.py):
 #   $OUTPUT/base2new/train_base/<dataset>/shots_16/<Trainer>/<cfg>/seed<S>
@@ -81,13 +82,16 @@ USAGE_CFG=""      # the default config file(s)
 
 usage() {
     cat <<EOF
-Usage: $SCRIPT [--dry-run] $USAGE_ARGS
+Usage: $SCRIPT [--dry-run]${ONE_RUN:+ [--restart]} $USAGE_ARGS
 
 $USAGE_ABOUT
 
 $USAGE_HELP
 Output: $USAGE_OUTPUT
-
+${ONE_RUN:+
+  --restart    discard the run its folder holds (checkpoints deleted, logs and config kept in
+               .previous/) and run it again
+}
 Environment (relative paths are taken from the current directory):
   DATA=DIR           dataset root (default: ./data in the repository)
   OUTPUT=DIR         output root (default: output in the repository)
@@ -98,8 +102,9 @@ Environment (relative paths are taken from the current directory):
   STATUS_PYTHON=EXE  Python for parse_results.py --status and reading configs (default: \$PYTHON)
   DRY_RUN=1          same as --dry-run: print the commands, run nothing
 
-A run whose log holds a final result is skipped; an incomplete one is run again in the same
-directory, where the trainer resumes from its last checkpoint.
+train.py skips a run that is complete with the same config, resumes an incomplete one from its
+last checkpoint (exactly), and refuses a folder that holds a run with another config or data:
+set OUTPUT for a variant, or discard the old run with the per-run script's --restart.
 EOF
 }
 
@@ -142,6 +147,10 @@ take_flags() {  # take_flags ARGS...: handle --dry-run / --help anywhere, the re
     for arg; do
         case $arg in
             --dry-run) DRY_RUN=1 ;;
+            --restart)
+                [[ -n ${ONE_RUN:-} ]] || die_usage "--restart applies to one run: pass it to that run's script"
+                RESTART=1
+                ;;
             -h | --help) usage; exit 0 ;;
             --*) die_usage "unknown option '$arg'" ;;
             *) POSITIONAL+=("$arg") ;;
@@ -199,27 +208,6 @@ config_name() {  # config_name FILE: the name used in the output path
     basename "$1" .yaml
 }
 
-load_epoch() {  # load_epoch CFG_FILE KEY VALUE...: OPTIM.MAX_EPOCH from the options, else the config
-    local cfg=$1
-    shift
-    while (($# >= 2)); do
-        if [[ $1 == OPTIM.MAX_EPOCH ]]; then
-            printf '%s\n' "$2"
-            return 0
-        fi
-        shift 2
-    done
-    "$STATUS_PYTHON" - "$cfg" <<'PY'
-import sys, yaml
-path = sys.argv[1]
-with open(path) as f:
-    epoch = ((yaml.safe_load(f) or {}).get("OPTIM") or {}).get("MAX_EPOCH")
-if epoch is None:
-    sys.exit(f"error: {path} sets no OPTIM.MAX_EPOCH; pass it as an option: OPTIM.MAX_EPOCH N")
-print(int(epoch))
-PY
-}
-
 # ------------------------------------------------------------------------------------------
 # Running
 # ------------------------------------------------------------------------------------------
@@ -244,25 +232,25 @@ check_environment() {  # before a real run: the data root and CLIP weights must 
     fi
 }
 
-launch() {  # launch RUN_DIR TRAIN_PY_ARGS...: skip, resume or run train.py into RUN_DIR
-    local dir=$1 status
+launch() {  # launch RUN_DIR TRAIN_PY_ARGS...: run train.py into RUN_DIR (it skips, resumes or refuses)
+    local dir=$1
     shift
     local cmd=("$PYTHON" train.py --root "$DATA" "$@")
+    if [[ -n ${RESTART:-} ]]; then cmd+=(--restart); fi
     if [[ -n ${CLIP_PATH:-} ]]; then cmd+=(MODEL.BACKBONE.PATH "$CLIP_PATH"); fi
     # Training runs keep a checkpoint of their newest epoch, so an interrupted run resumes.
     if [[ " $* " != *" --eval-only "* ]]; then cmd+=(TRAIN.CHECKPOINT_FREQ 1 TRAIN.CHECKPOINT_KEEP_LAST 1); fi
     # The user's options come last, so they override the protocol's.
     cmd+=("${EXTRA_OPTS[@]}")
-    status=$(run_status "$dir")
-    case $status in
-        complete)
-            echo "Skipping $dir: already complete"
-            return 0
-            ;;
-        incomplete) echo "Resuming incomplete run in $dir" ;;
-        missing) echo "Running into $dir" ;;
-    esac
     if is_dry_run; then
+        case $(run_status "$dir") in
+            complete)
+                echo "Skipping $dir: already complete (train.py checks that its config is unchanged)"
+                return 0
+                ;;
+            incomplete) echo "Resuming incomplete run in $dir" ;;
+            missing) echo "Running into $dir" ;;
+        esac
         local line
         printf -v line '%q ' "${cmd[@]}"
         echo "[dry-run] ${line% }"
@@ -338,6 +326,7 @@ B2N_WHY="base-to-new generalisation uses the 11 benchmark datasets
 (the ImageNet variants are test-only: use xd_test.sh)"
 
 base2new_train_main() {
+    ONE_RUN=1
     if [[ $ZERO_SHOT == 1 ]]; then
         set_base2new_usage "Base-to-new generalisation, base classes: evaluate zero-shot CLIP ($TRAINER)
 on the base classes (first half) of DATASET. No training." train_base
@@ -360,6 +349,7 @@ of DATASET with $PROTOCOL_SHOTS shots per class, then test on the base classes."
 }
 
 base2new_test_main() {
+    ONE_RUN=1
     if [[ $ZERO_SHOT == 1 ]]; then
         set_base2new_usage "Base-to-new generalisation, new classes: evaluate zero-shot CLIP ($TRAINER)
 on the new classes (second half) of DATASET. No training." test_new
@@ -369,7 +359,7 @@ base2new_train.sh (same DATASET, SEED and options) on the new classes (second ha
     fi
     take_flags "$@"
     parse_dataset_seed "$B2N_WHY" "${BENCHMARK_DATASETS[@]}"
-    local dataset=${POSITIONAL[0]} seed=${POSITIONAL[1]} cfg dir model_dir epoch
+    local dataset=${POSITIONAL[0]} seed=${POSITIONAL[1]} cfg dir model_dir
     cfg=$(config_file "$(base2new_cfg "$dataset")")
     dir=$(base2new_dir test_new "$dataset" "$cfg" "$seed")
     local common=(--seed "$seed" --trainer "$TRAINER"
@@ -381,8 +371,8 @@ base2new_train.sh (same DATASET, SEED and options) on the new classes (second ha
     model_dir=$(base2new_dir train_base "$dataset" "$cfg" "$seed")
     local opts=${EXTRA_OPTS[*]:+ ${EXTRA_OPTS[*]}}
     require_complete "$model_dir" "$(dirname "$SCRIPT")/base2new_train.sh $dataset $seed$opts"
-    epoch=$(load_epoch "$cfg" "${EXTRA_OPTS[@]}")
-    launch "$dir" "${common[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only \
+    # Without --load-epoch, train.py evaluates the last checkpoint the training run wrote.
+    launch "$dir" "${common[@]}" --model-dir "$model_dir" --eval-only \
         DATASET.NUM_SHOTS "$PROTOCOL_SHOTS" DATASET.SUBSAMPLE_CLASSES new
 }
 
@@ -391,6 +381,7 @@ xd_dir() {  # xd_dir ROLE_DIR DATASET CFG_FILE SEED
 }
 
 xd_train_main() {
+    ONE_RUN=1
     USAGE_ARGS="SEED [KEY VALUE ...]"
     if [[ $ZERO_SHOT == 1 ]]; then
         USAGE_ABOUT="Cross-dataset transfer / domain generalisation, source: evaluate zero-shot CLIP
@@ -421,6 +412,7 @@ $OPTS_HELP
 }
 
 xd_test_main() {
+    ONE_RUN=1
     USAGE_ARGS="DATASET SEED [KEY VALUE ...]"
     if [[ $ZERO_SHOT == 1 ]]; then
         USAGE_ABOUT="Cross-dataset transfer / domain generalisation, targets: evaluate zero-shot CLIP
@@ -438,7 +430,7 @@ $OPTS_HELP
     USAGE_CFG=$CFG_XD
     take_flags "$@"
     parse_dataset_seed "ImageNet is the source dataset, evaluated by xd_train.sh" "${XD_TARGETS[@]}" "${DG_TARGETS[@]}"
-    local dataset=${POSITIONAL[0]} seed=${POSITIONAL[1]} cfg dir model_dir epoch
+    local dataset=${POSITIONAL[0]} seed=${POSITIONAL[1]} cfg dir model_dir
     cfg=$(config_file "$CFG_XD")
     dir=$(xd_dir test "$dataset" "$cfg" "$seed")
     local common=(--seed "$seed" --trainer "$TRAINER"
@@ -450,8 +442,7 @@ $OPTS_HELP
     model_dir=$(xd_dir train "$XD_SOURCE" "$cfg" "$seed")
     local opts=${EXTRA_OPTS[*]:+ ${EXTRA_OPTS[*]}}
     require_complete "$model_dir" "$(dirname "$SCRIPT")/xd_train.sh $seed$opts"
-    epoch=$(load_epoch "$cfg" "${EXTRA_OPTS[@]}")
-    launch "$dir" "${common[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only
+    launch "$dir" "${common[@]}" --model-dir "$model_dir" --eval-only
 }
 
 fewshot_cfg() {  # fewshot_cfg DATASET SHOTS: the few-shot config (a settings.sh may redefine it)
@@ -459,6 +450,7 @@ fewshot_cfg() {  # fewshot_cfg DATASET SHOTS: the few-shot config (a settings.sh
 }
 
 fewshot_main() {
+    ONE_RUN=1
     USAGE_ARGS="DATASET SHOTS SEED [KEY VALUE ...]"
     USAGE_ABOUT="Few-shot learning: train $TRAINER on all classes of DATASET with SHOTS images per
 class, then test on its test set."

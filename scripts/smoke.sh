@@ -55,7 +55,16 @@ run scripts/zsclip/base2new_test.sh dtd $SEED "${TINY[@]}"
 echo
 echo "== Rerunning a finished run is a no-op"
 bash scripts/mudpt/base2new_train.sh dtd $SEED "${TINY[@]}" "${MUDPT_TINY[@]}" | tee "$WORK/rerun.txt"
-grep -q "already complete" "$WORK/rerun.txt"
+grep -q "already holds this run, complete" "$WORK/rerun.txt"
+
+echo
+echo "== Rerunning it with another learning rate is refused (the folder belongs to its run)"
+if bash scripts/mudpt/base2new_train.sh dtd $SEED "${TINY[@]}" "${MUDPT_TINY[@]}" OPTIM.LR 0.5 2> "$WORK/refused.txt"; then
+    echo "smoke: FAILED: a changed config ran into the folder of another run" >&2
+    exit 1
+fi
+cat "$WORK/refused.txt"
+grep -q "OPTIM.LR: 0.0025 (the folder's run) vs 0.5 (this run)" "$WORK/refused.txt"
 
 echo
 echo "== python parse_results.py $OUTPUT"

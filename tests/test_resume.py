@@ -98,7 +98,7 @@ def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, t
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 
     resumed = _run(command)
-    assert f"Resuming {out} from its checkpoint of epoch 2 (the previous attempt was killed)" in resumed.stdout
+    assert "  run      resuming from the checkpoint of epoch 2 (the previous attempt was killed)\n" in resumed.stdout
     assert f"epoch [2/{EPOCHS}] batch" not in resumed.stdout and f"epoch [3/{EPOCHS}] batch [1/{BATCHES}]" in resumed.stdout
     assert _checkpoints(out) == reference  # byte for byte, epochs 1-2 kept and 3-4 redone
     assert json.loads((out / "run.json").read_text())["status"] == "complete"

@@ -121,7 +121,7 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, ti
 
     monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
     assert run_train(argv) == 0
-    assert f"Resuming {out} from its checkpoint of epoch 1 (the previous attempt was interrupted)" in capsys.readouterr().out
+    assert "  run      resuming from the checkpoint of epoch 1 (the previous attempt was interrupted)\n" in capsys.readouterr().out
     logs = sorted(out.glob("log.txt*"))
     assert len(logs) == 2  # the first log is kept; the resumed run writes log.txt-<time>
     resumed = logs[1].read_text()
@@ -226,7 +226,7 @@ def test_another_config_is_refused_and_restart_discards_the_run(tmp_path, dtd_da
     assert _files(out) == before  # nothing touched
 
     assert run_train(changed + ["--restart"]) == 0
-    assert "--restart: discarded the previous run of" in capsys.readouterr().out
+    assert "  run      new (--restart discarded the previous run; its logs and config are in .previous/" in capsys.readouterr().out
     (previous,) = (out / ".previous").iterdir()
     assert sorted(p.name for p in previous.iterdir()) == ["config.yaml", "log.txt", "run.json", "tensorboard"]
     assert (previous / "config.yaml").read_bytes() == before["config.yaml"]
@@ -269,7 +269,7 @@ def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data,
     assert record["status"] == "failed" and record["error"].startswith("Loss is infinite or NaN!")
 
     assert run_train(diverging) == 1  # same command: from scratch (there is no checkpoint), same failure
-    assert f"Starting {out} again from scratch: the previous attempt failed (Loss is infinite" in capsys.readouterr().out
+    assert "  run      starting again from scratch: the previous attempt failed (Loss is infinite" in capsys.readouterr().out
     fixed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
     assert run_train(fixed) == 1
     assert "  OPTIM.LR: 1e+30 (the folder's run) vs 0.002 (this run)" in _error(capsys)
@@ -433,7 +433,8 @@ def test_console_shows_a_header_and_progress_and_log_has_everything(tmp_path, dt
     assert first_progress <= 12
     assert console[0] == "CoOp on DescribableTextures (base classes, 1 shots), seed 1: training"
     header = "\n".join(console[:first_progress])
-    assert "  engine   built-in engine" in header and f"  output   {out} (log: {out}/log.txt" in header
+    assert "  engine   built-in engine" in header and f"  output   {out} (log.txt there has the full config" in header
+    assert "  run      new\n" in header
     assert "  trainable 1 tensors, 512 parameters (ctx 512)" in header and "  device   cpu, fp32" in header
     assert "  data     2 classes; 2 train, 2 val, 4 test images" in header
     assert not any(word in "\n".join(console) for word in ("** Config **", "Trainable tensors:", "System info", "FIXMATCH"))

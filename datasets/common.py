@@ -40,6 +40,7 @@ __all__ = [
     "MAX_LISTED",
     "Split",
     "SPLITS",
+    "WNID_PATTERN",
     "SUBSAMPLE_CHOICES",
     "build_datums",
     "check_subsample",

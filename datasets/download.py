@@ -33,6 +33,7 @@ from typing import Sequence
 from engine.seam import get_logger
 
 from .common import (
+    WNID_PATTERN,
     DatasetError,
     display_url,
     list_images,
@@ -47,7 +48,7 @@ __all__ = [
     "FetchError",
     "Outcome",
     "fetch",
-    "md5sum",
+    "file_digests",
     "main",
     "process_artifact",
     "sort_imagenet_val",
@@ -104,20 +105,24 @@ def fetch(url: str, dest: str) -> None:
             os.remove(part)
 
 
-def md5sum(path: str) -> str:
-    digest = hashlib.md5()
+def file_digests(path: str, algorithms: Sequence[str]) -> dict[str, str]:
+    """Hex digests of a file for each algorithm (one read of the file)."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def verify_file(spec: DatasetSpec, artifact: Artifact, path: str) -> str | None:
     """None if ``path`` is the expected file, else what is wrong with it."""
-    if artifact.md5 is not None:
-        got = md5sum(path)
-        if got != artifact.md5:
-            return f"MD5 {got} differs from the published {artifact.md5} (incomplete or different file)"
+    if artifact.checksums:
+        got = file_digests(path, sorted({c.algorithm for c in artifact.checksums}))
+        if not any(got[c.algorithm] == c.digest for c in artifact.checksums):
+            published = " or ".join(f"{c.algorithm.upper()} {c.digest} ({c.source})" for c in artifact.checksums)
+            found = ", ".join(f"{name.upper()} {value}" for name, value in got.items())
+            return f"{found} differs from the published {published} (incomplete or different file)"
     try:
         if artifact.verify == "split":
             split = parse_split(read_json_file(path), path)
@@ -326,8 +331,12 @@ def _val_labels(path: str) -> dict[str, str]:
     return labels
 
 
-def sort_imagenet_val(val_dir: str, labels_path: str) -> int:
-    """Move the loose images of ``val_dir`` into ``val_dir/<wnid>/``; returns how many moved."""
+def sort_imagenet_val(val_dir: str, labels_path: str, wnids: Sequence[str] | None = None) -> int:
+    """Move the loose images of ``val_dir`` into ``val_dir/<wnid>/``; returns how many moved.
+
+    Every label is checked before anything moves: it must be a WordNet id (``n`` + 8 digits),
+    and one of ``wnids`` (the classes of classnames.txt) when given, so that no label can send
+    an image elsewhere (a ``../`` in a label file) or into a folder no reader knows."""
     images = list_images(val_dir)
     if not images:
         raise DatasetError(f"{val_dir} has no loose images to sort (class folders: {len(subdirs(val_dir))}).")
@@ -338,8 +347,20 @@ def sort_imagenet_val(val_dir: str, labels_path: str) -> int:
             f"{labels_path} has no label for {len(unlabelled)} of the {len(images)} images in {val_dir} "
             f"(first: {unlabelled[:3]}). Is it the ILSVRC2012 val set?"
         )
-    for name in images:
-        wnid = labels[osp.splitext(name)[0]]
+    label_of = {name: labels[osp.splitext(name)[0]] for name in images}
+    known = set(wnids) if wnids is not None else None
+    bad = [
+        f"{name}: {wnid!r}"
+        for name, wnid in label_of.items()
+        if not WNID_PATTERN.match(wnid) or (known is not None and wnid not in known)
+    ]
+    if bad:
+        what = "WordNet ids of classnames.txt" if known is not None else "WordNet ids (n + 8 digits)"
+        raise DatasetError(
+            f"{labels_path}: {len(bad)} labels are not {what} (first: {', '.join(bad[:3])}); nothing was moved. "
+            "Use the ILSVRC2012 devkit or Kaggle's LOC_val_solution.csv."
+        )
+    for name, wnid in label_of.items():
         os.makedirs(osp.join(val_dir, wnid), exist_ok=True)
         os.replace(osp.join(val_dir, name), osp.join(val_dir, wnid, name))
     return len(images)
@@ -380,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sort_imagenet_val:
         val_dir = osp.join(root, SPECS["ImageNet"].image_dir_rel, "val")
         try:
-            moved = sort_imagenet_val(val_dir, args.sort_imagenet_val)
+            classnames = osp.join(root, SPECS["ImageNet"].folder, "classnames.txt")
+            wnids = list(read_imagenet_classnames(SPECS["ImageNet"], root)) if osp.isfile(classnames) else None
+            moved = sort_imagenet_val(val_dir, args.sort_imagenet_val, wnids)
         except (DatasetError, OSError, KeyError) as e:
             _log.info(f"Could not sort {val_dir}: {e}")
             return 1

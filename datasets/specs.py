@@ -4,7 +4,7 @@ One table that the readers, the data check (``python -m datasets.check``), the d
 helper (``python -m datasets.download``) and DATASETS.md all follow. Folder names, file names
 and counts are those of CoOp's DATASETS.md and of the CoOp paper's dataset table (Zhou et al.,
 "Learning to Prompt for Vision-Language Models", arXiv 2109.01134); checksums are the ones
-torchvision and other public loaders use for the same archives.
+torchvision, TensorFlow Datasets and other public loaders publish for the same archives.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "Artifact",
+    "Checksum",
     "DatasetSpec",
     "SPECS",
     "DATASET_NAMES",
@@ -20,6 +21,21 @@ __all__ = [
 
 # Google Drive files that CoOp's DATASETS.md links to (split files, ImageNet class names, ...).
 GDRIVE = "gdrive:"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A published digest of a downloadable file.
+
+    Args:
+        algorithm: "md5" or "sha256".
+        digest: lower-case hex digest.
+        source: who publishes it (the loader whose code lists it), for DATASETS.md.
+    """
+
+    algorithm: str
+    digest: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,8 @@ class Artifact:
             download folder, the data root and the dataset folder before fetching it).
         urls: sources tried in order; ``gdrive:<id>`` is a Google Drive file id (fetched with gdown).
         target: path relative to the data root whose existence means "already in place".
-        md5: checksum of the downloaded file, when a public one is known.
+        checksums: published digests of the file (it must match one of them); every archive
+            has one except CoOp's UCF-101-midframes.zip, whose content the data check verifies.
         unpack: for archives, (path inside the extracted archive, destination relative to the
             data root) pairs; ``None`` for plain files, which are moved to ``target``.
         kind: "metadata" (small files) or "images" (big archives).
@@ -44,7 +61,7 @@ class Artifact:
     filename: str
     urls: tuple[str, ...]
     target: str
-    md5: str | None = None
+    checksums: tuple[Checksum, ...] = ()
     unpack: tuple[tuple[str, str], ...] | None = None
     kind: str = "metadata"
     verify: str | None = None
@@ -164,7 +181,7 @@ _SPECS = (
                 filename="101_ObjectCategories.tar.gz",
                 urls=(GDRIVE + "137RyRjvTBkBiIfeYBNZBtViDHQ6_Ewsp",),
                 target="caltech-101/101_ObjectCategories",
-                md5="b224c7392d521a49829488ab0f1120d9",
+                checksums=(Checksum("md5", "b224c7392d521a49829488ab0f1120d9", "torchvision (datasets.Caltech101)"),),
                 unpack=(("101_ObjectCategories", "caltech-101/101_ObjectCategories"),),
                 kind="images",
                 note=(
@@ -196,7 +213,7 @@ _SPECS = (
                 filename="images.tar.gz",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",),
                 target="oxford_pets/images",
-                md5="5c4f3ee8e5d25df40f4fd59a7f44e54c",
+                checksums=(Checksum("md5", "5c4f3ee8e5d25df40f4fd59a7f44e54c", "torchvision (datasets.OxfordIIITPet)"),),
                 unpack=(("images", "oxford_pets/images"),),
                 kind="images",
             ),
@@ -205,7 +222,7 @@ _SPECS = (
                 filename="annotations.tar.gz",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",),
                 target="oxford_pets/annotations",
-                md5="95a8c909bbe2e81eed6a22bccdf3f68f",
+                checksums=(Checksum("md5", "95a8c909bbe2e81eed6a22bccdf3f68f", "torchvision (datasets.OxfordIIITPet)"),),
                 unpack=(("annotations", "oxford_pets/annotations"),),
                 kind="images",
             ),
@@ -235,7 +252,7 @@ _SPECS = (
                 filename="cars_train.tgz",
                 urls=("https://ai.stanford.edu/~jkrause/car196/cars_train.tgz",),
                 target="stanford_cars/cars_train",
-                md5="065e5b463ae28d29e77c1b4b166cfe61",
+                checksums=(Checksum("md5", "065e5b463ae28d29e77c1b4b166cfe61", "torchvision (datasets.StanfordCars)"),),
                 unpack=(("cars_train", "stanford_cars/cars_train"),),
                 kind="images",
                 note="the Stanford host has been offline for years: take the same archive from a mirror",
@@ -245,7 +262,7 @@ _SPECS = (
                 filename="cars_test.tgz",
                 urls=("https://ai.stanford.edu/~jkrause/car196/cars_test.tgz",),
                 target="stanford_cars/cars_test",
-                md5="4ce7ebf6a94d07f1952d94dd34c4d501",
+                checksums=(Checksum("md5", "4ce7ebf6a94d07f1952d94dd34c4d501", "torchvision (datasets.StanfordCars)"),),
                 unpack=(("cars_test", "stanford_cars/cars_test"),),
                 kind="images",
                 note="the Stanford host has been offline for years: take the same archive from a mirror",
@@ -255,7 +272,7 @@ _SPECS = (
                 filename="car_devkit.tgz",
                 urls=("https://ai.stanford.edu/~jkrause/cars/car_devkit.tgz",),
                 target="stanford_cars/devkit",
-                md5="c3b158d763b6e2245038c8ad08e45376",
+                checksums=(Checksum("md5", "c3b158d763b6e2245038c8ad08e45376", "torchvision (datasets.StanfordCars)"),),
                 unpack=(("devkit", "stanford_cars/devkit"),),
                 kind="metadata",
                 note="only needed without the split file",
@@ -265,7 +282,7 @@ _SPECS = (
                 filename="cars_test_annos_withlabels.mat",
                 urls=("https://ai.stanford.edu/~jkrause/car196/cars_test_annos_withlabels.mat",),
                 target="stanford_cars/cars_test_annos_withlabels.mat",
-                md5="b0a2b23655a3edd16d84508592a98d10",
+                checksums=(Checksum("md5", "b0a2b23655a3edd16d84508592a98d10", "torchvision (datasets.StanfordCars)"),),
                 kind="metadata",
                 note="only needed without the split file",
             ),
@@ -300,7 +317,7 @@ _SPECS = (
                 filename="102flowers.tgz",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",),
                 target="oxford_flowers/jpg",
-                md5="52808999861908f626f3c1f4e79d11fa",
+                checksums=(Checksum("md5", "52808999861908f626f3c1f4e79d11fa", "torchvision (datasets.Flowers102)"),),
                 unpack=(("jpg", "oxford_flowers/jpg"),),
                 kind="images",
             ),
@@ -309,7 +326,7 @@ _SPECS = (
                 filename="imagelabels.mat",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/imagelabels.mat",),
                 target="oxford_flowers/imagelabels.mat",
-                md5="e0620be6f572b9609742df49c70aed4d",
+                checksums=(Checksum("md5", "e0620be6f572b9609742df49c70aed4d", "torchvision (datasets.Flowers102)"),),
             ),
         ),
     ),
@@ -333,7 +350,7 @@ _SPECS = (
                 filename="food-101.tar.gz",
                 urls=("http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",),
                 target="food-101/images",
-                md5="85eeb15f3717b99a5da872d97d918f87",
+                checksums=(Checksum("md5", "85eeb15f3717b99a5da872d97d918f87", "torchvision (datasets.Food101)"),),
                 unpack=(("food-101", "food-101"),),
                 kind="images",
             ),
@@ -365,6 +382,7 @@ _SPECS = (
                 filename="fgvc-aircraft-2013b.tar.gz",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",),
                 target="fgvc_aircraft/images",
+                checksums=(Checksum("md5", "d4acdd33327262359767eeaa97a4f732", "google-deepmind/dm_nevis (fgvc_aircraft handler)"),),
                 unpack=(("fgvc-aircraft-2013b/data", "fgvc_aircraft"),),
                 kind="images",
             ),
@@ -392,7 +410,7 @@ _SPECS = (
                 filename="SUN397.tar.gz",
                 urls=("http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",),
                 target="sun397/SUN397",
-                md5="8ca2778205c41d23104230ba66911c7a",
+                checksums=(Checksum("md5", "8ca2778205c41d23104230ba66911c7a", "torchvision (datasets.SUN397)"),),
                 unpack=(("SUN397", "sun397/SUN397"),),
                 kind="images",
             ),
@@ -401,6 +419,13 @@ _SPECS = (
                 filename="Partitions.zip",
                 urls=("https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip",),
                 target="sun397/ClassName.txt",
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "e3311ea5f812d4cc6faef194688343d1111f6cd6f70f2c62f393c2b8d6ba1ec9",
+                        "TensorFlow Datasets (sun397 checksums.tsv)",
+                    ),
+                ),
                 unpack=(
                     ("ClassName.txt", "sun397/ClassName.txt"),
                     ("Training_01.txt", "sun397/Training_01.txt"),
@@ -430,7 +455,7 @@ _SPECS = (
                 filename="dtd-r1.0.1.tar.gz",
                 urls=("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",),
                 target="dtd/images",
-                md5="fff73e5086ae6bdbea199a49dfb8a4c1",
+                checksums=(Checksum("md5", "fff73e5086ae6bdbea199a49dfb8a4c1", "torchvision (datasets.DTD)"),),
                 unpack=(("dtd", "dtd"),),
                 kind="images",
             ),
@@ -460,7 +485,7 @@ _SPECS = (
                     "http://madm.dfki.de/files/sentinel/EuroSAT.zip",
                 ),
                 target="eurosat/2750",
-                md5="c8fa014336c82ac7804f0398fcb19387",
+                checksums=(Checksum("md5", "c8fa014336c82ac7804f0398fcb19387", "torchvision (datasets.EuroSAT)"),),
                 unpack=(("2750", "eurosat/2750"),),
                 kind="images",
             ),
@@ -488,6 +513,8 @@ _SPECS = (
                 filename="UCF-101-midframes.zip",
                 urls=(GDRIVE + "10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O",),
                 target="ucf101/UCF-101-midframes",
+                # No checksum is published for CoOp's Drive file: the data check run after
+                # unpacking verifies its content (every image the split file lists is there).
                 unpack=(("UCF-101-midframes", "ucf101/UCF-101-midframes"),),
                 kind="images",
             ),
@@ -496,6 +523,13 @@ _SPECS = (
                 filename="UCF101TrainTestSplits-RecognitionTask.zip",
                 urls=("https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",),
                 target="ucf101/ucfTrainTestlist",
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
+                        "TensorFlow Datasets (ucf101 url_checksums)",
+                    ),
+                ),
                 unpack=(("ucfTrainTestlist", "ucf101/ucfTrainTestlist"),),
                 note="only needed without the split file",
             ),
@@ -526,6 +560,19 @@ _SPECS = (
                     "https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz",
                 ),
                 target="imagenetv2/imagenetv2-matched-frequency-format-val",
+                # Two different archives under one name: the Hugging Face copy and the S3 one.
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c",
+                        "TensorFlow Datasets (imagenet_v2 checksums.tsv, the Hugging Face file)",
+                    ),
+                    Checksum(
+                        "sha256",
+                        "a32004f9e773279307499059d320336a23ccdc62cb32063da29bae9bd04c122c",
+                        "TensorFlow Datasets (imagenet_v2 url_checksums, the S3 file)",
+                    ),
+                ),
                 unpack=(
                     (
                         "imagenetv2-matched-frequency-format-val",
@@ -561,6 +608,13 @@ _SPECS = (
                     "https://huggingface.co/datasets/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip",
                 ),
                 target="imagenet-sketch/images",
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "4d3ce6b82a7c48aabf14aeac105eb533e75707f152cc858f55bfc022031a72ed",
+                        "TensorFlow Datasets and Hugging Face datasets (imagenet_sketch)",
+                    ),
+                ),
                 unpack=(("sketch", "imagenet-sketch/images"),),
                 kind="images",
             ),
@@ -588,7 +642,7 @@ _SPECS = (
                 filename="imagenet-a.tar",
                 urls=("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar",),
                 target="imagenet-adversarial/imagenet-a",
-                md5="c3e55429088dc681f30d81f4726b6595",
+                checksums=(Checksum("md5", "c3e55429088dc681f30d81f4726b6595", "pytorch-ood (dataset.img.ImageNetA)"),),
                 unpack=(("imagenet-a", "imagenet-adversarial/imagenet-a"),),
                 kind="images",
             ),
@@ -616,7 +670,7 @@ _SPECS = (
                 filename="imagenet-r.tar",
                 urls=("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar",),
                 target="imagenet-rendition/imagenet-r",
-                md5="a61312130a589d0ca1a8fca1f2bd3337",
+                checksums=(Checksum("md5", "a61312130a589d0ca1a8fca1f2bd3337", "pytorch-ood (dataset.img.ImageNetR)"),),
                 unpack=(("imagenet-r", "imagenet-rendition/imagenet-r"),),
                 kind="images",
             ),

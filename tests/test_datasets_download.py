@@ -16,7 +16,7 @@ import pytest
 
 from datasets import download
 from datasets.download import FetchError, main, process_artifact, sort_imagenet_val
-from datasets.specs import SPECS, Artifact
+from datasets.specs import SPECS, Artifact, Checksum
 from datasets.synthetic import make_synthetic_dataset
 
 from dataset_trees import SPLITS_DIR, requires_shared, tmp_path  # noqa: F401  (tmp_path: a fixture in /dev/shm)
@@ -99,7 +99,7 @@ def test_archive_fetched_by_hand_is_verified_unpacked_and_readable(tmp_path, off
     os.makedirs(root / "downloads")
     shutil.move(str(archive), root / "downloads" / archive.name)
     spec = SPECS["DescribableTextures"]
-    artifact = dataclasses.replace(spec.artifacts[1], md5=_md5(root / "downloads" / archive.name))
+    artifact = dataclasses.replace(spec.artifacts[1], checksums=(Checksum("md5", _md5(root / "downloads" / archive.name), "test"),))
     monkeypatch.setitem(SPECS, "DescribableTextures", dataclasses.replace(spec, artifacts=(artifact,)))
 
     code = main(["--root", str(root), "--dataset", "dtd"])
@@ -122,7 +122,7 @@ def test_checksum_mismatch_is_reported_and_the_file_kept(tmp_path):
     outcome = process_artifact(spec, spec.artifacts[1], str(root), str(root / "downloads"))
     assert outcome.status == "failed"
     got = _md5(root / "downloads" / archive.name)
-    assert f"MD5 {got} differs from the published fff73e5086ae6bdbea199a49dfb8a4c1" in outcome.detail
+    assert f"MD5 {got} differs from the published MD5 fff73e5086ae6bdbea199a49dfb8a4c1 (torchvision (datasets.DTD))" in outcome.detail
     assert (root / "downloads" / archive.name).exists() and not (root / "dtd").exists()
 
 
@@ -131,7 +131,7 @@ def test_unpack_merges_into_an_existing_dataset_folder(tmp_path):
     root = tmp_path / "data"
     os.makedirs(root / "dtd")
     (root / "dtd" / "split_zhou_DescribableTextures.json").write_text("{}")
-    artifact = dataclasses.replace(SPECS["DescribableTextures"].artifacts[1], md5=None)
+    artifact = dataclasses.replace(SPECS["DescribableTextures"].artifacts[1], checksums=())
     download.unpack(str(archive), artifact, str(root))
     assert (root / "dtd" / "split_zhou_DescribableTextures.json").read_text() == "{}"
     assert (root / "dtd" / "images" / "banded").is_dir()
@@ -250,3 +250,52 @@ def test_sort_imagenet_val_refuses_incomplete_labels(tmp_path):
     with pytest.raises(download.DatasetError, match=r"has no label for 5 of the 6 images"):
         sort_imagenet_val(val, str(labels))
     assert sorted(os.listdir(val)) == sorted(truth)  # nothing moved
+
+
+def test_every_archive_has_a_published_checksum():
+    """Archives are unpacked only after their digest matched; the one exception is CoOp's Drive
+    copy of the UCF101 middle frames (no digest is published), which the data check verifies."""
+    content_checked = {("UCF101", "UCF-101-midframes.zip")}
+    for spec in SPECS.values():
+        for artifact in spec.artifacts:
+            if artifact.unpack is None and artifact.verify is not None:
+                continue  # split and class-name files: verified by their content
+            key = (spec.name, artifact.filename)
+            assert bool(artifact.checksums) != (key in content_checked), key
+            for checksum in artifact.checksums:
+                assert checksum.algorithm in ("md5", "sha256") and checksum.source
+                assert len(checksum.digest) == {"md5": 32, "sha256": 64}[checksum.algorithm]
+
+
+def test_a_file_matching_either_published_sha256_passes(tmp_path):
+    data = tmp_path / "v2.tar.gz"
+    data.write_bytes(b"archive bytes")
+    digest = hashlib.sha256(b"archive bytes").hexdigest()
+    spec = SPECS["ImageNetV2"]
+    artifact = dataclasses.replace(
+        spec.artifacts[1], checksums=(Checksum("sha256", "0" * 64, "one host"), Checksum("sha256", digest, "another host"))
+    )
+    assert download.verify_file(spec, artifact, str(data)) is None
+    problem = download.verify_file(spec, dataclasses.replace(artifact, checksums=artifact.checksums[:1]), str(data))
+    assert problem == f"SHA256 {digest} differs from the published SHA256 {'0' * 64} (one host) (incomplete or different file)"
+
+
+@pytest.mark.parametrize("bad_label", ["../../escaped", "n99999999"])
+def test_sort_imagenet_val_checks_every_label_before_moving(tmp_path, capsys, bad_label):
+    val, truth = _flat_val(tmp_path)
+    labels = tmp_path / "labels.txt"
+    names = sorted(truth)
+    labels.write_text("".join(f"{n} {bad_label if i == 2 else truth[n]}\n" for i, n in enumerate(names)))
+    assert main(["--root", str(tmp_path), "--sort-imagenet-val", str(labels)]) == 1
+    out = capsys.readouterr().out
+    assert f"1 labels are not WordNet ids of classnames.txt (first: {names[2]}: '{bad_label}'); nothing was moved" in out
+    assert sorted(os.listdir(val)) == names and not (tmp_path / "escaped").exists()
+
+
+def test_sort_imagenet_val_without_classnames_still_needs_wordnet_ids(tmp_path):
+    val, truth = _flat_val(tmp_path)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{n} {'../x' if i == 0 else truth[n]}\n" for i, n in enumerate(sorted(truth))))
+    with pytest.raises(download.DatasetError, match=r"1 labels are not WordNet ids \(n \+ 8 digits\)"):
+        sort_imagenet_val(val, str(labels))
+    assert sorted(os.listdir(val)) == sorted(truth)

@@ -619,3 +619,7 @@ def test_datasets_md_covers_every_benchmark_and_the_tools():
         counts = " | ".join(f"{spec.counts[k]:,}" if k in spec.counts else "" for k in ("train", "val", "test"))
         if spec.name != "ImageNet":
             assert f"| {spec.num_classes:,} | {counts} |" in text, spec.name
+        for artifact in spec.artifacts:  # the checksum table shows every published digest
+            for checksum in artifact.checksums:
+                assert f"`{checksum.digest}`" in text, (spec.name, artifact.filename)
+    assert "python -m datasets.make_split --root $DATA --dataset food101 --seed 1" in text

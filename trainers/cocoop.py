@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, declare_non_result_keys, get_logger
 
 from .base import ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
@@ -37,8 +37,10 @@ def add_config(cfg: CN) -> None:
     # fp32 | fp16 | amp (GPU only; fp32 on CPU).
     cfg.TRAINER.COCOOP.PREC = "amp"
     # At most this many prompts (images x classes) per text-encoder call (the batch is split into
-    # chunks of images); lower it if evaluation runs out of memory, raise it for speed.
+    # chunks of images); lower it if evaluation runs out of memory, raise it for speed. A memory
+    # knob, like the test batch size: a run folder does not count it as a change of results.
     cfg.TRAINER.COCOOP.TEXT_BATCH = 20000
+    declare_non_result_keys("TRAINER.COCOOP.TEXT_BATCH")
 
 
 class MetaNet(nn.Sequential):

@@ -292,6 +292,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         build_trainer,
         collect_env_info,
         get_logger,
+        log_file_path,
         set_random_seed,
         set_verbose,
         setup_logger,
@@ -316,7 +317,8 @@ def run(args: argparse.Namespace, state: _Run) -> int:
 
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
-    log_path = setup_logger(cfg.OUTPUT_DIR)
+    setup_logger(cfg.OUTPUT_DIR)  # Dassl's returns nothing: ask the tee where the log is
+    log_name = os.path.basename(log_file_path() or "log.txt")
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
 
@@ -325,7 +327,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     n_opts = len(args.opts or []) // 2
     log.info(f"  config   {configs}{f' + {n_opts} overrides' if n_opts else ''}", extra=CONSOLE)
     log.info(f"  engine   {BACKEND_DESCRIPTION}", extra=CONSOLE)
-    log.info(f"  output   {cfg.OUTPUT_DIR} ({os.path.basename(log_path)} there has the full config and system info)", extra=CONSOLE)
+    log.info(f"  output   {cfg.OUTPUT_DIR} ({log_name} there has the full config and system info)", extra=CONSOLE)
     if binding is not None:
         log.info(f"  run      {binding.message}", extra=CONSOLE)
         if binding.action == "resume" and BACKEND == "dassl":

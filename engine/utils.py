@@ -37,6 +37,7 @@ __all__ = [
     "get_logger",
     "get_rng_state",
     "listdir_nohidden",
+    "log_file_path",
     "mkdir_if_missing",
     "read_json",
     "set_random_seed",
@@ -82,6 +83,12 @@ def _tee_parts(stream: Any) -> tuple[Any, Any] | None:
 def _write(stream: Any, text: str) -> None:
     stream.write(text)
     stream.flush()  # a crash must not lose the lines that explain it
+
+
+def log_file_path() -> str | None:
+    """The path of the open run log (either backend's tee), if any."""
+    parts = _tee_parts(sys.stdout)
+    return getattr(parts[1], "name", None) if parts is not None else None
 
 
 def write_log_file(text: str) -> None:

@@ -461,3 +461,17 @@ def test_build_trainer_unknown_name(tmp_path):
     cfg.TRAINER.NAME = "LinearProbes"
     with pytest.raises(ValueError, match="Did you mean 'LinearProbe'"):
         build_trainer(cfg)
+
+
+def test_config_differences_ignore_non_result_keys_and_keys_of_older_versions():
+    from engine.run_folder import config_differences, describe_differences
+
+    old = "OPTIM:\n  LR: 0.002\nTRAIN:\n  PRINT_FREQ: 5\nOUTPUT_DIR: a\n"
+    new = "OPTIM:\n  LR: 0.5\nTRAIN:\n  PRINT_FREQ: 1\nOUTPUT_DIR: b\nDATASET:\n  SPLIT_FILE: ''\n  NUM_SHOTS: 4\n"
+    defaults = "DATASET:\n  SPLIT_FILE: ''\n  NUM_SHOTS: -1\n"
+    diffs = config_differences(old, new, defaults)
+    # PRINT_FREQ and OUTPUT_DIR cannot change results; SPLIT_FILE is new but at its default.
+    assert diffs == [("DATASET.NUM_SHOTS", "(absent)", 4), ("OPTIM.LR", 0.002, 0.5)]
+    assert describe_differences(diffs, "old", "new") == (
+        "  DATASET.NUM_SHOTS: (absent) (old) vs 4 (new)\n  OPTIM.LR: 0.002 (old) vs 0.5 (new)"
+    )

@@ -232,6 +232,10 @@ def test_another_config_is_refused_and_restart_discards_the_run(tmp_path, dtd_da
     assert (previous / "config.yaml").read_bytes() == before["config.yaml"]
     assert "LR: 0.5" in (out / "config.yaml").read_text() and (out / "log.txt").exists()
     assert json.loads((out / "run.json").read_text())["attempts"] == 1
+    from parse_results import find_runs
+
+    (run,) = find_runs(tmp_path)  # what --restart set aside is not a run of the table
+    assert run.path == out and run.complete and run.result.path == out / "log.txt"
 
 
 def test_complete_run_is_not_run_again_and_non_result_keys_do_not_count(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
@@ -256,6 +260,12 @@ def test_complete_run_is_not_run_again_and_non_result_keys_do_not_count(tmp_path
     assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["MODEL.BACKBONE.PATH", str(other)])) == 1
     err = _error(capsys)
     assert "its input files differ:\n  clip: " in err and f"{other} (sha256 " in err
+
+    split = Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json"
+    split.write_text(split.read_text() + "\n")  # the same split in another file: another input
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 1
+    assert "its input files differ:\n  data.split: dtd/split_zhou_DescribableTextures.json (sha256 " in _error(capsys)
+    assert _files(out) == before
 
 
 def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):

@@ -407,7 +407,8 @@ def _how_it_ended(record: dict[str, Any]) -> str:
     if status == INTERRUPTED:
         return "was interrupted"
     if status == FAILED:
-        return f"failed ({record.get('error', 'no message')})"
+        first_sentence = str(record.get("error", "no message")).split(". ")[0].rstrip(".")
+        return f"failed ({first_sentence})"
     if status == RUNNING:  # the lock was free: the process is gone without a word
         return "was killed"
     return "did not finish"

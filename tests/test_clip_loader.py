@@ -1,6 +1,7 @@
 """CLIP loading: OpenAI-style TorchScript files, plain state-dict files, and the errors."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
@@ -50,3 +51,27 @@ def test_loader_errors_name_the_problem(tmp_path):
         load_clip("", str(tmp_path / "garbage.pt"))
     with pytest.raises(CLIPLoadError, match=r"Unknown CLIP backbone 'ViT-B/17' \(MODEL.BACKBONE.NAME\). Available: RN50"):
         load_clip("ViT-B/17")
+
+
+def test_incomplete_or_unreadable_weights_say_what_is_wrong(tmp_path):
+    state = build_tiny_clip(**TINY_CLIP).state_dict()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CLIPLoadError, match=r'"[^"]*empty.pt": the file is empty \(an interrupted download or copy\?\)'):
+        load_clip("", str(tmp_path / "empty.pt"))
+    (tmp_path / "noise.pt").write_bytes(os.urandom(512))
+    with pytest.raises(CLIPLoadError) as err:
+        load_clip("", str(tmp_path / "noise.pt"))
+    assert "neither a TorchScript archive nor a file of tensors saved with torch.save" in str(err.value)
+    assert "weights_only" not in str(err.value)  # torch's advice to run the file's code is not relayed
+    # A tensor the architecture is inferred from is missing.
+    torch.save({k: v for k, v in state.items() if k != "visual.conv1.weight"}, tmp_path / "no_conv.pt")
+    with pytest.raises(CLIPLoadError, match=r"is not a complete CLIP state dict: 'visual.conv1.weight' is missing"):
+        load_clip("", str(tmp_path / "no_conv.pt"))
+    # A truncated file: whole blocks missing, counted and named.
+    partial = {k: v for k, v in state.items() if ".resblocks.1." not in k}
+    torch.save(partial, tmp_path / "partial.pt")
+    with pytest.raises(CLIPLoadError) as err:
+        load_clip("", str(tmp_path / "partial.pt"))
+    missing = len(state) - len(partial)
+    assert f"misses {missing} tensors of the CLIP model it describes (" in str(err.value)
+    assert "resblocks.1." in str(err.value) and f"{len(partial)} tensors in the file): a partial or truncated file?" in str(err.value)

@@ -18,7 +18,7 @@ MODEL_NAME = "MultimodalDeepPromptTuning"
 
 
 def _argv(root: str, clip_file: str, out: Path, injection: str, flags: list[str], subsample: str) -> list[str]:
-    """Flags first (argparse hands everything after the first KEY to the overrides), then KEY VALUE."""
+    """Flags, then KEY VALUE pairs (train.py also takes flags after them)."""
     return [
         "--root", root, "--seed", "1", "--trainer", "MuDPT", "--backend", "builtin",
         "--dataset-config-file", str(DATASET_CONFIG), "--config-file", str(CONFIG), "--output-dir", str(out),
@@ -81,3 +81,18 @@ def test_base_to_new_train_save_and_evaluate(tmp_path, tiny_clip_file, run_train
     assert f'Loading weights to {MODEL_NAME} from "{ckpt_path}" (epoch = 1)' in new_log
     assert 0.0 <= _result(new_log) <= 100.0
     assert "* total: 4" in new_log  # 2 new classes x 2 test images
+
+
+def test_evaluation_refuses_a_checkpoint_of_another_injection_or_depth(tmp_path, tiny_clip_file, run_train, capsys):
+    data = make_synthetic_dataset(str(tmp_path / "data"), "dtd", n_classes=4, n_train=4, n_val=2, n_test=2)
+    base_dir = tmp_path / "base"
+    assert run_train(_argv(data.root, tiny_clip_file, base_dir, "cross_attention", [], "base")) == 0
+    capsys.readouterr()
+    flags = ["--eval-only", "--model-dir", str(base_dir)]
+    argv = _argv(data.root, tiny_clip_file, tmp_path / "new", "linear", flags, "new") + ["TRAINER.MUDPT.PROMPT_DEPTH", "2"]
+    assert run_train(argv) == 1
+    err = capsys.readouterr().err
+    assert f'error: "{base_dir}/{MODEL_NAME}/model.pth.tar-1" was trained with another model config:\n' in err
+    assert "  TRAINER.MUDPT.INJECTION: 'cross_attention' (checkpoint) vs 'linear' (this run)\n" in err
+    assert "  TRAINER.MUDPT.PROMPT_DEPTH: 3 (checkpoint) vs 2 (this run)\n" in err
+    assert "Missing key" not in err and "Traceback" not in err

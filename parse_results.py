@@ -21,7 +21,8 @@ Usage::
     python parse_results.py --status output/base2new/train_base/dtd/shots_16/MuDPT/cfg/seed1
 
 ``--status`` prints ``complete``, ``incomplete`` or ``missing`` and exits with 0, 1 or 2; the
-scripts in ``scripts/`` use it to skip, resume or start a run.
+scripts in ``scripts/`` use it to check that a model to evaluate is trained, and for ``--dry-run``
+(``train.py`` itself decides whether a run is skipped, resumed or refused: see its run folders).
 
 Layouts understood (any prefix; ``seed<S>`` is the run directory):
 

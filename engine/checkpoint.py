@@ -28,6 +28,7 @@ from .utils import atomic_write_bytes, atomic_write_text, get_logger, mkdir_if_m
 __all__ = [
     "BEST_NAME",
     "apply_checkpoint",
+    "checkpoint_epoch",
     "checkpoint_epochs",
     "checkpoint_name",
     "latest_checkpoint",
@@ -51,6 +52,12 @@ _EPOCH_RE = re.compile(r"model\.pth\.tar-(\d+)")
 def checkpoint_name(epoch: int) -> str:
     """``model.pth.tar-<epoch>``: the checkpoint written at the end of ``epoch`` (1-based)."""
     return f"model.pth.tar-{epoch}"
+
+
+def checkpoint_epoch(path: str) -> int:
+    """The epoch a checkpoint file ends (from its name, or from its content for model-best)."""
+    match = _EPOCH_RE.fullmatch(osp.basename(path))
+    return int(match.group(1)) if match else int(load_checkpoint(path)["epoch"])
 
 
 def checkpoint_epochs(folder: str) -> list[int]:

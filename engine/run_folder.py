@@ -29,12 +29,12 @@ import os
 import os.path as osp
 import shutil
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import yaml
 
-from .checkpoint import latest_checkpoint
+from .checkpoint import checkpoint_epoch, latest_checkpoint
 from .errors import RunFolderError
 from .utils import atomic_write_json, atomic_write_text, get_logger, sha256_file
 
@@ -170,8 +170,6 @@ class Binding:
 
     action: str  # "new" | "resume" | "restart" (previous attempt ended before a checkpoint) | "complete"
     message: str  # one line for the console (about "the folder", except for "complete")
-    last_epoch: int | None = None  # epoch of the checkpoint a training run resumes from
-    previous: dict[str, Any] = field(default_factory=dict)  # the record of the previous attempt
 
 
 class RunFolder:
@@ -216,14 +214,8 @@ class RunFolder:
 
     def last_epoch(self) -> int | None:
         """The epoch of the newest checkpoint (the one a training run resumes from), if any."""
-        epochs = []
-        for folder in self.model_dirs():
-            path = latest_checkpoint(folder)
-            digits = path.rpartition("-")[2] if path else ""
-            epochs.append(int(digits) if digits.isdigit() else -1)
-        if not epochs:
-            return None
-        return min(epochs)  # every model resumes from its own pointer; report the oldest
+        epochs = [checkpoint_epoch(latest_checkpoint(folder)) for folder in self.model_dirs()]
+        return min(epochs) if epochs else None  # each model resumes from its own pointer
 
     def logs(self) -> list[str]:
         if not osp.isdir(self.path):
@@ -288,7 +280,6 @@ class RunFolder:
             return Binding(
                 "complete",
                 f"{self.path} already holds this run, complete (results in its log). Nothing to do; --restart runs it again.",
-                previous=record,
             )
         ended = _how_it_ended(record)
         epoch = self.last_epoch() if kind == "train" else None
@@ -301,12 +292,12 @@ class RunFolder:
                         f". Note: DATALOADER.NUM_WORKERS changed from {workers[0]} to {workers[1]}: the augmentations "
                         "drawn from here on differ from those of an uninterrupted run (same distribution)"
                     )
-            return Binding("resume", message, last_epoch=epoch, previous=record)
+            return Binding("resume", message)
         if kind == "train":
             message = f"starting again from scratch: the previous attempt {ended} before its first checkpoint"
         else:
             message = f"evaluating again: the previous attempt {ended}"
-        return Binding("restart", message, previous=record)
+        return Binding("restart", message)
 
     def check_data(self, data_inputs: dict[str, Any]) -> None:
         """The data files read now must be the ones the folder's run read (if it recorded them)."""

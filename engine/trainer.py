@@ -31,11 +31,12 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .checkpoint import BEST_NAME, apply_checkpoint, checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import BEST_NAME, apply_checkpoint, latest_checkpoint, load_checkpoint, model_file, save_checkpoint
 from .data import DataManager
 from .errors import CheckpointError, ConfigError, NonFiniteLossError
 from .evaluation import build_evaluator
 from .registry import Registry, unknown_name_message
+from .run_folder import config_differences, describe_differences
 from .utils import CONSOLE, PROGRESS, get_logger, get_rng_state, mkdir_if_missing, set_rng_state
 
 __all__ = ["TRAINER_REGISTRY", "AverageMeter", "MetricMeter", "SimpleTrainer", "TrainerBase", "TrainerX", "build_trainer"]
@@ -195,8 +196,6 @@ class TrainerBase:
         cfg = getattr(self, "cfg", None)
         if cfg is None or not isinstance(checkpoint.get("config"), str):
             return
-        from .run_folder import config_differences, describe_differences
-
         diffs = config_differences(checkpoint["config"], cfg.dump())
         if diffs:
             raise CheckpointError(
@@ -209,11 +208,8 @@ class TrainerBase:
         if not directory:
             _log.info("Note that load_model() is skipped as no pretrained model is given (ignore this if it's done on purpose)")
             return
-        model_file = BEST_NAME if epoch is None else checkpoint_name(epoch)
         for name in self.get_model_names():
-            model_path = osp.join(directory, name, model_file)
-            if not osp.exists(model_path):
-                raise CheckpointError(f'Model not found at "{model_path}"')
+            model_path = model_file(osp.join(directory, name), epoch)
             checkpoint = load_checkpoint(model_path)
             val = checkpoint.get("val_result")
             val_txt = f"{val:.1f}" if isinstance(val, (int, float)) else "n/a"

@@ -466,3 +466,30 @@ def test_outputs_follow_the_umask(tmp_path, dtd_data, tiny_clip_file, run_train)
         os.umask(old)
     for name in ("config.yaml", "run.json", "log.txt", "prompt_learner/model.pth.tar-2", "prompt_learner/checkpoint"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o640, name
+
+
+def test_best_val_runs_resume_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+    """TEST.FINAL_MODEL best_val: the best validation result is restored with the checkpoint, so a
+    resumed run keeps the same model-best.pth.tar (and the same last checkpoint)."""
+    from trainers.base import ClipPromptTrainer
+
+    out = tmp_path / "run"
+    opts = ["OPTIM.MAX_EPOCH", "3", "TEST.FINAL_MODEL", "best_val", "TRAIN.CHECKPOINT_FREQ", "1", "OPTIM.LR", "0.05"]
+    argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=opts)
+    assert run_train(argv) == 0
+    reference = _files(out / "prompt_learner")
+    shutil.rmtree(out)
+
+    original = ClipPromptTrainer.forward_backward
+
+    def ctrl_c_in_third_epoch(self, batch):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_third_epoch)
+    assert run_train(argv) == 130
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    assert run_train(argv) == 0
+    assert "  run      resuming from the checkpoint of epoch 2" in capsys.readouterr().out
+    assert _files(out / "prompt_learner") == reference

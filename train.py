@@ -290,7 +290,6 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         CONSOLE,
         RunFolder,
         build_trainer,
-        collect_env_info,
         get_logger,
         log_file_path,
         set_random_seed,
@@ -303,11 +302,11 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     cfg = setup_cfg(args)
     check_required(cfg, args)
     kind = "eval" if args.eval_only else "train"
+    root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)) if cfg.DATASET.ROOT else ""
     binding = None
     if cfg.OUTPUT_DIR and not args.no_train:
         state.folder, state.kind = RunFolder(cfg.OUTPUT_DIR), kind
         inputs = weights_and_model_inputs(cfg, args)
-        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)) if cfg.DATASET.ROOT else ""
         binding = state.folder.bind(cfg.dump(), kind, inputs, defaults=default_cfg().dump(), restart=args.restart, data_root=root)
         if binding.action == "complete":
             log.info(binding.message, extra=CONSOLE)
@@ -332,13 +331,12 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         log.info(f"  run      {binding.message}", extra=CONSOLE)
         if binding.action == "resume" and BACKEND == "dassl":
             log.warning("WARNING: under real Dassl, checkpoints hold no random-number state: the resumed run is not bitwise identical to an uninterrupted one.")
-    _log_details(args, cfg, collect_env_info)
+    _log_details(args, cfg)
 
     trainer = build_trainer(cfg)
     log.info(describe_data(trainer), extra=CONSOLE)
     precision = getattr(trainer, "precision", None)
     log.info(f"  device   {trainer.device}{f', {precision}' if precision is not None else ''}", extra=CONSOLE)
-    root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
     inputs = data_inputs(trainer.dm.dataset, root)
     log.info(f"Data files (sha256): {inputs or 'none'}")
     if state.started:
@@ -357,9 +355,9 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     return 0
 
 
-def _log_details(args: argparse.Namespace, cfg, collect_env_info) -> None:
+def _log_details(args: argparse.Namespace, cfg) -> None:
     """Arguments, config and system info: into log.txt (and on the console with --verbose)."""
-    from engine.seam import get_logger
+    from engine.seam import collect_env_info, get_logger
 
     log = get_logger("train")
     log.info("***************\n** Arguments **\n***************")

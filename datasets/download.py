@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import os.path as osp
 import shutil
@@ -30,7 +29,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Sequence
 
-from engine.seam import get_logger
+from engine.seam import file_digests, get_logger
 
 from .common import (
     WNID_PATTERN,
@@ -48,7 +47,6 @@ __all__ = [
     "FetchError",
     "Outcome",
     "fetch",
-    "file_digests",
     "main",
     "process_artifact",
     "sort_imagenet_val",
@@ -58,7 +56,7 @@ __all__ = [
 
 _log = get_logger("datasets.download")
 
-CHUNK = 1 << 20  # bytes per read while downloading / hashing
+CHUNK = 1 << 20  # bytes per read while downloading
 TIMEOUT_S = 60  # per network operation
 FLOWERS_NUM_CLASSES = 102
 
@@ -103,16 +101,6 @@ def fetch(url: str, dest: str) -> None:
     finally:
         if osp.exists(part):
             os.remove(part)
-
-
-def file_digests(path: str, algorithms: Sequence[str]) -> dict[str, str]:
-    """Hex digests of a file for each algorithm (one read of the file)."""
-    digests = {name: hashlib.new(name) for name in algorithms}
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            for digest in digests.values():
-                digest.update(block)
-    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def verify_file(spec: DatasetSpec, artifact: Artifact, path: str) -> str | None:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ __all__ = [
     "check_isfile",
     "close_logger",
     "collect_env_info",
+    "file_digests",
     "get_logger",
     "get_rng_state",
     "listdir_nohidden",
@@ -237,13 +238,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+def file_digests(path: str, algorithms: Sequence[str] = ("sha256",), chunk: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of a file's bytes for each ``hashlib`` algorithm, in one read of the file."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(block)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return file_digests(path)["sha256"]
 
 
 def apply_umask(path: str) -> None:

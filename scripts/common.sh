@@ -99,7 +99,7 @@ Environment (relative paths are taken from the current directory):
   CLIP_PATH=FILE     CLIP weights, passed as MODEL.BACKBONE.PATH
                      (default: clip's download cache, ~/.cache/clip)
   PYTHON=EXE         Python that runs train.py (default: python)
-  STATUS_PYTHON=EXE  Python for parse_results.py --status and reading configs (default: \$PYTHON)
+  STATUS_PYTHON=EXE  Python for parse_results.py --status (default: \$PYTHON)
   DRY_RUN=1          same as --dry-run: print the commands, run nothing
 
 train.py skips a run that is complete with the same config, resumes an incomplete one from its

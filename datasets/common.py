@@ -590,8 +590,13 @@ def load_or_sample_fewshot(
     ``val=None`` (ImageNet) caches the train subset only. The cache stores paths relative to the
     image folder, so a moved data root keeps working; an entry that is not in the current split
     (an edited split file) is an error rather than a silent mix.
+
+    The subset is drawn even when the cache is there (and then the cache is used): Python's
+    ``random`` must leave the reader in the same state whether or not a cache existed, or a run
+    restarted from scratch would not repeat the first attempt exactly.
     """
     warn_short_classes(train, num_shots)
+    sampled_train, sampled_val = sample_fewshot(dataset, train, val, num_shots)
     path = fewshot_cache_path(fewshot_dir, num_shots, seed)
     pkl = path[: -len(".json")] + ".pkl"
     if osp.isfile(pkl) and not osp.isfile(path):
@@ -613,7 +618,7 @@ def load_or_sample_fewshot(
                 )
             out[key] = [by_rel[rel] for rel, _, _ in cached[key]]
         return out["train"], out.get("val")
-    train, val = sample_fewshot(dataset, train, val, num_shots)
+    train, val = sampled_train, sampled_val
     data = {"train": train} if val is None else {"train": train, "val": val}
     obj = {k: [[_relative(d.impath, image_dir), d.label, d.classname] for d in v] for k, v in data.items()}
     _log.info(f"Saving preprocessed few-shot data to {path}")

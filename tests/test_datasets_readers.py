@@ -623,3 +623,14 @@ def test_datasets_md_covers_every_benchmark_and_the_tools():
             for checksum in artifact.checksums:
                 assert f"`{checksum.digest}`" in text, (spec.name, artifact.filename)
     assert "python -m datasets.make_split --root $DATA --dataset food101 --seed 1" in text
+
+
+def test_python_random_ends_in_the_same_state_with_or_without_the_fewshot_cache(tmp_path):
+    """A run restarted from scratch reads the cache its first attempt wrote: the random stream
+    after the reader must not depend on that, or the restart would not repeat the attempt."""
+    make_synthetic_dataset(tmp_path, "dtd", n_classes=3, n_train=6, n_val=2, n_test=2, empty_images=True)
+    first = build(tmp_path, "DescribableTextures", shots=2, seed=3)  # samples, writes the cache
+    after_sampling = random.getstate()
+    again = build(tmp_path, "DescribableTextures", shots=2, seed=3)  # reads the cache
+    assert random.getstate() == after_sampling
+    assert rel_items(again, again.train_x) == rel_items(first, first.train_x)

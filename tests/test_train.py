@@ -493,3 +493,29 @@ def test_best_val_runs_resume_exactly(tmp_path, dtd_data, tiny_clip_file, run_tr
     assert run_train(argv) == 0
     assert "  run      resuming from the checkpoint of epoch 2" in capsys.readouterr().out
     assert _files(out / "prompt_learner") == reference
+
+
+def test_restart_from_scratch_repeats_the_first_attempt_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+    """Ctrl-C before the first checkpoint of a few-shot run: the rerun reads the few-shot cache
+    the first attempt wrote, and still ends with the checkpoints of an uninterrupted run."""
+    from trainers.base import ClipPromptTrainer
+
+    out, cache = tmp_path / "run", Path(dtd_data.dataset_dir) / "split_fewshot"
+    argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2"])
+    shutil.rmtree(cache, ignore_errors=True)
+    assert run_train(argv) == 0
+    reference = _files(out / "prompt_learner")
+    shutil.rmtree(out)
+    shutil.rmtree(cache)
+
+    original = ClipPromptTrainer.forward_backward
+
+    def ctrl_c_in_first_epoch(self, batch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_first_epoch)
+    assert run_train(argv) == 130 and cache.is_dir()
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    assert run_train(argv) == 0
+    assert "starting again from scratch: the previous attempt was interrupted before its first checkpoint" in capsys.readouterr().out
+    assert _files(out / "prompt_learner") == reference

@@ -75,7 +75,7 @@ METHOD_CONFIGS: dict[str, str] = {
     "CoCoOp": "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
     "ZeroshotCLIP": "configs/trainers/CoOp/vit_b16.yaml",
 }
-DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present (DATASET.NAME picks ZeroshotCLIP's template)
+DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present; ZeroshotCLIP prompts with ImageNet's template, the default one
 DATASET_NAME = "ImageNet"
 IMAGENET_CLASSNAMES = REPO.parent / "shared" / "data" / "splits" / "classnames" / "imagenet.txt"
 WNID = re.compile(r"n\d{8}")  # "n01440764 tench" lines of ImageNet's classnames.txt

@@ -1,43 +1,36 @@
 """Readers of the 15 CoOp-family benchmarks, the data check and the download helper.
 
-Importing this package registers every reader in ``DATASET_REGISTRY`` under the names the CoOp
-family uses (``DescribableTextures``, ``ImageNetA``, ...). ``add_dataset_config`` adds the
-project's dataset keys to a yacs config before any yaml is merged. Tools:
-``python -m datasets.check --root DATA`` and ``python -m datasets.download --root DATA``.
+Importing this package imports every reader module (one per benchmark, found by name), which
+registers its reader in ``DATASET_REGISTRY`` under the name the CoOp family uses
+(``DescribableTextures``, ``ImageNetA``, ...) and its facts in ``SPECS``. ``add_dataset_config``
+adds the project's dataset keys to a yacs config before any yaml is merged. Tools:
+``python -m datasets.check``, ``python -m datasets.download``, ``python -m datasets.make_split``.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from . import (  # noqa: F401  (imported to register the readers)
-    caltech101,
-    dtd,
-    eurosat,
-    fgvc_aircraft,
-    food101,
-    imagenet,
-    imagenet_a,
-    imagenet_r,
-    imagenet_sketch,
-    imagenetv2,
-    oxford_flowers,
-    oxford_pets,
-    stanford_cars,
-    sun397,
-    ucf101,
-)
 from .common import SUBSAMPLE_CHOICES, DatasetError, check_subsample
-from .specs import DATASET_NAMES, SPECS, spec_for
+from .specs import SPECS, dataset_names, spec_for
 
 __all__ = [
-    "DATASET_NAMES",
     "DatasetError",
     "SPECS",
     "SUBSAMPLE_CHOICES",
     "add_dataset_config",
     "check_dataset_config",
+    "dataset_names",
     "spec_for",
 ]
+
+# Modules of this package that are not benchmark readers: the shared machinery and the tools run
+# with `python -m` (importing those here would make runpy warn). Every other module is a reader.
+_NOT_READERS = {"base", "common", "specs", "synthetic", "check", "download", "make_split"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _NOT_READERS:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def add_dataset_config(cfg: Any) -> None:

@@ -33,7 +33,7 @@ from .common import (
     subdirs,
     subsample_classes,
 )
-from .specs import SPECS, DatasetSpec
+from .specs import DatasetSpec
 
 __all__ = ["ClassFolderReader", "CoOpSplitReader", "ImageNetFolderTestSet"]
 
@@ -57,15 +57,16 @@ class CoOpSplitReader(DatasetBase):
     3. ``DATASET.SUBSAMPLE_CLASSES``: all / base / new.
 
     ``data_files`` names the files that define the data the run sees (recorded with their sha256
-    in the run's ``run.json``). Subclasses set ``spec_name`` and ``dataset_dir`` (CoOp's folder
-    name) and implement ``read_source``.
+    in the run's ``run.json``). Subclasses set ``spec`` (their benchmark's facts) and
+    ``dataset_dir`` (its folder, Dassl's attribute) and implement ``read_source``.
     """
 
-    spec_name = ""
+    spec: DatasetSpec
     dataset_dir = ""
 
     def __init__(self, cfg: Any):
-        spec = SPECS[self.spec_name]
+        spec = self.spec
+        self.template = spec.template
         subsample = _subsample_setting(cfg)
         root = dataset_root(cfg)
         self.dataset_dir = require_dataset_folder(spec, root)
@@ -130,15 +131,16 @@ class ImageNetFolderTestSet(DatasetBase):
     """A test-only ImageNet variant: class folders under one image folder plus ``classnames.txt``.
 
     As in CoOp, the test set is also passed as ``train_x`` (it defines the class names) and
-    NUM_SHOTS / SUBSAMPLE_CLASSES do not apply. Subclasses set ``spec_name`` and ``dataset_dir``
-    and may override ``class_folders``.
+    NUM_SHOTS / SUBSAMPLE_CLASSES do not apply. Subclasses set ``spec`` and ``dataset_dir`` and
+    may override ``class_folders``.
     """
 
-    spec_name = ""
+    spec: DatasetSpec
     dataset_dir = ""
 
     def __init__(self, cfg: Any):
-        spec = SPECS[self.spec_name]
+        spec = self.spec
+        self.template = spec.template
         if _subsample_setting(cfg) != "all":
             _log.info(f"Note: {spec.name} is a test-only set; DATASET.SUBSAMPLE_CLASSES does not apply to it.")
         root = dataset_root(cfg)

@@ -44,7 +44,7 @@ from .common import (
     trainval_counts,
 )
 from .imagenet import CACHE_NAME, flat_val_message, list_imagenet
-from .specs import DATASET_NAMES, DatasetSpec, spec_for
+from .specs import DatasetSpec, dataset_names, spec_for
 
 __all__ = ["Finding", "Report", "check_dataset", "main", "verify_images"]
 
@@ -381,7 +381,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="+",
         default=None,
         metavar="NAME",
-        help=f"benchmarks to check (default: all): {', '.join(DATASET_NAMES)}",
+        help=f"benchmarks to check (default: all): {', '.join(dataset_names())}",
     )
     parser.add_argument("--no-decode", action="store_true", help="only check that files exist; do not open the images")
     parser.add_argument(
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.info(f"Data root {root} does not exist. Create it and lay the datasets out as DATASETS.md describes.")
         return 1
     try:
-        names = [spec_for(n).name for n in (args.dataset or DATASET_NAMES)]
+        names = [spec_for(n).name for n in (args.dataset or dataset_names())]
     except KeyError as e:
         _log.info(str(e.args[0]))
         return 2

@@ -41,7 +41,7 @@ from .common import (
     read_json_file,
     subdirs,
 )
-from .specs import DATASET_NAMES, GDRIVE, SPECS, Artifact, DatasetSpec, spec_for
+from .specs import GDRIVE, SPECS, Artifact, DatasetSpec, dataset_names, spec_for
 
 __all__ = [
     "FetchError",
@@ -363,7 +363,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Fetch, verify and unpack the benchmarks into the layout the readers expect.",
     )
     parser.add_argument("--root", default=os.environ.get("DATA"), help="the data root (DATASET.ROOT); default $DATA")
-    parser.add_argument("--dataset", nargs="+", metavar="NAME", help=f"benchmarks: {', '.join(DATASET_NAMES)}")
+    parser.add_argument("--dataset", nargs="+", metavar="NAME", help=f"benchmarks: {', '.join(dataset_names())}")
     parser.add_argument("--all", action="store_true", help="all 15 benchmarks (hundreds of GB with the images)")
     parser.add_argument(
         "--metadata-only", action="store_true", help="only the small files: split files, class names, labels"
@@ -387,10 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     download_dir = osp.abspath(args.download_dir or osp.join(root, "downloads"))
 
     if args.sort_imagenet_val:
-        val_dir = osp.join(root, SPECS["ImageNet"].image_dir_rel, "val")
+        imagenet = spec_for("ImageNet")
+        val_dir = osp.join(root, imagenet.image_dir_rel, "val")
         try:
-            classnames = osp.join(root, SPECS["ImageNet"].folder, "classnames.txt")
-            wnids = list(read_imagenet_classnames(SPECS["ImageNet"], root)) if osp.isfile(classnames) else None
+            classnames = osp.join(root, imagenet.folder, "classnames.txt")
+            wnids = list(read_imagenet_classnames(imagenet, root)) if osp.isfile(classnames) else None
             moved = sort_imagenet_val(val_dir, args.sort_imagenet_val, wnids)
         except (DatasetError, OSError, KeyError) as e:
             _log.info(f"Could not sort {val_dir}: {e}")
@@ -400,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
 
     try:
-        specs = [spec_for(n) for n in (DATASET_NAMES if args.all else args.dataset)]
+        specs = [spec_for(n) for n in (dataset_names() if args.all else args.dataset)]
     except KeyError as e:
         _log.info(str(e.args[0]))
         return 2

@@ -1,18 +1,52 @@
 """DescribableTextures (DTD; Cimpoi et al., CVPR 2014), read as in CoOp (arXiv 2109.01134).
 
-Layout: ``dtd/images/<class>/*.jpg`` + ``split_zhou_DescribableTextures.json``. Without the split
-file, each class folder is shuffled and split 50/20/30.
+Layout: ``dtd/images/<class>/*.jpg`` + ``split_zhou_DescribableTextures.json``. To draw a split
+without the split file (``datasets.make_split``), each class folder is shuffled and split 50/20/30.
 """
 from __future__ import annotations
 
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
+from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="DescribableTextures",
+        config="dtd",
+        display_name="DTD",
+        template="{} texture.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=8,
+        folder="dtd",
+        image_subdir="images",
+        split_file="split_zhou_DescribableTextures.json",
+        num_classes=47,
+        counts={"train": 2820, "val": 1128, "test": 1692},
+        layout=(
+            "dtd/\n"
+            "  images/<class>/*.jpg\n"
+            "  split_zhou_DescribableTextures.json"
+        ),
+        artifacts=(
+            split_artifact("dtd", "split_zhou_DescribableTextures.json", "1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x"),
+            Artifact(
+                description="dataset archive",
+                filename="dtd-r1.0.1.tar.gz",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",),
+                target="dtd/images",
+                checksums=(Checksum("md5", "fff73e5086ae6bdbea199a49dfb8a4c1", "torchvision (datasets.DTD)"),),
+                unpack=(("dtd", "dtd"),),
+                kind="images",
+            ),
+        ),
+    )
+)
 
 
 @DATASET_REGISTRY.register()
 class DescribableTextures(ClassFolderReader):
     """47 texture classes; class names are the folder names."""
 
-    spec_name = "DescribableTextures"
-    dataset_dir = "dtd"
+    spec = SPEC
+    dataset_dir = SPEC.folder

@@ -12,7 +12,46 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
 from .common import DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, register_spec
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="FGVCAircraft",
+        config="fgvc_aircraft",
+        display_name="FGVCAircraft",
+        template="a photo of a {}, a type of aircraft.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=6,
+        folder="fgvc_aircraft",
+        image_subdir="images",
+        split_file=None,
+        num_classes=100,
+        counts={"train": 3334, "val": 3333, "test": 3333},
+        layout=(
+            "fgvc_aircraft/               (the data/ folder of fgvc-aircraft-2013b, renamed)\n"
+            "  images/*.jpg\n"
+            "  variants.txt\n"
+            "  images_variant_train.txt, images_variant_val.txt, images_variant_test.txt"
+        ),
+        metadata=(
+            "variants.txt",
+            "images_variant_train.txt",
+            "images_variant_val.txt",
+            "images_variant_test.txt",
+        ),
+        artifacts=(
+            Artifact(
+                description="dataset archive (2.6 GB)",
+                filename="fgvc-aircraft-2013b.tar.gz",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",),
+                target="fgvc_aircraft/images",
+                checksums=(Checksum("md5", "d4acdd33327262359767eeaa97a4f732", "google-deepmind/dm_nevis (fgvc_aircraft handler)"),),
+                unpack=(("fgvc-aircraft-2013b/data", "fgvc_aircraft"),),
+                kind="images",
+            ),
+        ),
+    )
+)
 
 
 def read_variant_list(path: str, cname2lab: dict[str, int]) -> list[Item]:
@@ -38,8 +77,8 @@ def read_variant_list(path: str, cname2lab: dict[str, int]) -> list[Item]:
 class FGVCAircraft(CoOpSplitReader):
     """100 aircraft variants."""
 
-    spec_name = "FGVCAircraft"
-    dataset_dir = "fgvc_aircraft"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

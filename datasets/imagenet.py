@@ -31,7 +31,40 @@ from .common import (
     subsample_classes,
     write_split,
 )
-from .specs import SPECS, DatasetSpec
+from .specs import DatasetSpec, classnames_artifact, register_spec
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="ImageNet",
+        config="imagenet",
+        display_name="ImageNet",
+        template="a photo of a {}.",
+        protocols=("base2new", "fewshot", "xd_source"),
+        order=0,
+        folder="imagenet",
+        image_subdir="images",
+        split_file=None,
+        num_classes=1000,
+        counts={"train": 1_281_167, "test": 50_000},
+        layout=(
+            "imagenet/\n"
+            "  classnames.txt          1000 lines `wnid class name`\n"
+            "  images/train/<wnid>/*.JPEG   1000 class folders\n"
+            "  images/val/<wnid>/*.JPEG     1000 class folders (the val set is the test set)"
+        ),
+        metadata=("classnames.txt",),
+        artifacts=(classnames_artifact("imagenet"),),
+        manual=(
+            "ImageNet (ILSVRC2012) needs an account: download ILSVRC2012_img_train.tar and "
+            "ILSVRC2012_img_val.tar from https://image-net.org/download-images, extract the train "
+            "set into DATA/imagenet/images/train/<wnid>/ and the val set into "
+            "DATA/imagenet/images/val/<wnid>/ (a symbolic link to an existing copy is fine). "
+            "The val tar is flat: sort it into class folders with `python -m datasets.download "
+            "--root DATA --sort-imagenet-val LABELS`, LABELS being ILSVRC2012_devkit_t12.tar.gz "
+            "or Kaggle's LOC_val_solution.csv."
+        ),
+    )
+)
 
 _log = get_logger("datasets.imagenet")
 
@@ -93,10 +126,12 @@ def list_imagenet(spec: DatasetSpec, root: str, image_dir: str, classnames: dict
 class ImageNet(DatasetBase):
     """1000 classes; the val set is used for validation and test."""
 
-    dataset_dir = "imagenet"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     def __init__(self, cfg: Any):
-        spec = SPECS["ImageNet"]
+        spec = self.spec
+        self.template = spec.template
         subsample = check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
         root = dataset_root(cfg)
         self.dataset_dir = require_dataset_folder(spec, root)

@@ -9,11 +9,47 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
+from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="ImageNetR",
+        config="imagenet_r",
+        display_name="ImageNet-R",
+        template="a photo of a {}.",
+        protocols=("dg_target",),
+        order=14,
+        folder="imagenet-rendition",
+        image_subdir="imagenet-r",
+        split_file=None,
+        num_classes=200,
+        counts={"test": 30_000},
+        test_only=True,
+        layout=(
+            "imagenet-rendition/\n"
+            "  imagenet-r/<wnid>/*.jpg  200 class folders (and a README.txt)\n"
+            "  classnames.txt          (a copy of imagenet/classnames.txt)"
+        ),
+        metadata=("classnames.txt",),
+        artifacts=(
+            classnames_artifact("imagenet-rendition"),
+            Artifact(
+                description="images archive",
+                filename="imagenet-r.tar",
+                urls=("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar",),
+                target="imagenet-rendition/imagenet-r",
+                checksums=(Checksum("md5", "a61312130a589d0ca1a8fca1f2bd3337", "pytorch-ood (dataset.img.ImageNetR)"),),
+                unpack=(("imagenet-r", "imagenet-rendition/imagenet-r"),),
+                kind="images",
+            ),
+        ),
+    )
+)
 
 
 @DATASET_REGISTRY.register()
 class ImageNetR(ImageNetFolderTestSet):
     """30,000 renditions (art, cartoons, ...) of 200 ImageNet classes."""
 
-    spec_name = "ImageNetR"
-    dataset_dir = "imagenet-rendition"
+    spec = SPEC
+    dataset_dir = SPEC.folder

@@ -9,15 +9,70 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
 from .common import DatasetError, subdirs
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="ImageNetV2",
+        config="imagenetv2",
+        display_name="ImageNet-V2",
+        template="a photo of a {}.",
+        protocols=("dg_target",),
+        order=11,
+        folder="imagenetv2",
+        image_subdir="imagenetv2-matched-frequency-format-val",
+        split_file=None,
+        num_classes=1000,
+        counts={"test": 10_000},
+        test_only=True,
+        layout=(
+            "imagenetv2/\n"
+            "  imagenetv2-matched-frequency-format-val/<0..999>/*.jpeg   (folder k = ImageNet class k)\n"
+            "  classnames.txt          (a copy of imagenet/classnames.txt)"
+        ),
+        metadata=("classnames.txt",),
+        artifacts=(
+            classnames_artifact("imagenetv2"),
+            Artifact(
+                description="matched-frequency test set",
+                filename="imagenetv2-matched-frequency.tar.gz",
+                urls=(
+                    "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz",
+                    "https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz",
+                ),
+                target="imagenetv2/imagenetv2-matched-frequency-format-val",
+                # Two different archives under one name: the Hugging Face copy and the S3 one.
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c",
+                        "TensorFlow Datasets (imagenet_v2 checksums.tsv, the Hugging Face file)",
+                    ),
+                    Checksum(
+                        "sha256",
+                        "a32004f9e773279307499059d320336a23ccdc62cb32063da29bae9bd04c122c",
+                        "TensorFlow Datasets (imagenet_v2 url_checksums, the S3 file)",
+                    ),
+                ),
+                unpack=(
+                    (
+                        "imagenetv2-matched-frequency-format-val",
+                        "imagenetv2/imagenetv2-matched-frequency-format-val",
+                    ),
+                ),
+                kind="images",
+            ),
+        ),
+    )
+)
 
 
 @DATASET_REGISTRY.register()
 class ImageNetV2(ImageNetFolderTestSet):
     """10,000 new test images of the 1000 ImageNet classes."""
 
-    spec_name = "ImageNetV2"
-    dataset_dir = "imagenetv2"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def class_folders(cls, spec: DatasetSpec, image_dir: str, classnames: dict[str, str]) -> list[tuple[str, int, str]]:

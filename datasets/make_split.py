@@ -22,7 +22,7 @@ from engine.seam import DATASET_REGISTRY, UserError, get_logger, set_random_seed
 
 from .base import CoOpSplitReader
 from .common import DatasetError, build_datums, make_split, require_dataset_folder, write_split
-from .specs import DATASET_NAMES, spec_for
+from .specs import dataset_names, spec_for
 
 __all__ = ["generated_split_name", "main", "make_split_file"]
 
@@ -60,7 +60,7 @@ def make_split_file(root: str, name: str, seed: int = 1, out: str | None = None)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m datasets.make_split", description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=os.environ.get("DATA"), help="the data root (DATASET.ROOT); default $DATA")
-    parser.add_argument("--dataset", required=True, help=f"one of {', '.join(DATASET_NAMES)} (or its config name)")
+    parser.add_argument("--dataset", required=True, help=f"one of {', '.join(dataset_names())} (or its config name)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the draw (default 1)")
     parser.add_argument("--out", help="where to write it (default: the dataset folder, split_generated_<Name>_seed<S>.json)")
     args = parser.parse_args(argv)

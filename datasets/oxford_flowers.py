@@ -1,8 +1,8 @@
 """Oxford Flowers 102 (Nilsback & Zisserman, ICVGIP 2008), read as in CoOp (arXiv 2109.01134).
 
-Layout: ``oxford_flowers/jpg/image_*.jpg`` + ``split_zhou_OxfordFlowers.json``. Without the split
-file, ``imagelabels.mat`` gives each image's class (1..102), ``cat_to_name.json`` the names, and
-each class is shuffled and split 50/20/30.
+Layout: ``oxford_flowers/jpg/image_*.jpg`` + ``split_zhou_OxfordFlowers.json``. To draw a split
+without the split file (``datasets.make_split``), ``imagelabels.mat`` gives each image's class
+(1..102), ``cat_to_name.json`` the names, and each class is shuffled and split 50/20/30.
 """
 from __future__ import annotations
 
@@ -12,7 +12,56 @@ from engine.seam import DATASET_REGISTRY, read_json
 
 from .base import CoOpSplitReader
 from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="OxfordFlowers",
+        config="oxford_flowers",
+        display_name="Flowers102",
+        template="a photo of a {}, a type of flower.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=4,
+        folder="oxford_flowers",
+        image_subdir="jpg",
+        split_file="split_zhou_OxfordFlowers.json",
+        num_classes=102,
+        counts={"train": 4093, "val": 1633, "test": 2463},
+        layout=(
+            "oxford_flowers/\n"
+            "  jpg/image_*.jpg\n"
+            "  imagelabels.mat, cat_to_name.json   (only needed without the split file)\n"
+            "  split_zhou_OxfordFlowers.json"
+        ),
+        metadata=("imagelabels.mat", "cat_to_name.json"),
+        artifacts=(
+            split_artifact("oxford_flowers", "split_zhou_OxfordFlowers.json", "1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT"),
+            Artifact(
+                description="class names (cat_to_name.json)",
+                filename="cat_to_name.json",
+                urls=(GDRIVE + "1AkcxCXeK_RCGCEC_GvmWxjcjaNhu-at0",),
+                target="oxford_flowers/cat_to_name.json",
+                verify="cat_to_name",
+            ),
+            Artifact(
+                description="images archive",
+                filename="102flowers.tgz",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",),
+                target="oxford_flowers/jpg",
+                checksums=(Checksum("md5", "52808999861908f626f3c1f4e79d11fa", "torchvision (datasets.Flowers102)"),),
+                unpack=(("jpg", "oxford_flowers/jpg"),),
+                kind="images",
+            ),
+            Artifact(
+                description="labels (imagelabels.mat)",
+                filename="imagelabels.mat",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/imagelabels.mat",),
+                target="oxford_flowers/imagelabels.mat",
+                checksums=(Checksum("md5", "e0620be6f572b9609742df49c70aed4d", "torchvision (datasets.Flowers102)"),),
+            ),
+        ),
+    )
+)
 
 
 def flower_image_name(index: int) -> str:
@@ -24,8 +73,8 @@ def flower_image_name(index: int) -> str:
 class OxfordFlowers(CoOpSplitReader):
     """102 flower species."""
 
-    spec_name = "OxfordFlowers"
-    dataset_dir = "oxford_flowers"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

@@ -1,8 +1,8 @@
 """Oxford-IIIT Pets (Parkhi et al., CVPR 2012), read as in CoOp (arXiv 2109.01134).
 
-Layout: ``oxford_pets/images/*.jpg`` + ``split_zhou_OxfordPets.json``. Without the split file,
-the official ``annotations/trainval.txt`` is split 80/20 per class into train/val and
-``annotations/test.txt`` is the test set.
+Layout: ``oxford_pets/images/*.jpg`` + ``split_zhou_OxfordPets.json``. To draw a split without the
+split file (``datasets.make_split``), the official ``annotations/trainval.txt`` is split 80/20 per
+class into train/val and ``annotations/test.txt`` is the test set.
 """
 from __future__ import annotations
 
@@ -12,7 +12,51 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
 from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="OxfordPets",
+        config="oxford_pets",
+        display_name="OxfordPets",
+        template="a photo of a {}, a type of pet.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=2,
+        folder="oxford_pets",
+        image_subdir="images",
+        split_file="split_zhou_OxfordPets.json",
+        num_classes=37,
+        counts={"train": 2944, "val": 736, "test": 3669},
+        layout=(
+            "oxford_pets/\n"
+            "  images/*.jpg\n"
+            "  annotations/trainval.txt, test.txt   (only needed without the split file)\n"
+            "  split_zhou_OxfordPets.json"
+        ),
+        metadata=("annotations/trainval.txt", "annotations/test.txt"),
+        artifacts=(
+            split_artifact("oxford_pets", "split_zhou_OxfordPets.json", "1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs"),
+            Artifact(
+                description="images archive",
+                filename="images.tar.gz",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",),
+                target="oxford_pets/images",
+                checksums=(Checksum("md5", "5c4f3ee8e5d25df40f4fd59a7f44e54c", "torchvision (datasets.OxfordIIITPet)"),),
+                unpack=(("images", "oxford_pets/images"),),
+                kind="images",
+            ),
+            Artifact(
+                description="annotations archive",
+                filename="annotations.tar.gz",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",),
+                target="oxford_pets/annotations",
+                checksums=(Checksum("md5", "95a8c909bbe2e81eed6a22bccdf3f68f", "torchvision (datasets.OxfordIIITPet)"),),
+                unpack=(("annotations", "oxford_pets/annotations"),),
+                kind="images",
+            ),
+        ),
+    )
+)
 
 
 def breed_of(image_name: str) -> str:
@@ -42,8 +86,8 @@ def read_pets_list(path: str) -> list[Item]:
 class OxfordPets(CoOpSplitReader):
     """37 cat and dog breeds."""
 
-    spec_name = "OxfordPets"
-    dataset_dir = "oxford_pets"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

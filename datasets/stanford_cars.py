@@ -1,8 +1,9 @@
 """Stanford Cars (Krause et al., 3dRR 2013), read as in CoOp (arXiv 2109.01134).
 
 Layout: ``stanford_cars/{cars_train,cars_test}/*.jpg`` + ``split_zhou_StanfordCars.json`` (split
-paths start with ``cars_train/`` or ``cars_test/``). Without the split file, the devkit's train
-annotations are split 80/20 per class and the labelled test annotations are the test set.
+paths start with ``cars_train/`` or ``cars_test/``). To draw a split without the split file
+(``datasets.make_split``), the devkit's train annotations are split 80/20 per class and the labelled
+test annotations are the test set.
 """
 from __future__ import annotations
 
@@ -12,7 +13,74 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
 from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="StanfordCars",
+        config="stanford_cars",
+        display_name="StanfordCars",
+        template="a photo of a {}.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=3,
+        folder="stanford_cars",
+        image_subdir="",
+        split_file="split_zhou_StanfordCars.json",
+        num_classes=196,
+        counts={"train": 6509, "val": 1635, "test": 8041},
+        layout=(
+            "stanford_cars/\n"
+            "  cars_train/*.jpg\n"
+            "  cars_test/*.jpg\n"
+            "  devkit/cars_meta.mat, devkit/cars_train_annos.mat   (only needed without the split file)\n"
+            "  cars_test_annos_withlabels.mat                       (only needed without the split file)\n"
+            "  split_zhou_StanfordCars.json"
+        ),
+        metadata=("devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat"),
+        artifacts=(
+            split_artifact("stanford_cars", "split_zhou_StanfordCars.json", "1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT"),
+            Artifact(
+                description="train images archive",
+                filename="cars_train.tgz",
+                urls=("https://ai.stanford.edu/~jkrause/car196/cars_train.tgz",),
+                target="stanford_cars/cars_train",
+                checksums=(Checksum("md5", "065e5b463ae28d29e77c1b4b166cfe61", "torchvision (datasets.StanfordCars)"),),
+                unpack=(("cars_train", "stanford_cars/cars_train"),),
+                kind="images",
+                note="the Stanford host has been offline for years: take the same archive from a mirror",
+            ),
+            Artifact(
+                description="test images archive",
+                filename="cars_test.tgz",
+                urls=("https://ai.stanford.edu/~jkrause/car196/cars_test.tgz",),
+                target="stanford_cars/cars_test",
+                checksums=(Checksum("md5", "4ce7ebf6a94d07f1952d94dd34c4d501", "torchvision (datasets.StanfordCars)"),),
+                unpack=(("cars_test", "stanford_cars/cars_test"),),
+                kind="images",
+                note="the Stanford host has been offline for years: take the same archive from a mirror",
+            ),
+            Artifact(
+                description="devkit (train labels and class names)",
+                filename="car_devkit.tgz",
+                urls=("https://ai.stanford.edu/~jkrause/cars/car_devkit.tgz",),
+                target="stanford_cars/devkit",
+                checksums=(Checksum("md5", "c3b158d763b6e2245038c8ad08e45376", "torchvision (datasets.StanfordCars)"),),
+                unpack=(("devkit", "stanford_cars/devkit"),),
+                kind="metadata",
+                note="only needed without the split file",
+            ),
+            Artifact(
+                description="test labels",
+                filename="cars_test_annos_withlabels.mat",
+                urls=("https://ai.stanford.edu/~jkrause/car196/cars_test_annos_withlabels.mat",),
+                target="stanford_cars/cars_test_annos_withlabels.mat",
+                checksums=(Checksum("md5", "b0a2b23655a3edd16d84508592a98d10", "torchvision (datasets.StanfordCars)"),),
+                kind="metadata",
+                note="only needed without the split file",
+            ),
+        ),
+    )
+)
 
 
 def car_classname(meta_name: str) -> str:
@@ -45,8 +113,8 @@ def read_cars_annotations(image_folder: str, anno_file: str, meta_file: str) -> 
 class StanfordCars(CoOpSplitReader):
     """196 car models."""
 
-    spec_name = "StanfordCars"
-    dataset_dir = "stanford_cars"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

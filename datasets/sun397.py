@@ -1,8 +1,9 @@
 """SUN397 (Xiao et al., CVPR 2010), read as in CoOp (arXiv 2109.01134).
 
-Layout: ``sun397/SUN397/<letter>/<class>[/<sub>]/*.jpg`` + ``split_zhou_SUN397.json``. Without
-the split file, the official partition 01 (``Training_01.txt``, 50 images per class) is split
-80/20 into train/val and ``Testing_01.txt`` is the test set; ``ClassName.txt`` gives the labels.
+Layout: ``sun397/SUN397/<letter>/<class>[/<sub>]/*.jpg`` + ``split_zhou_SUN397.json``. To draw a
+split without the split file (``datasets.make_split``), the official partition 01
+(``Training_01.txt``, 50 images per class) is split 80/20 into train/val and ``Testing_01.txt`` is
+the test set; ``ClassName.txt`` gives the labels.
 """
 from __future__ import annotations
 
@@ -12,7 +13,61 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
 from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="SUN397",
+        config="sun397",
+        display_name="SUN397",
+        template="a photo of a {}.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=7,
+        folder="sun397",
+        image_subdir="SUN397",
+        split_file="split_zhou_SUN397.json",
+        num_classes=397,
+        counts={"train": 15_880, "val": 3970, "test": 19_850},
+        layout=(
+            "sun397/\n"
+            "  SUN397/<letter>/<class>[/<sub>]/*.jpg\n"
+            "  ClassName.txt, Training_01.txt, Testing_01.txt   (only needed without the split file)\n"
+            "  split_zhou_SUN397.json"
+        ),
+        metadata=("ClassName.txt", "Training_01.txt", "Testing_01.txt"),
+        artifacts=(
+            split_artifact("sun397", "split_zhou_SUN397.json", "1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq"),
+            Artifact(
+                description="images archive (37 GB)",
+                filename="SUN397.tar.gz",
+                urls=("http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",),
+                target="sun397/SUN397",
+                checksums=(Checksum("md5", "8ca2778205c41d23104230ba66911c7a", "torchvision (datasets.SUN397)"),),
+                unpack=(("SUN397", "sun397/SUN397"),),
+                kind="images",
+            ),
+            Artifact(
+                description="official partitions (ClassName.txt, Training_01.txt, Testing_01.txt)",
+                filename="Partitions.zip",
+                urls=("https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip",),
+                target="sun397/ClassName.txt",
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "e3311ea5f812d4cc6faef194688343d1111f6cd6f70f2c62f393c2b8d6ba1ec9",
+                        "TensorFlow Datasets (sun397 checksums.tsv)",
+                    ),
+                ),
+                unpack=(
+                    ("ClassName.txt", "sun397/ClassName.txt"),
+                    ("Training_01.txt", "sun397/Training_01.txt"),
+                    ("Testing_01.txt", "sun397/Testing_01.txt"),
+                ),
+                note="only needed without the split file",
+            ),
+        ),
+    )
+)
 
 
 def sun_classname(class_path: str) -> str:
@@ -44,8 +99,8 @@ def read_sun_list(path: str, cname2lab: dict[str, int]) -> list[Item]:
 class SUN397(CoOpSplitReader):
     """397 scene categories."""
 
-    spec_name = "SUN397"
-    dataset_dir = "sun397"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

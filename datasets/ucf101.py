@@ -1,8 +1,9 @@
 """UCF101 (Soomro et al., 2012) as middle video frames, read as in CoOp (arXiv 2109.01134).
 
-Layout: ``ucf101/UCF-101-midframes/<Action_Name>/*.jpg`` + ``split_zhou_UCF101.json``. Without
-the split file, the official list 01 (``ucfTrainTestlist/trainlist01.txt``) is split 80/20 into
-train/val and ``testlist01.txt`` is the test set; class names split CamelCase with underscores.
+Layout: ``ucf101/UCF-101-midframes/<Action_Name>/*.jpg`` + ``split_zhou_UCF101.json``. To draw a
+split without the split file (``datasets.make_split``), the official list 01
+(``ucfTrainTestlist/trainlist01.txt``) is split 80/20 into train/val and ``testlist01.txt`` is the
+test set; class names split CamelCase with underscores.
 """
 from __future__ import annotations
 
@@ -13,7 +14,58 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
 from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import DatasetSpec
+from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+
+SPEC = register_spec(
+    DatasetSpec(
+        name="UCF101",
+        config="ucf101",
+        display_name="UCF101",
+        template="a photo of a person doing {}.",
+        protocols=("base2new", "fewshot", "xd_target"),
+        order=10,
+        folder="ucf101",
+        image_subdir="UCF-101-midframes",
+        split_file="split_zhou_UCF101.json",
+        num_classes=101,
+        counts={"train": 7639, "val": 1898, "test": 3783},
+        layout=(
+            "ucf101/\n"
+            "  UCF-101-midframes/<Action_Name>/*.jpg   (one middle frame per video)\n"
+            "  ucfTrainTestlist/classInd.txt, trainlist01.txt, testlist01.txt   (only needed without the split file)\n"
+            "  split_zhou_UCF101.json"
+        ),
+        metadata=("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt", "ucfTrainTestlist/testlist01.txt"),
+        artifacts=(
+            split_artifact("ucf101", "split_zhou_UCF101.json", "1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y"),
+            Artifact(
+                description="middle frames archive (CoOp's UCF-101-midframes.zip)",
+                filename="UCF-101-midframes.zip",
+                urls=(GDRIVE + "10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O",),
+                target="ucf101/UCF-101-midframes",
+                # No checksum is published for CoOp's Drive file: the data check run after
+                # unpacking verifies its content (every image the split file lists is there).
+                unpack=(("UCF-101-midframes", "ucf101/UCF-101-midframes"),),
+                kind="images",
+            ),
+            Artifact(
+                description="official train/test lists",
+                filename="UCF101TrainTestSplits-RecognitionTask.zip",
+                urls=("https://www.crcv.ucf.edu/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",),
+                target="ucf101/ucfTrainTestlist",
+                checksums=(
+                    Checksum(
+                        "sha256",
+                        "5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
+                        "TensorFlow Datasets (ucf101 url_checksums)",
+                    ),
+                ),
+                unpack=(("ucfTrainTestlist", "ucf101/ucfTrainTestlist"),),
+                note="only needed without the split file",
+            ),
+        ),
+    )
+)
 
 
 def ucf_classname(action: str) -> str:
@@ -45,8 +97,8 @@ def read_ucf_list(path: str, cname2lab: dict[str, int]) -> list[Item]:
 class UCF101(CoOpSplitReader):
     """101 human actions (one frame per video)."""
 
-    spec_name = "UCF101"
-    dataset_dir = "ucf101"
+    spec = SPEC
+    dataset_dir = SPEC.folder
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

@@ -1,9 +1,10 @@
 """Zero-shot CLIP with hand-crafted prompts (the CoOp/CoCoOp baseline).
 
 CLIP: Radford et al., arXiv 2103.00020. Per-dataset templates as in CoOp (Zhou et al.,
-arXiv 2109.01134); ``TRAINER.ZSCLIP.TEMPLATES ensemble`` averages the text features of a small
-ImageNet-tuned template set plus the dataset template (CoOp's "ZeroshotCLIP2", also registered
-under that name). Text features are computed once, at build time; nothing is trained.
+arXiv 2109.01134), taken from the dataset (its ``template``); ``TRAINER.ZSCLIP.TEMPLATES
+ensemble`` averages the text features of a small ImageNet-tuned template set plus the dataset
+template (CoOp's "ZeroshotCLIP2", also registered under that name). Text features are computed
+once, at build time; nothing is trained.
 """
 from __future__ import annotations
 
@@ -17,28 +18,12 @@ from .base import Precision, check_choice, check_input_size, load_frozen_clip
 from .clip_loader import clip
 from .clip_prompting import PromptedImageEncoder, PromptedTextEncoder, clip_logits
 
-__all__ = ["CUSTOM_TEMPLATES", "ENSEMBLE_TEMPLATES", "ZeroshotCLIP", "ZeroshotCLIP2", "add_config"]
+__all__ = ["DEFAULT_TEMPLATE", "ENSEMBLE_TEMPLATES", "ZeroshotCLIP", "ZeroshotCLIP2", "add_config"]
 
 _log = get_logger("trainers.zsclip")
 
-# The hand-crafted prompt of each benchmark (CoOp's choice, keyed by DATASET.NAME).
-CUSTOM_TEMPLATES = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-}
+# The prompt of a dataset that names none (the benchmarks' own, CoOp's choices, are part of their
+# facts in datasets/<benchmark>.py and reach the trainer as the dataset's ``template``).
 DEFAULT_TEMPLATE = "a photo of a {}."
 
 # Seven templates selected from CLIP's 80 ImageNet prompts (the set CoOp's ZeroshotCLIP2 uses).
@@ -102,16 +87,17 @@ class ZeroshotCLIP(TrainerX):
         check_choice(cfg.TRAINER.ZSCLIP.TEMPLATES, TEMPLATE_CHOICES, "TRAINER.ZSCLIP.TEMPLATES")
 
     def build_model(self) -> None:
-        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg))
+        template = getattr(self.dm.dataset, "template", DEFAULT_TEMPLATE)
+        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg), template)
 
-    def setup_model(self, classnames: list[str], clip_model: nn.Module) -> None:
-        """Precision, class text features and the model for a loaded, frozen CLIP."""
+    def setup_model(self, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> None:
+        """Precision, class text features and the model for a loaded, frozen CLIP; ``template``
+        is the dataset's hand-crafted prompt."""
         cfg = self.cfg
         self.precision = Precision(cfg.TRAINER.ZSCLIP.PREC, self.device, "TRAINER.ZSCLIP.PREC")
         check_input_size(cfg, clip_model)
         self.precision.prepare_clip(clip_model).to(self.device)
 
-        template = CUSTOM_TEMPLATES.get(cfg.DATASET.NAME, DEFAULT_TEMPLATE)
         mode = self.DEFAULT_TEMPLATES or cfg.TRAINER.ZSCLIP.TEMPLATES
         templates = [template] if mode == "dataset" else [*ENSEMBLE_TEMPLATES, template]
         _log.info(f"Prompts: {[template.format(c.replace('_', ' ')) for c in classnames]}")

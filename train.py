@@ -109,7 +109,6 @@ def _merge_file(cfg, path: str, kind: str) -> None:
 def setup_cfg(args: argparse.Namespace):
     """Defaults + project keys, dataset yaml, method yaml, CLI flags, opts; frozen."""
     import datasets
-    from engine.seam import ConfigError
 
     cfg = default_cfg()
     if args.dataset_config_file:
@@ -138,7 +137,17 @@ def setup_cfg(args: argparse.Namespace):
     if args.head:
         cfg.MODEL.HEAD.NAME = args.head
 
-    opts = list(args.opts or [])
+    merge_overrides(cfg, args.opts or [])
+    cfg.freeze()
+    datasets.check_dataset_config(cfg)
+    return cfg
+
+
+def merge_overrides(cfg, opts: list[str]) -> None:
+    """Merge ``KEY VALUE`` pairs into ``cfg`` with errors that say what to fix."""
+    from engine.seam import ConfigError
+
+    opts = list(opts)
     if opts and opts[0] == "--":
         opts = opts[1:]
     if len(opts) % 2:
@@ -149,9 +158,6 @@ def setup_cfg(args: argparse.Namespace):
         raise ConfigError(f"{e} (in the command-line overrides). Check the spelling; keys are case-sensitive, e.g. DATASET.NUM_SHOTS.") from None
     except ValueError as e:
         raise ConfigError(f"command-line override: {e}. Write the value with the default's type.") from None
-    cfg.freeze()
-    datasets.check_dataset_config(cfg)
-    return cfg
 
 
 def default_cfg():
@@ -302,12 +308,12 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     cfg = setup_cfg(args)
     check_required(cfg, args)
     kind = "eval" if args.eval_only else "train"
-    root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)) if cfg.DATASET.ROOT else ""
+    root = data_root(cfg)
     binding = None
     if cfg.OUTPUT_DIR and not args.no_train:
         state.folder, state.kind = RunFolder(cfg.OUTPUT_DIR), kind
         inputs = weights_and_model_inputs(cfg, args)
-        binding = state.folder.bind(cfg.dump(), kind, inputs, defaults=default_cfg().dump(), restart=args.restart, data_root=root)
+        binding = bind(state.folder, cfg, kind, inputs, args.restart)
         if binding.action == "complete":
             log.info(binding.message, extra=CONSOLE)
             return 0
@@ -353,6 +359,33 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     if state.started:
         state.folder.update(status="complete")
     return 0
+
+
+def data_root(cfg) -> str:
+    return os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)) if cfg.DATASET.ROOT else ""
+
+
+def bind(folder, cfg, kind: str, inputs: dict[str, Any], restart: bool):
+    """The run-folder rule for this run (see engine.run_folder.RunFolder.bind)."""
+    return folder.bind(cfg.dump(), kind, inputs, defaults=default_cfg().dump(), restart=restart, data_root=data_root(cfg))
+
+
+def folder_action(argv: list[str]) -> str:
+    """What this command line would do with its output folder, without doing anything: "complete"
+    (nothing to do), "resume", "restart" (from scratch) or "new"; a folder holding another run
+    raises the same error as the run would. The protocol runner asks before starting a process."""
+    from engine.seam import RunFolder
+
+    args = parse_args(argv)
+    cfg = setup_cfg(args)
+    check_required(cfg, args)
+    if args.restart or args.no_train or not cfg.OUTPUT_DIR:
+        return "new"
+    folder = RunFolder(cfg.OUTPUT_DIR)
+    try:
+        return bind(folder, cfg, "eval" if args.eval_only else "train", weights_and_model_inputs(cfg, args), False).action
+    finally:
+        folder.unlock()
 
 
 def _log_details(args: argparse.Namespace, cfg) -> None:

@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Base-to-new sweep for CoCoOp: 11 datasets x seeds (default 1 2 3), train then test.
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-base2new_all_main "$@"
+# Base-to-new sweep: train on the base classes and test on the new ones, for every dataset x SEEDS.
+# CoCoOp (Zhou et al., arXiv 2203.05557). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

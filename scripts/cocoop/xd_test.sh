@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Cross-dataset / DG, step 2: evaluate the ImageNet-trained CoCoOp model on DATASET.
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-xd_test_main "$@"
+# Cross-dataset transfer / domain generalisation, step 2: evaluate the ImageNet model of xd_train.sh on DATASET.
+# CoCoOp (Zhou et al., arXiv 2203.05557). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

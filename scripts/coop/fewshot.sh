@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Few-shot learning: train CoOp on DATASET with SHOTS shots per class.
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-fewshot_main "$@"
+# Few-shot learning: train on all classes of DATASET with SHOTS images per class, then test.
+# CoOp (Zhou et al., arXiv 2109.01134). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

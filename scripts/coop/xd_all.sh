@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Cross-dataset and DG sweep for CoOp: ImageNet source, then 10 + 4 targets, per seed.
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-xd_all_main "$@"
+# Cross-dataset and domain-generalisation sweep: for each seed, train on ImageNet, then test on every target.
+# CoOp (Zhou et al., arXiv 2109.01134). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

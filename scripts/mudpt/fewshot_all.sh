@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Few-shot sweep for MuDPT: 11 datasets x shots 1 2 4 8 16 x seeds (default 1 2 3).
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-fewshot_all_main "$@"
+# Few-shot sweep: every dataset x shots 1 2 4 8 16 x SEEDS.
+# MuDPT (Miao et al., arXiv 2306.11400). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

@@ -1,7 +1,4 @@
 #!/usr/bin/env bash
-# Base-to-new, base classes: evaluate zero-shot CLIP on the base classes of DATASET.
-# Run with --help for the arguments and environment variables.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-source "$SCRIPT_DIR/settings.sh"
-base2new_train_main "$@"
+# Base-to-new, step 1: train on the base classes of DATASET, then test on them.
+# Zero-shot CLIP (Radford et al., arXiv 2103.00020) with CoOp's hand-crafted prompts. Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

@@ -1,0 +1,436 @@
+"""``python sweep.py``: run, list or check the runs of a protocol; and the protocol scripts.
+
+    python sweep.py base2new --methods mudpt,coop --datasets dtd,eurosat --seeds 1 2 3
+    python sweep.py base2new --launcher local --gpus 0,1,2,3            # one run per GPU
+    python sweep.py fewshot --launcher slurm --partition gpu --time 240  # a SLURM job array
+    python sweep.py status base2new --methods mudpt                     # nothing runs
+    python sweep.py base2new --dry-run OPTIM.MAX_EPOCH 5                # the train.py commands
+
+``scripts/<method>/<protocol>_<step>.sh`` call ``sweep.py script <path> ARGS``, which reads the
+method and the step from the script's path and its arguments as before
+(``bash scripts/mudpt/base2new_train.sh imagenet 1``). ``sweep.py write-scripts`` writes them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tabulate import tabulate
+
+from engine.errors import ConfigError, UserError
+
+from .definitions import DEFAULT_SEEDS, PROTOCOLS, Protocol, protocol_for
+from .execute import (
+    DONE,
+    FAILED_STATE,
+    INCOMPLETE,
+    PENDING,
+    SKIPPED,
+    StepResult,
+    run_local,
+    run_sequential,
+    sbatch_script,
+    slurm_executor,
+    status_of,
+    submit_slurm,
+    with_trained_run,
+)
+from .methods import METHODS, Method, method_for
+from .plan import REPO, Settings, Unit, make_plan
+
+__all__ = ["SCRIPTS", "main", "script_text", "write_scripts"]
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+LAUNCHERS = ("sequential", "local", "slurm")
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol scripts
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScriptSpec:
+    """A protocol script: its protocol, the steps it runs (None: all), its positional arguments."""
+
+    protocol: str
+    steps: tuple[str, ...] | None
+    positional: tuple[str, ...]
+    about: str
+
+
+SCRIPTS: dict[str, ScriptSpec] = {
+    "base2new_train": ScriptSpec("base2new", ("train",), ("DATASET", "SEED"), "Base-to-new, step 1: train on the base classes of DATASET, then test on them."),
+    "base2new_test": ScriptSpec("base2new", ("test",), ("DATASET", "SEED"), "Base-to-new, step 2: evaluate the model of base2new_train.sh on the new classes of DATASET."),
+    "base2new_all": ScriptSpec("base2new", None, ("SEEDS",), "Base-to-new sweep: train on the base classes and test on the new ones, for every dataset x SEEDS."),
+    "xd_train": ScriptSpec("xd", ("train",), ("SEED",), "Cross-dataset transfer / domain generalisation, step 1: train on ImageNet (all classes), then test on it."),
+    "xd_test": ScriptSpec("xd", ("test",), ("DATASET", "SEED"), "Cross-dataset transfer / domain generalisation, step 2: evaluate the ImageNet model of xd_train.sh on DATASET."),
+    "xd_all": ScriptSpec("xd", None, ("SEEDS",), "Cross-dataset and domain-generalisation sweep: for each seed, train on ImageNet, then test on every target."),
+    "fewshot": ScriptSpec("fewshot", None, ("DATASET", "SHOTS", "SEED"), "Few-shot learning: train on all classes of DATASET with SHOTS images per class, then test."),
+    "fewshot_all": ScriptSpec("fewshot", None, ("SEEDS",), "Few-shot sweep: every dataset x shots 1 2 4 8 16 x SEEDS."),
+}
+
+WRAPPER = """#!/usr/bin/env bash
+# {about}
+# {paper}. Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${{PYTHON:-python}}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"
+"""
+
+
+def script_text(method: Method, name: str) -> str:
+    return WRAPPER.format(about=SCRIPTS[name].about, paper=method.paper)
+
+
+def expected_scripts() -> dict[str, str]:
+    """``scripts/<method>/<name>.sh`` -> its text, for every method and protocol it has."""
+    return {
+        f"scripts/{method.name}/{name}.sh": script_text(method, name)
+        for method in METHODS.values()
+        for name, spec in SCRIPTS.items()
+        if spec.protocol in method.protocols
+    }
+
+
+def write_scripts(repo: str = REPO) -> list[str]:
+    """Write every protocol script (executable); returns those that changed."""
+    changed = []
+    for rel, text in expected_scripts().items():
+        path = osp.join(repo, rel)
+        old = open(path, encoding="utf-8").read() if osp.isfile(path) else None
+        if old != text:
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            changed.append(rel)
+        os.chmod(path, 0o755)
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def _list(value: str) -> list[str]:
+    return [v for v in value.replace(",", " ").split() if v]
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _list(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers, got {value!r}") from None
+
+
+INT_LISTS = ("--seeds", "--shots")
+
+
+def _join_int_lists(argv: Sequence[str]) -> list[str]:
+    """``--seeds 1 2 3 KEY VALUE`` -> ``--seeds=1,2,3 KEY VALUE``: the integers after the flag are
+    its values, the first other word starts the overrides (argparse would take them all)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in INT_LISTS:
+            values = []
+            while i + 1 < len(argv) and argv[i + 1].replace(",", "").isdigit():
+                values.append(argv[i + 1])
+                i += 1
+            out.append(f"{argv[i - len(values)]}={','.join(values)}")
+        else:
+            out.append(argv[i])
+        i += 1
+    return out
+
+
+def _add_selection(p: argparse.ArgumentParser, one_run: bool = False) -> None:
+    env = p.add_argument_group("where (defaults from the environment variables DATA, OUTPUT, CLIP_PATH, CFG)")
+    env.add_argument("--data", default=os.environ.get("DATA", "data"), help="the dataset root (default: $DATA, else ./data)")
+    env.add_argument("--output", default=os.environ.get("OUTPUT", "output"), help="the output root (default: $OUTPUT, else ./output)")
+    env.add_argument("--clip-path", default=os.environ.get("CLIP_PATH", ""), help="CLIP weights file, passed as MODEL.BACKBONE.PATH (default: $CLIP_PATH, else clip's cache)")
+    env.add_argument("--config", default=os.environ.get("CFG", ""), help="a config file to use instead of the method's recipe (default: $CFG)")
+    p.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN") == "1", help="print the runs and their train.py commands; run nothing")
+    if one_run:
+        p.add_argument("--restart", action="store_true", help="discard what the run's folder holds and run it again (train.py --restart)")
+        return
+    sel = p.add_argument_group("what")
+    sel.add_argument("--methods", type=_list, help=f"methods to run (default: every one with a recipe): {', '.join(METHODS)}")
+    sel.add_argument("--datasets", type=_list, help="datasets (config names, e.g. dtd,eurosat; default: the protocol's; for xd: the targets)")
+    sel.add_argument("--seeds", type=_int_list, help=f"seeds, e.g. --seeds 1 2 3 (default: {' '.join(map(str, DEFAULT_SEEDS))})")
+    sel.add_argument("--shots", type=_int_list, help="few-shot: shots per class, e.g. --shots 1 2 4 (default: 1 2 4 8 16)")
+    sel.add_argument("--steps", type=_list, help="steps to run (default: all): train, test")
+    run = p.add_argument_group("how")
+    run.add_argument("--launcher", choices=LAUNCHERS, default="sequential", help="sequential (default), local (several runs at once on this machine) or slurm")
+    run.add_argument("--jobs", type=int, help="local: runs at once (default: one per GPU of --gpus or of this machine, else 1)")
+    run.add_argument("--gpus", type=_list, help="local: the GPU ids to use, one run per GPU (default: all visible)")
+    run.add_argument("--partition", help="slurm: the partition")
+    run.add_argument("--time", type=int, default=24 * 60, help="slurm: minutes per job (default 1440)")
+    run.add_argument("--gpus-per-task", type=int, default=1, help="slurm: GPUs per job (default 1)")
+    run.add_argument("--cpus-per-task", type=int, help="slurm: CPUs per job")
+    run.add_argument("--mem", help="slurm: memory per job, e.g. 32G")
+    run.add_argument("--array-parallelism", type=int, default=64, help="slurm: jobs of the array running at once (default 64)")
+    run.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="slurm: any other sbatch option, e.g. --sbatch account=abc --sbatch qos=high")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    def resolve(path: str) -> str:
+        return osp.abspath(osp.expanduser(path)) if path else ""
+
+    config = args.config
+    if config and not osp.isfile(config) and osp.isfile(osp.join(REPO, config)):
+        config = osp.join(REPO, config)  # CFG may be given relative to the repository root
+    if config and not osp.isfile(config):
+        raise ConfigError(f"config file not found: {config} (set CFG / --config to a config file, or leave it unset for the recipes)")
+    return Settings(data=resolve(args.data), output=resolve(args.output), clip_path=resolve(args.clip_path), config_file=resolve(config), python=sys.executable)
+
+
+def _check_environment(settings: Settings) -> None:
+    if not osp.isdir(settings.data):
+        raise ConfigError(f"dataset root not found: {settings.data} (set DATA or --data to the folder of your datasets; see DATASETS.md)")
+    if settings.clip_path and not osp.isfile(settings.clip_path):
+        raise ConfigError(f"CLIP_PATH is not a file: {settings.clip_path}")
+
+
+def _specs(protocol: Protocol, names: Sequence[str] | None, step_name: str | None) -> list | None:
+    """The datasets a selection names, checked against the protocol's."""
+    if not names or names == ["all"]:
+        return None
+    from datasets import spec_for
+
+    step = protocol.steps[-1] if not protocol.per_dataset else protocol.steps[0]
+    valid = protocol.datasets(step)
+    chosen = []
+    for name in names:
+        try:
+            spec = spec_for(name)
+        except KeyError as e:
+            raise ConfigError(str(e.args[0])) from None
+        if spec not in valid:
+            why = "ImageNet is the training set: xd_train.sh / the train step" if protocol.name == "xd" and "xd_source" in spec.protocols else "not one of its datasets"
+            raise ConfigError(f"'{spec.config}' cannot be used in {protocol.name} ({why}). Valid: {' '.join(s.config for s in valid)}")
+        chosen.append(spec)
+    unique = {spec.name: spec for spec in chosen}.values()
+    return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
+
+
+def _non_result_keys(methods: Sequence[Method], settings: Settings, overrides: Sequence[str]) -> set[str]:
+    """Check the overrides against each method's config (an unknown key stops the sweep before
+    anything runs) and return the keys that cannot change results."""
+    sys.path.insert(0, REPO)
+    import train
+    from engine.run_folder import NON_RESULT_KEYS
+
+    for method in methods:
+        cfg = train.default_cfg()
+        cfg.merge_from_file(osp.join(REPO, settings.config_file or method.base2new))
+        own = [x for i in range(0, len(overrides) - 1, 2) for x in overrides[i : i + 2]]
+        train.merge_overrides(cfg, own)
+    return set(NON_RESULT_KEYS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+def summary(results: Sequence[StepResult], every_row: bool = False) -> str:
+    counts = {state: sum(r.state == state for r in results) for state in (DONE, SKIPPED, FAILED_STATE, INCOMPLETE, PENDING)}
+    head = "Summary: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    rows = [[r.state, r.label, r.detail, _shown(r.log or r.run_dir)] for r in results if every_row or r.state not in (DONE, SKIPPED)]
+    if not rows:
+        return head
+    return head + "\n" + tabulate(rows, headers=["state", "run", "why", "log (or folder)"], tablefmt="simple")
+
+
+def _shown(path: str) -> str:
+    rel = os.path.relpath(path) if path else ""
+    return rel if rel and not rel.startswith("..") else path
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+def execute(
+    protocol: Protocol,
+    methods: Sequence[Method],
+    args: argparse.Namespace,
+    datasets: list | None,
+    seeds: Sequence[int],
+    shots: Sequence[int] | None,
+    steps: Sequence[str] | None,
+    overrides: list[str],
+    status_only: bool = False,
+) -> int:
+    settings = _settings(args)
+    non_result = _non_result_keys(methods, settings, overrides)
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result)
+    if getattr(args, "restart", False):
+        for unit in units:
+            for run in unit.steps:
+                run.overrides = ["--restart", *run.overrides]
+    runs = [run for unit in units for run in unit.steps]
+    if status_only:
+        print(summary([status_of(run, settings) for run in runs], every_row=True))
+        return 0
+    if args.dry_run:
+        return _dry_run(units, settings, args)
+    _check_environment(settings)
+    launcher = getattr(args, "launcher", "sequential")
+    folder = osp.join(settings.output, ".submitit")
+    if launcher == "slurm":
+        submit_slurm(units, settings, slurm_executor(folder, _slurm_parameters(args)))
+        print(f"Follow them with: python sweep.py status {protocol.name} (same selection); job output in {folder}")
+        return 0
+    if launcher == "local":
+        gpus = _gpus(args)
+        jobs = args.jobs or max(len(gpus), 1)
+        print(f"Running {len(units)} jobs, {jobs} at a time{f' on GPUs {gpus}' if gpus else ''}; their output is in {folder}")
+        results = run_local(units, settings, jobs, gpus, folder)
+    else:
+        results = run_sequential(units, settings)
+    print(summary(results))
+    return EXIT_FAILED if any(r.state == FAILED_STATE for r in results) else 0
+
+
+def _gpus(args: argparse.Namespace) -> list[int]:
+    if args.gpus:
+        return [int(g) for g in args.gpus]
+    import torch
+
+    return list(range(torch.cuda.device_count()))
+
+
+def _slurm_parameters(args: argparse.Namespace) -> dict:
+    extra = {}
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--sbatch takes KEY=VALUE (an sbatch option without its dashes), got {item!r}")
+        extra[key.strip().lstrip("-").replace("-", "_")] = value
+    parameters = {
+        "time": args.time,
+        "gpus_per_node": args.gpus_per_task,
+        "array_parallelism": args.array_parallelism,
+        "job_name": "sweep",
+        "additional_parameters": extra,
+    }
+    for key in ("partition", "cpus_per_task", "mem"):
+        if getattr(args, key):
+            parameters[key] = getattr(args, key)
+    return parameters
+
+
+def _dry_run(units: Sequence[Unit], settings: Settings, args: argparse.Namespace) -> int:
+    import shlex
+
+    for unit in units:
+        for run in unit.steps:
+            state = status_of(run, settings)
+            print(f"[dry-run] {run.label}: {state.state}{f' ({state.detail})' if state.detail and state.state != PENDING else ''}")
+            try:
+                print(f"    {shlex.join(with_trained_run(run, settings).command(settings))}")
+            except UserError:
+                pass  # the state line above says why
+    if getattr(args, "launcher", "sequential") == "slurm":
+        script = sbatch_script(osp.join(settings.output, ".submitit"), _slurm_parameters(args), len(units))
+        print(f"[dry-run] the sbatch script of the job array ({len(units)} jobs):\n{script}")
+    return 0
+
+
+def _methods(names: Sequence[str] | None, protocol: Protocol) -> list[Method]:
+    if not names:
+        return [m for m in METHODS.values() if protocol.name in m.protocols]
+    try:
+        return [method_for(n) for n in names]
+    except KeyError as e:
+        raise ConfigError(str(e.args[0])) from None
+
+
+def sweep_main(argv: Sequence[str]) -> int:
+    status_only = bool(argv) and argv[0] == "status"
+    if status_only:
+        argv = argv[1:]
+    p = argparse.ArgumentParser(
+        prog="python sweep.py" + (" status" if status_only else ""),
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(f"  {name}: {p.title}" for name, p in PROTOCOLS.items()),
+    )
+    p.add_argument("protocol", choices=list(PROTOCOLS), help="the protocol")
+    _add_selection(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides for every run")
+    args = p.parse_intermixed_args(_join_int_lists(argv))
+    protocol = protocol_for(args.protocol)
+    methods = _methods(args.methods, protocol)
+    datasets = _specs(protocol, args.datasets, None)
+    return execute(protocol, methods, args, datasets, args.seeds or DEFAULT_SEEDS, args.shots, args.steps, args.overrides, status_only)
+
+
+def script_main(path: str, argv: Sequence[str]) -> int:
+    """What ``scripts/<method>/<name>.sh ARGS`` runs."""
+    name = Path(path).stem
+    method = method_for(Path(path).resolve().parent.name)
+    spec = SCRIPTS[name]
+    protocol = protocol_for(spec.protocol)
+    one_run = spec.positional != ("SEEDS",)
+    p = argparse.ArgumentParser(
+        prog=f"scripts/{method.name}/{name}.sh",
+        usage=f"scripts/{method.name}/{name}.sh [options] {' '.join(spec.positional).replace('SEEDS', '[SEEDS ...]')} [KEY VALUE ...]",
+        description=f"{spec.about}\n{method.paper}{'; zero-shot: every step evaluates' if method.zero_shot else ''}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Runs go to $OUTPUT/<protocol>/... (see README); a complete run is skipped, an interrupted one resumes.",
+    )
+    _add_selection(p, one_run=one_run)
+    p.add_argument("args", nargs="*", metavar="ARG", help=f"{' '.join(spec.positional)}, then KEY VALUE config overrides")
+    args = p.parse_intermixed_args(_join_int_lists(argv))
+    values = list(args.args)
+    if one_run:
+        if len(values) < len(spec.positional):
+            p.error(f"expected {' '.join(spec.positional)}, got {len(values)} argument(s)")
+        given = dict(zip(spec.positional, values))
+        overrides = values[len(spec.positional) :]
+        seeds = [_positive(p, given["SEED"], "SEED")]
+        shots = [_positive(p, given["SHOTS"], "SHOTS")] if "SHOTS" in given else None
+        if shots and shots[0] not in protocol.shots:
+            p.error(f"SHOTS must be one of {' '.join(map(str, protocol.shots))}, got {shots[0]}")
+        try:
+            datasets = _specs(protocol, [given["DATASET"]], None) if "DATASET" in given else None
+        except ConfigError as e:
+            p.error(str(e))
+    else:
+        seeds = []
+        while values and values[0].isdigit():
+            seeds.append(_positive(p, values.pop(0), "SEED"))
+        overrides = values
+        datasets = _specs(protocol, args.datasets, None)
+        shots = args.shots
+    if len(overrides) % 2:
+        p.error(f"extra options come in KEY VALUE pairs, got: {' '.join(overrides)}")
+    steps = spec.steps if one_run else (args.steps or None)
+    return execute(protocol, [method], args, datasets, seeds or DEFAULT_SEEDS, shots, steps, overrides)
+
+
+def _positive(p: argparse.ArgumentParser, value: str, what: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        p.error(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "script":
+            if len(argv) < 2:
+                print("usage: sweep.py script scripts/<method>/<name>.sh [ARGS ...]", file=sys.stderr)
+                return EXIT_USAGE
+            return script_main(argv[1], argv[2:])
+        if argv and argv[0] == "write-scripts":
+            for rel in write_scripts():
+                print(f"wrote {rel}")
+            return 0
+        return sweep_main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, ConfigError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("Interrupted. Rerun the same command: complete runs are skipped, interrupted ones resume.", file=sys.stderr)
+        return 130

@@ -1,0 +1,252 @@
+"""Running a plan: each step is a ``train.py`` process, a unit's steps run in order in one job, and
+the jobs run one after another, several at once on this machine (one per GPU, through submitit's
+local executor), or as one SLURM job array (through submitit).
+
+Whether a step is skipped, resumed or refused is ``train.py``'s decision (its run folders): the
+runner only reads the outcome back from each run's ``run.json``. A failed step never stops the
+others; an evaluation whose training run failed stays pending. :func:`status_of` answers the same
+questions without running anything.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import queue
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from engine.errors import ConfigError, RunFolderError, UserError
+from engine.run_folder import COMPLETE, FAILED, INTERRUPTED, RUNNING, RunFolder
+
+from .plan import Settings, StepRun, Unit, mirror, resolve_trained
+
+__all__ = [
+    "DONE",
+    "FAILED_STATE",
+    "PENDING",
+    "SKIPPED",
+    "StepResult",
+    "run_local",
+    "run_sequential",
+    "run_unit",
+    "sbatch_script",
+    "slurm_executor",
+    "status_of",
+    "submit_slurm",
+    "with_trained_run",
+]
+
+# Outcomes of a step.
+DONE, SKIPPED, FAILED_STATE, PENDING, INCOMPLETE = "done", "skipped", "failed", "pending", "incomplete"
+LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local executor kills jobs after 2 minutes by default
+
+
+@dataclass
+class StepResult:
+    """The outcome of one step: its state, why (for failed and pending steps) and its log."""
+
+    label: str
+    run_dir: str
+    state: str
+    detail: str = ""
+    log: str = ""
+
+
+def newest_log(run_dir: str) -> str:
+    folder = RunFolder(run_dir)
+    logs = sorted(folder.logs(), key=lambda name: osp.getmtime(osp.join(run_dir, name)))
+    return osp.join(run_dir, logs[-1]) if logs else ""
+
+
+def _record(run_dir: str) -> dict[str, Any]:
+    try:
+        return RunFolder(run_dir).record()
+    except RunFolderError:
+        return {}
+
+
+def with_trained_run(run: StepRun, settings: Settings) -> StepRun:
+    """An evaluation run pointed at the training run it evaluates, found on disk when that run is
+    not the planned one (see ``resolve_trained``); other runs unchanged. Raises a UserError when
+    several training runs could be meant."""
+    if run.evaluates is None or run.method.zero_shot:
+        return run
+    trained = resolve_trained(run, settings.output)
+    return mirror(run, trained, settings.output) if trained is not None and trained != run.evaluates.run_dir else run
+
+
+def status_of(run: StepRun, settings: Settings) -> StepResult:
+    """What the folder of a run says, without running anything."""
+    try:
+        run = with_trained_run(run, settings)
+    except UserError as e:
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0])
+    record = _record(run.run_dir)
+    status = record.get("status")
+    if status == COMPLETE:
+        return StepResult(run.label, run.run_dir, DONE, log=newest_log(run.run_dir))
+    if status == FAILED:
+        return StepResult(run.label, run.run_dir, FAILED_STATE, record.get("error", ""), newest_log(run.run_dir))
+    if status in (INTERRUPTED, RUNNING):
+        what = "interrupted" if status == INTERRUPTED else "running, or killed"
+        return StepResult(run.label, run.run_dir, INCOMPLETE, what, newest_log(run.run_dir))
+    return StepResult(run.label, run.run_dir, PENDING, "not run yet")
+
+
+def run_step(run: StepRun, settings: Settings, echo: bool = True) -> StepResult:
+    """Run one step with ``train.py`` and read its outcome from its run folder."""
+    try:
+        run = with_trained_run(run, settings)
+    except UserError as e:
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0])
+    if run.evaluates is not None and not run.method.zero_shot:
+        trained = run.evaluates.run_dir
+        if not osp.isfile(osp.join(trained, RunFolder.CONFIG)) or _record(trained).get("status") not in (COMPLETE, None):
+            return StepResult(run.label, run.run_dir, PENDING, f"the run it evaluates is not complete: {trained}")
+    before = _record(run.run_dir)
+    command = run.command(settings)
+    try:  # a complete run is skipped without starting a process (train.py's own rule, asked here)
+        action = folder_action(command, settings.repo)
+    except UserError as e:  # e.g. the folder holds another run: say why, as the run would
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0], newest_log(run.run_dir))
+    if action == "complete":
+        return StepResult(run.label, run.run_dir, SKIPPED, log=newest_log(run.run_dir))
+    if echo:
+        print(f"== {run.label}: {run.run_dir}", flush=True)
+    code = subprocess.run(command, cwd=settings.repo, check=False).returncode
+    after = _record(run.run_dir)
+    log = newest_log(run.run_dir)
+    if code == 0 and after.get("status") == COMPLETE:
+        unchanged = before.get("status") == COMPLETE and before.get("attempts") == after.get("attempts")
+        return StepResult(run.label, run.run_dir, SKIPPED if unchanged else DONE, log=log)
+    if code == 0:  # an older train.py, or a folder without a record: trust the exit status
+        return StepResult(run.label, run.run_dir, DONE, log=log)
+    detail = after.get("error") if after.get("attempts") != before.get("attempts") else ""
+    return StepResult(run.label, run.run_dir, FAILED_STATE, detail or f"train.py exited with {code}: {shlex.join(command)}", log)
+
+
+def folder_action(command: Sequence[str], repo: str) -> str:
+    """train.py's answer for a ``[python, train.py, ARGS...]`` command (see train.folder_action),
+    asked in this process, from the repository root as the command would run."""
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import train
+
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        return train.folder_action(list(command[2:]))
+    finally:
+        os.chdir(cwd)
+
+
+def run_unit(unit: Unit, settings: Settings, echo: bool = True) -> list[StepResult]:
+    """A unit's steps, in order; an evaluation waits for the training run of its unit."""
+    results: list[StepResult] = []
+    for run in unit.steps:
+        trained = run.evaluates
+        blocked = next(
+            (r for r in results if trained is not None and not run.method.zero_shot and r.run_dir == trained.run_dir and r.state not in (DONE, SKIPPED)),
+            None,
+        )
+        if blocked is not None:
+            results.append(StepResult(run.label, run.run_dir, PENDING, f"its training run {blocked.state}: {blocked.run_dir}"))
+            continue
+        results.append(run_step(run, settings, echo))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Launchers
+# ---------------------------------------------------------------------------------------------
+def run_sequential(units: Sequence[Unit], settings: Settings) -> list[StepResult]:
+    """One unit after another, in this process (train.py's output on this terminal)."""
+    return [result for unit in units for result in run_unit(unit, settings)]
+
+
+def _export_repo(settings: Settings) -> None:
+    """Jobs unpickle the plan: they must import this repository's packages."""
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if settings.repo not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([settings.repo, *paths])
+
+
+def run_local(
+    units: Sequence[Unit],
+    settings: Settings,
+    jobs: int,
+    gpus: Sequence[int],
+    folder: str,
+    report: Callable[[str], None] = print,
+) -> list[StepResult]:
+    """Up to ``jobs`` units at once on this machine, each a submitit local job; with GPUs, one
+    per GPU (``CUDA_VISIBLE_DEVICES`` set by submitit). The output of each job is in ``folder``."""
+    import submitit
+
+    _export_repo(settings)
+    free: "queue.Queue[int | None]" = queue.Queue()
+    for gpu in list(gpus)[:jobs] or [None] * jobs:
+        free.put(gpu)
+
+    def one(item: tuple[int, Unit]) -> list[StepResult]:
+        index, unit = item
+        gpu = free.get()
+        try:
+            executor = submitit.LocalExecutor(folder=osp.join(folder, "%j"))
+            executor.update_parameters(
+                timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=0 if gpu is None else 1, visible_gpus=() if gpu is None else (gpu,)
+            )
+            job = executor.submit(run_unit, unit, settings, False)
+            where = f" on GPU {gpu}" if gpu is not None else ""
+            report(f"[{index}/{len(units)}] started {unit.label}{where} (job {job.job_id}, output {job.paths.stdout})")
+            try:
+                results = job.result()
+            except Exception as e:  # the job itself died (killed, out of memory): its steps failed
+                results = [
+                    StepResult(r.label, r.run_dir, FAILED_STATE, f"job {job.job_id} failed: {str(e).splitlines()[0]}", str(job.paths.stderr))
+                    for r in unit.steps
+                ]
+            states = ", ".join(f"{r.state}" for r in results)
+            report(f"[{index}/{len(units)}] {unit.label}: {states}")
+            return results
+        finally:
+            free.put(gpu)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        per_unit = list(pool.map(one, enumerate(units, start=1)))
+    return [result for results in per_unit for result in results]
+
+
+def slurm_executor(folder: str, parameters: dict[str, Any]):
+    """A submitit SLURM executor with the sweep's sbatch parameters (see ``sweep.py --help``)."""
+    import submitit
+
+    try:
+        executor = submitit.SlurmExecutor(folder=osp.join(folder, "%j"))
+    except RuntimeError as e:  # submitit looks for srun
+        raise ConfigError(f"--launcher slurm needs SLURM ({e}); run the sweep on a login node, or use --launcher local.") from None
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def sbatch_script(folder: str, parameters: dict[str, Any], n_units: int) -> str:
+    """The sbatch script submitit writes for an array of ``n_units`` jobs (for --dry-run; no SLURM
+    needed): submitit's own template, filled as its array submission fills it."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(osp.join(folder, "%j"))])
+    return _make_sbatch_string(command=command, folder=osp.join(folder, "%j"), map_count=n_units, **parameters)
+
+
+def submit_slurm(units: Sequence[Unit], settings: Settings, executor, report: Callable[[str], None] = print) -> list[str]:
+    """Submit the units as one SLURM job array; returns the job ids. Follow them with
+    ``sweep.py status`` (the runs write their usual folders)."""
+    _export_repo(settings)
+    jobs = executor.map_array(run_unit, list(units), [settings] * len(units), [False] * len(units))
+    for job, unit in zip(jobs, units):
+        report(f"submitted {unit.label} as SLURM job {job.job_id}")
+    return [job.job_id for job in jobs]

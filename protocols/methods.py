@@ -1,0 +1,124 @@
+"""The methods the protocols run, with the published recipe (config file) of each protocol.
+
+A method here is a registered trainer plus its recipes: adding one is an entry in :data:`METHODS`
+(and its trainer file); its protocol scripts ``scripts/<name>/*.sh`` are written by
+``python sweep.py write-scripts`` and checked by a test.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["METHODS", "Method", "method_for"]
+
+TRAINERS = "configs/trainers"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method and its recipes.
+
+    Args:
+        name: its name on the command line and its folder under ``scripts/``.
+        trainer: the registered trainer (``TRAINER.NAME``).
+        node: its config node (``TRAINER.<node>``); overrides of another node's keys are not
+            passed to its runs.
+        paper: the method and where it comes from, for help texts.
+        zero_shot: nothing to train: every step evaluates.
+        base2new: the base-to-new recipe.
+        xd: the cross-dataset recipe.
+        base2new_imagenet: ImageNet's base-to-new recipe when it differs.
+        fewshot: (dataset config name, shots) -> recipe; None when the method has no few-shot recipe.
+        fewshot_opts: extra ``KEY VALUE`` pairs of its few-shot runs.
+    """
+
+    name: str
+    trainer: str
+    node: str
+    paper: str
+    zero_shot: bool
+    base2new: str
+    xd: str
+    base2new_imagenet: str = ""
+    fewshot: Callable[[str, int], str] | None = None
+    fewshot_opts: tuple[str, ...] = ()
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return ("base2new", "xd") + (("fewshot",) if self.fewshot is not None else ())
+
+    def config(self, protocol: str, dataset: str, shots: int) -> str:
+        """The recipe of ``protocol`` for ``dataset`` (a config name, e.g. "imagenet") and ``shots``."""
+        if protocol == "base2new":
+            return self.base2new_imagenet if dataset == "imagenet" and self.base2new_imagenet else self.base2new
+        if protocol == "xd":
+            return self.xd
+        if protocol == "fewshot" and self.fewshot is not None:
+            return self.fewshot(dataset, shots)
+        raise KeyError(f"{self.name} has no recipe for the {protocol} protocol (it has: {', '.join(self.protocols)})")
+
+
+def _coop_fewshot(dataset: str, shots: int) -> str:
+    """CoOp's epochs by shots (its scripts/coop/main.sh): 200 for 8/16, 100 for 2/4, 50 for 1 shot and ImageNet."""
+    if dataset == "imagenet" or shots == 1:
+        return f"{TRAINERS}/CoOp/vit_b16_ep50.yaml"
+    if shots in (2, 4):
+        return f"{TRAINERS}/CoOp/vit_b16_ep100.yaml"
+    return f"{TRAINERS}/CoOp/vit_b16.yaml"
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            name="mudpt",
+            trainer="MuDPT",
+            node="MUDPT",
+            paper="MuDPT (Miao et al., arXiv 2306.11400)",
+            zero_shot=False,
+            base2new=f"{TRAINERS}/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
+            xd=f"{TRAINERS}/MuDPT/vit_b16_c2_ep5_batch4_depth9_xd.yaml",
+            fewshot=lambda dataset, shots: f"{TRAINERS}/MuDPT/vit_b16_c2_ep10_batch4_depth9_fewshot.yaml",
+        ),
+        Method(
+            name="coop",
+            trainer="CoOp",
+            node="COOP",
+            paper="CoOp (Zhou et al., arXiv 2109.01134)",
+            zero_shot=False,
+            # Base-to-new and cross-dataset as in CoCoOp's scripts (ImageNet trains for 50 epochs).
+            base2new=f"{TRAINERS}/CoOp/vit_b16_ctxv1.yaml",
+            base2new_imagenet=f"{TRAINERS}/CoOp/vit_b16_ep50_ctxv1.yaml",
+            xd=f"{TRAINERS}/CoOp/vit_b16_ep50_ctxv1.yaml",
+            # Few-shot as in CoOp's paper: 16 learnable context tokens.
+            fewshot=_coop_fewshot,
+            fewshot_opts=("TRAINER.COOP.N_CTX", "16"),
+        ),
+        Method(
+            name="cocoop",
+            trainer="CoCoOp",
+            node="COCOOP",
+            paper="CoCoOp (Zhou et al., arXiv 2203.05557)",
+            zero_shot=False,
+            base2new=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+            xd=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+        ),
+        Method(
+            name="zsclip",
+            trainer="ZeroshotCLIP",
+            node="ZSCLIP",
+            paper="Zero-shot CLIP (Radford et al., arXiv 2103.00020) with CoOp's hand-crafted prompts",
+            zero_shot=True,
+            base2new=f"{TRAINERS}/CoOp/vit_b16.yaml",
+            xd=f"{TRAINERS}/CoOp/vit_b16.yaml",
+        ),
+    )
+}
+
+
+def method_for(name: str) -> Method:
+    key = name.strip().lower()
+    for method in METHODS.values():
+        if key in (method.name, method.trainer.lower()):
+            return method
+    raise KeyError(f"Unknown method {name!r}; the methods: {', '.join(METHODS)}")

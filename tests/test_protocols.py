@@ -1,0 +1,291 @@
+"""The protocol runner (protocols/, sweep.py) and the scripts/<method>/*.sh wrappers.
+
+Most tests read the train.py commands a --dry-run plans (nothing trains); a few run real tiny
+runs: a sweep that goes on past a failed run, two runs at once through submitit's local
+executor, and a SLURM submission through submitit with a stand-in ``sbatch``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_INPUT_SIZE
+
+REPO = Path(__file__).resolve().parents[1]
+B2N = [
+    "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
+    "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
+]  # fmt: skip
+DG = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
+MUDPT_B2N = "vit_b16_c2_ep10_batch4_depth9"
+
+
+@pytest.fixture
+def sweep(tmp_path, capsys, monkeypatch):
+    """``sweep.py ARGS`` in-process, with DATA/OUTPUT under tmp_path; returns (exit code, stdout, stderr)."""
+    from protocols.cli import main
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+    for var in ("DATA", "OUTPUT", "CLIP_PATH", "CFG", "DRY_RUN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("OUTPUT", str(tmp_path / "output"))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as e:  # argparse errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def dry_run_commands(out: str) -> list[list[str]]:
+    lines = out.splitlines()
+    return [shlex.split(lines[i + 1].strip()) for i, line in enumerate(lines) if line.startswith("[dry-run] ") and i + 1 < len(lines) and lines[i + 1].startswith("    ")]
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def script(method: str, name: str) -> str:
+    return str(REPO / "scripts" / method / f"{name}.sh")
+
+
+# ---------------------------------------------------------------------------------------------
+# The scripts are generated wrappers, one per method and protocol step
+# ---------------------------------------------------------------------------------------------
+def test_scripts_are_the_generated_one_line_wrappers():
+    from protocols.cli import expected_scripts
+
+    expected = expected_scripts()
+    found = {str(p.relative_to(REPO)) for p in (REPO / "scripts").rglob("*.sh")} - {"scripts/smoke.sh"}
+    assert found == set(expected), "run `python sweep.py write-scripts`"
+    for rel, text in expected.items():
+        path = REPO / rel
+        assert path.read_text() == text, f"{rel} differs from what `python sweep.py write-scripts` writes"
+        assert os.access(path, os.X_OK), rel
+        code = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert code == ['exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"'], rel
+    # Every method gets the scripts of every protocol it has a recipe for.
+    assert {p.name for p in (REPO / "scripts" / "coop").iterdir()} >= {"fewshot.sh", "fewshot_all.sh", "xd_all.sh"}
+    assert not (REPO / "scripts" / "cocoop" / "fewshot.sh").exists()
+
+
+def test_a_wrapper_runs_the_runner_from_any_directory(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable}
+    rel = os.path.relpath(script("mudpt", "base2new_test"), tmp_path)
+    proc = subprocess.run(["bash", rel, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: scripts/mudpt/base2new_test.sh [options] DATASET SEED [KEY VALUE ...]")
+    assert "Base-to-new, step 2: evaluate the model of base2new_train.sh on the new classes of DATASET." in proc.stdout
+
+
+ARG_ERRORS = [
+    ("base2new_train", [], "expected DATASET SEED, got 0 argument(s)"),
+    ("base2new_train", ["dtd", "0"], "SEED must be a positive integer, got '0'"),
+    ("base2new_train", ["foo", "1"], "Unknown dataset 'foo'. Valid names: ImageNet, Caltech101"),
+    ("base2new_train", ["imagenet_a", "1"], "'imagenet_a' cannot be used in base2new (not one of its datasets)"),
+    ("xd_test", ["imagenet", "1"], "'imagenet' cannot be used in xd (ImageNet is the training set"),
+    ("fewshot", ["dtd", "3", "1"], "SHOTS must be one of 1 2 4 8 16, got 3"),
+    ("xd_test", ["dtd", "1", "OPTIM.MAX_EPOCH"], "extra options come in KEY VALUE pairs, got: OPTIM.MAX_EPOCH"),
+]
+
+
+@pytest.mark.parametrize("name, args, message", ARG_ERRORS)
+def test_script_argument_errors_exit_2_with_the_usage(sweep, name, args, message):
+    code, out, err = sweep("script", script("mudpt", name), *args)
+    assert code == 2 and out == ""
+    assert message in err and f"usage: scripts/mudpt/{name}.sh" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands and run folders
+# ---------------------------------------------------------------------------------------------
+def test_base2new_train_command(sweep, tmp_path):
+    clip = tmp_path / "ViT-B-16.pt"
+    clip.write_bytes(b"")
+    os.environ["CLIP_PATH"] = str(clip)
+    try:
+        code, out, _ = sweep("script", script("mudpt", "base2new_train"), "dtd", "2", "OPTIM.MAX_EPOCH", "2", "--dry-run")
+    finally:
+        del os.environ["CLIP_PATH"]
+    assert code == 0
+    (command,) = dry_run_commands(out)
+    run_dir = tmp_path / "output/base2new/train_base/dtd/shots_16/MuDPT" / f"{MUDPT_B2N}+max_epoch2" / "seed2"
+    assert command == [
+        sys.executable, "train.py", "--root", str(tmp_path / "data"), "--seed", "2", "--trainer", "MuDPT",
+        "--dataset-config-file", "configs/datasets/dtd.yaml",
+        "--config-file", f"configs/trainers/MuDPT/{MUDPT_B2N}.yaml", "--output-dir", str(run_dir),
+        "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base",
+        "TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.CHECKPOINT_KEEP_LAST", "1",  # resumable: a checkpoint per epoch
+        "MODEL.BACKBONE.PATH", str(clip), "OPTIM.MAX_EPOCH", "2",
+    ]  # fmt: skip
+    assert out.startswith("[dry-run] mudpt base2new train dtd seed 2: pending")
+
+
+def test_the_test_step_reads_the_trained_runs_config(sweep, tmp_path):
+    code, out, _ = sweep("base2new", "--methods", "coop", "--datasets", "imagenet", "--seeds", "3", "--dry-run")
+    train, test = dry_run_commands(out)
+    trained = tmp_path / "output/base2new/train_base/imagenet/shots_16/CoOp/vit_b16_ep50_ctxv1/seed3"  # ImageNet's recipe
+    assert option(train, "--config-file") == "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"
+    assert option(test, "--config-file") == str(trained / "config.yaml")  # no override is repeated
+    assert option(test, "--model-dir") == str(trained) and "--eval-only" in test and "--load-epoch" not in test
+    assert option(test, "--output-dir") == str(trained).replace("train_base", "test_new")
+    assert test[-4:] == ["DATASET.NAME", "ImageNet", "DATASET.SUBSAMPLE_CLASSES", "new"]
+
+
+def test_overrides_that_change_results_name_the_folder(sweep, tmp_path):
+    code, out, _ = sweep(
+        "base2new", "--methods", "mudpt,coop", "--datasets", "dtd", "--seeds", "1", "--steps", "train", "--dry-run",
+        "OPTIM.MAX_EPOCH", "2", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TEST.BATCH_SIZE", "8",
+        "DATASET.NUM_SHOTS", "4", "TRAINER.MUDPT.PROMPT_DEPTH", "3",
+    )  # fmt: skip
+    assert code == 0, out
+    mudpt, coop = dry_run_commands(out)
+    # Workers and test batch size cannot change results: not in the name; the shots trained are.
+    assert option(mudpt, "--output-dir").endswith(f"dtd/shots_4/MuDPT/{MUDPT_B2N}+max_epoch2-prompt_depth3/seed1")
+    assert option(coop, "--output-dir").endswith("dtd/shots_4/CoOp/vit_b16_ctxv1+max_epoch2/seed1")
+    assert "TRAINER.MUDPT.PROMPT_DEPTH" not in coop and option(coop, "DATASET.NUM_SHOTS") == "4"
+
+
+def test_a_test_step_alone_finds_its_training_run(sweep, tmp_path):
+    trained = tmp_path / "output/base2new/train_base/dtd/shots_2/MuDPT" / f"{MUDPT_B2N}+max_epoch2" / "seed1"
+    trained.mkdir(parents=True)
+    (trained / "config.yaml").write_text("OPTIM:\n  MAX_EPOCH: 2\n")
+    code, out, _ = sweep("script", script("mudpt", "base2new_test"), "dtd", "1", "--dry-run")
+    (command,) = dry_run_commands(out)
+    assert option(command, "--model-dir") == str(trained)
+    assert option(command, "--output-dir") == str(trained).replace("train_base", "test_new")
+    other = trained.parent.parent / f"{MUDPT_B2N}+max_epoch5" / "seed1"
+    other.mkdir(parents=True)
+    (other / "config.yaml").write_text("OPTIM:\n  MAX_EPOCH: 5\n")
+    code, out, _ = sweep("script", script("mudpt", "base2new_test"), "dtd", "1", "--dry-run")
+    assert "failed (mudpt base2new test dtd seed 1: several training runs could be the one to evaluate:" in out
+    code, out, _ = sweep("script", script("mudpt", "base2new_test"), "dtd", "1", "--dry-run", "OPTIM.MAX_EPOCH", "5")
+    assert option(dry_run_commands(out)[0], "--model-dir") == str(other)
+
+
+def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
+    code, out, _ = sweep("base2new", "--methods", "mudpt,coop", "--datasets", "eurosat,dtd", "--seeds", "1", "2", "--dry-run")
+    commands = dry_run_commands(out)
+    assert len(commands) == 2 * 2 * 2 * 2  # methods x datasets x seeds x steps
+    datasets = [Path(option(c, "--output-dir")).parts[-5] for c in commands[:8]]
+    assert datasets == ["dtd"] * 4 + ["eurosat"] * 4  # table order, whatever the order asked
+
+    code, out, _ = sweep("xd", "--methods", "zsclip", "--seeds", "1", "--dry-run")
+    commands = dry_run_commands(out)
+    targets = [Path(option(c, "--output-dir")).parts[-5] for c in commands[1:]]
+    assert Path(option(commands[0], "--output-dir")).parts[-6:-4] == ("train", "imagenet")
+    assert targets == B2N[1:] + DG and all("--model-dir" not in c for c in commands)  # zero-shot: nothing to load
+
+    code, out, _ = sweep("fewshot", "--methods", "coop", "--datasets", "imagenet,dtd", "--shots", "1", "4", "16", "--seeds", "1", "--dry-run")
+    configs = [(Path(option(c, "--output-dir")).parts[-5], option(c, "--config-file")) for c in dry_run_commands(out)]
+    # CoOp's epochs by shots: 50 for 1 shot and ImageNet, 100 for 2/4, 200 for 8/16.
+    assert configs == [
+        ("imagenet", "configs/trainers/CoOp/vit_b16_ep50.yaml"), ("imagenet", "configs/trainers/CoOp/vit_b16_ep50.yaml"),
+        ("imagenet", "configs/trainers/CoOp/vit_b16_ep50.yaml"), ("dtd", "configs/trainers/CoOp/vit_b16_ep50.yaml"),
+        ("dtd", "configs/trainers/CoOp/vit_b16_ep100.yaml"), ("dtd", "configs/trainers/CoOp/vit_b16.yaml"),
+    ]  # fmt: skip
+    assert all(option(c, "TRAINER.COOP.N_CTX") == "16" for c in dry_run_commands(out))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["base2new", "--methods", "mudpt", "--shots", "4"], "base2new trains with 16 shots; to change them, pass DATASET.NUM_SHOTS K."),
+    (["fewshot", "--methods", "mudpt", "DATASET.NUM_SHOTS", "4"], "Few-shot runs take their shots from --shots"),
+    (["base2new", "DATASET.SUBSAMPLE_CLASSES", "new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),
+    (["fewshot", "--methods", "cocoop"], "cocoop has no recipe for the fewshot protocol (it has: base2new, xd)."),
+    (["base2new", "--methods", "maple"], "Unknown method 'maple'; the methods: mudpt, coop, cocoop, zsclip"),
+    (["base2new", "OPTIM.LEARNING_RATE", "0.1"], "Non-existent key: OPTIM.LEARNING_RATE (in the command-line overrides)"),
+])  # fmt: skip
+def test_bad_selections_stop_before_anything_runs(sweep, tmp_path, args, message):
+    code, out, err = sweep(*args)
+    assert code == 2 and message in err and out == ""
+    assert not (tmp_path / "output").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real runs: past failures, two at once, SLURM
+# ---------------------------------------------------------------------------------------------
+def _tiny(clip_file: str) -> list[str]:
+    return [
+        "--clip-path", clip_file, "INPUT.SIZE", TINY_INPUT_SIZE, "DATALOADER.NUM_WORKERS", "0",
+        "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "1",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def two_datasets(tmp_path):
+    from datasets.synthetic import make_synthetic_dataset
+
+    for name in ("dtd", "eurosat"):
+        make_synthetic_dataset(str(tmp_path / "data"), name, n_classes=4, n_train=2, n_val=1, n_test=2, image_size=32)
+    return tmp_path / "data"
+
+
+def test_a_failed_run_does_not_stop_the_sweep(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    (two_datasets / "eurosat" / "split_zhou_EuroSAT.json").unlink()
+    code, out, _ = sweep("base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", *_tiny(tiny_clip_file))
+    assert code == 1
+    summary = out[out.index("Summary: "):]
+    assert summary.startswith("Summary: 2 done, 1 failed, 1 pending")
+    assert "failed   coop base2new train eurosat seed 1" in summary and "EuroSAT: the official split file" in summary
+    assert "pending  coop base2new test eurosat seed 1" in summary and "its training run failed" in summary
+    assert "log.txt" in summary
+    code, out, _ = sweep("status", "base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", *_tiny(tiny_clip_file))
+    assert code == 0 and out.startswith("Summary: 2 done, 1 failed, 1 pending")
+    assert "done     coop base2new test dtd seed 1" in out
+
+
+def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets, tiny_clip_file):
+    code, out, _ = sweep("base2new", "--methods", "zsclip", "--datasets", "dtd,eurosat", "--seeds", "1",
+                         "--launcher", "local", "--jobs", "2", *_tiny(tiny_clip_file))  # fmt: skip
+    assert code == 0, out
+    assert "Running 2 jobs, 2 at a time" in out and out.rstrip().endswith("Summary: 4 done")
+    spans = []
+    for dataset in ("dtd", "eurosat"):
+        folders = [tmp_path / f"output/base2new/{step}/{dataset}/shots_1/ZeroshotCLIP/vit_b16+batch_size2-size32_32-max_epoch1/seed1"
+                   for step in ("train_base", "test_new")]  # fmt: skip
+        assert all(json.loads((f / "run.json").read_text())["status"] == "complete" for f in folders)
+        spans.append(((folders[0] / "config.yaml").stat().st_mtime, (folders[1] / "log.txt").stat().st_mtime))
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b and start_b < end_a  # the two jobs overlapped
+    assert len(list((tmp_path / "output" / ".submitit").iterdir())) >= 2  # submitit's job folders
+
+
+def test_slurm_sweeps_are_a_submitit_job_array(sweep, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    args = ["base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", "--launcher", "slurm",
+            "--partition", "gpu", "--time", "90", "--array-parallelism", "1", "--sbatch", "account=abc", "--mem", "32G"]  # fmt: skip
+    code, out, err = sweep(*args)  # no SLURM on this machine
+    assert code == 2 and "--launcher slurm needs SLURM (Could not detect \"srun\"" in err
+    code, dry, _ = sweep(*args, "--dry-run")  # the script, without SLURM
+    assert code == 0 and "[dry-run] the sbatch script of the job array (2 jobs):" in dry
+
+    for tool, text in (("sbatch", f'cp "$1" {tmp_path}/submitted.sh\necho "Submitted batch job 4242"'), ("srun", "exit 1")):
+        fake = bin_dir / tool  # stands in for SLURM: sbatch keeps the script and answers like sbatch
+        fake.write_text(f"#!/usr/bin/env bash\n{text}\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, _ = sweep(*args)
+    assert code == 0, out
+    assert "submitted coop base2new dtd seed 1 (2 steps) as SLURM job 4242_0" in out
+    assert "submitted coop base2new eurosat seed 1 (2 steps) as SLURM job 4242_1" in out
+    submitted = (tmp_path / "submitted.sh").read_text()
+    for line in ("#SBATCH --array=0-1%1", "#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --account=abc", "#SBATCH --mem=32G", "-u -m submitit.core._submit"):  # fmt: skip
+        assert line in submitted, line
+        assert line in dry  # the dry run showed the same script

@@ -62,10 +62,12 @@ echo "== python sweep.py status ${SWEEP[*]}"
 "$PYTHON" sweep.py status "${SWEEP[@]}" "${TINY[@]}" | head -n 1
 
 echo
-echo "== python parse_results.py $OUTPUT"
-"$PYTHON" parse_results.py "$OUTPUT" | tee "$WORK/table.txt"
+echo "== python parse_results.py $OUTPUT --plot $WORK/plots"
+"$PYTHON" parse_results.py "$OUTPUT" --plot "$WORK/plots" --plot-note "synthetic data, random tiny CLIP" | tee "$WORK/table.txt"
 for method in MuDPT CoOp ZeroshotCLIP; do
     grep -q "$method" "$WORK/table.txt" || { echo "smoke: FAILED: no $method results in the table" >&2; exit 1; }
 done
+ls "$WORK"/plots/*.png > /dev/null || { echo "smoke: FAILED: no plots in $WORK/plots" >&2; exit 1; }
+echo "plots: $(ls "$WORK"/plots)"
 echo
 echo "smoke: OK (installation works end to end; see README for real data and weights)"

@@ -503,12 +503,3 @@ def test_config_merges_with_no_unknown_keys(name):
     assert list(cfg.INPUT.TRANSFORMS) == ["random_resized_crop", "random_flip", "normalize"]
     assert cfg.TRAIN.PRINT_FREQ == 20
     check_config(c)
-
-
-def test_protocol_scripts_name_existing_configs():
-    settings = REPO / "scripts" / "mudpt" / "settings.sh"
-    if not settings.exists():
-        pytest.skip("scripts/mudpt/settings.sh not present")
-    named = [line.split("=", 1)[1].strip('"') for line in settings.read_text().splitlines() if line.startswith("CFG_") and "=" in line]
-    for path in filter(None, named):
-        assert (REPO / path).is_file(), path

@@ -1,8 +1,10 @@
-"""Tests for parse_results.py: log parsing, run discovery, seed averaging and the tables.
+"""Tests for parse_results.py (the ``results`` package through the names parse_results.py keeps):
+log parsing, run discovery, seed averaging, the tables and the command line.
 
 The fixture tree mixes our layout (base-to-new, cross-dataset, DG), CoOp's few-shot layout and
 MaPLe's cross-dataset layout, with logs in the exact text of current Dassl and of older Dassl
-("Finished training", two-decimal results, tab-separated training lines), plus the broken cases:
+("Finished training", two-decimal results, tab-separated training lines), with Dassl's argument
+and config dumps (``eval_only``, shots, epochs, context tokens), plus the broken cases:
 a crash mid-training, a crash in the final test, a rerun log next to an older one, a seed dir
 without a log and a stray folder.
 """
@@ -33,12 +35,46 @@ COOP_VARIANT = "nctx16_cscFalse_ctpend"
 # ---------------------------------------------------------------------------------------------
 # Log texts
 # ---------------------------------------------------------------------------------------------
-def _header(trainer: str, dataset: str) -> list[str]:
+def config_dump(trainer: str, shots: int, epochs: int, n_ctx: int, subsample: str) -> list[str]:
+    """Dassl's config dump (yacs text, keys sorted, two spaces per level), the kept keys and a few others."""
+    node = trainer.upper()
+    return [
+        "************",
+        "** Config **",
+        "************",
+        "DATASET:",
+        "  NAME: DescribableTextures",
+        f"  NUM_SHOTS: {shots}",
+        "  ROOT: /data",
+        f"  SUBSAMPLE_CLASSES: {subsample}",
+        "MODEL:",
+        "  BACKBONE:",
+        "    NAME: ViT-B/16",
+        "  INIT_WEIGHTS: ",
+        "OPTIM:",
+        "  LR: 0.0025",
+        f"  MAX_EPOCH: {epochs}",
+        "TRAINER:",
+        *(["  COCOOP:", "    N_CTX: 16"] if node != "COCOOP" else []),  # another method's node
+        f"  {node}:",
+        "    CTX_INIT: a photo of a",
+        f"    N_CTX: {n_ctx}",
+        f"  NAME: {trainer}",
+        "USE_CUDA: True",
+    ]
+
+
+def _header(
+    trainer: str, dataset: str, *, eval_only: bool, shots: int = 16, epochs: int = 2, n_ctx: int = 2, subsample: str = "all"
+) -> list[str]:
     return [
         "***************",
         "** Arguments **",
         "***************",
+        f"eval_only: {eval_only}",
+        "opts: ['DATASET.NUM_SHOTS', '16']",
         f"trainer: {trainer}",
+        *config_dump(trainer, shots, epochs, n_ctx, subsample),
         "Collecting env info ...",
         "** System info **",
         f"Loading trainer: {trainer}",
@@ -81,9 +117,12 @@ def train_log(
     crash_at_epoch: int | None = None,
     old_dassl: bool = False,
     val_acc: float | None = None,
+    shots: int = 16,
+    n_ctx: int = 2,
+    subsample: str = "all",
 ) -> str:
     """A training log. ``acc=None`` with ``crash_at_epoch=None``: crashed in the final test."""
-    lines = _header(trainer, "DescribableTextures")
+    lines = _header(trainer, "DescribableTextures", eval_only=False, shots=shots, epochs=epochs, n_ctx=n_ctx, subsample=subsample)
     lines += ["No checkpoint found, train from scratch", "Initialize tensorboard (log_dir=out/tensorboard)"]
     decimals = 2 if old_dassl else 1
     for epoch in range(1, epochs + 1):
@@ -112,9 +151,19 @@ def train_log(
     return "\n".join(lines) + "\n"
 
 
-def eval_log(acc: float | None, f1: float | None = None, *, old_dassl: bool = False) -> str:
+def eval_log(
+    acc: float | None,
+    f1: float | None = None,
+    *,
+    old_dassl: bool = False,
+    trainer: str = "MuDPT",
+    shots: int = 16,
+    epochs: int = 2,
+    n_ctx: int = 2,
+    subsample: str = "all",
+) -> str:
     """An evaluation-only log (``--eval-only``); ``acc=None``: crashed before the result."""
-    lines = _header("MuDPT", "DescribableTextures")
+    lines = _header(trainer, "DescribableTextures", eval_only=True, shots=shots, epochs=epochs, n_ctx=n_ctx, subsample=subsample)
     lines += [
         'Loading weights to mudpt_prompt_learner from "out/prompt_learner/model.pth.tar-2" (epoch = 2)',
         "Evaluate on the *test* set",
@@ -146,8 +195,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for dataset, (bases, news) in B2N.items():
         for seed, (base, new) in enumerate(zip(bases, news), start=1):
             tail = Path(dataset, "shots_16", "MuDPT", B2N_CFG, f"seed{seed}")
-            write(b2n / "train_base" / tail / "log.txt", train_log(base, f1=base - 10))
-            write(b2n / "test_new" / tail / "log.txt", eval_log(new, f1=None if new is None else new - 10))
+            write(b2n / "train_base" / tail / "log.txt", train_log(base, f1=base - 10, subsample="base"))
+            write(b2n / "test_new" / tail / "log.txt", eval_log(new, f1=None if new is None else new - 10, subsample="new"))
     caltech = b2n / "train_base" / "caltech101" / "shots_16" / "MuDPT" / B2N_CFG
     # seed1: crashed at epoch 2, then resumed into the same dir (timestamped log) and finished.
     write(caltech / "seed1" / "log.txt", train_log(None, crash_at_epoch=2))
@@ -167,17 +216,19 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
             write(xd / "test" / dataset / "shots_16" / "MuDPT" / XD_CFG / f"seed{seed}" / "log.txt", eval_log(acc))
 
     # MaPLe's cross-dataset layout, logs of older Dassl.
-    write(root / "imagenet" / "MaPLe" / f"{MAPLE_CFG}_16shots" / "seed1" / "log.txt", train_log(70.72, old_dassl=True))
+    maple_log = train_log(70.72, old_dassl=True, trainer="MaPLe", epochs=5)
+    write(root / "imagenet" / "MaPLe" / f"{MAPLE_CFG}_16shots" / "seed1" / "log.txt", maple_log)
     write(
         root / "evaluation" / "MaPLe" / f"{MAPLE_CFG}_16shots" / "dtd" / "seed1" / "log.txt",
-        eval_log(46.49, old_dassl=True),
+        eval_log(46.49, old_dassl=True, trainer="MaPLe", shots=-1, epochs=5),  # an evaluation samples no shots
     )
 
     # CoOp's few-shot layout.
     coop = root / "caltech101" / "CoOp"
-    write(coop / f"{COOP_CFG}_16shots" / COOP_VARIANT / "seed1" / "log.txt", train_log(91.5, trainer="CoOp"))
-    write(coop / f"{COOP_CFG}_16shots" / COOP_VARIANT / "seed2" / "log.txt", train_log(92.5, trainer="CoOp"))
-    write(coop / f"{COOP_CFG}_4shots" / COOP_VARIANT / "seed1" / "log.txt", train_log(88.0, trainer="CoOp"))
+    coop_log = dict(trainer="CoOp", n_ctx=16, epochs=50)
+    write(coop / f"{COOP_CFG}_16shots" / COOP_VARIANT / "seed1" / "log.txt", train_log(91.5, **coop_log))
+    write(coop / f"{COOP_CFG}_16shots" / COOP_VARIANT / "seed2" / "log.txt", train_log(92.5, **coop_log))
+    write(coop / f"{COOP_CFG}_4shots" / COOP_VARIANT / "seed1" / "log.txt", train_log(88.0, shots=4, **coop_log))
     # Crashed in the final test: "Finish training" without a result after it.
     crashed = root / "dtd" / "CoOp" / f"{COOP_CFG}_16shots" / COOP_VARIANT / "seed1"
     write(crashed / "log.txt", train_log(None, trainer="CoOp"))
@@ -227,7 +278,7 @@ def test_parse_log_finish_without_result_is_incomplete(tmp_path: Path) -> None:
 
 
 def test_parse_log_eval_only_without_result_is_incomplete(tmp_path: Path) -> None:
-    assert pr.parse_log(write(tmp_path / "log.txt", eval_log(None))).reason == "no result (evaluation not finished)"
+    assert pr.parse_log(write(tmp_path / "log.txt", eval_log(None))).reason == "evaluation not finished"
 
 
 def test_parse_log_missing_keyword_names_it(tmp_path: Path) -> None:
@@ -255,7 +306,7 @@ def test_find_runs_statuses_and_reasons(tree: Path) -> None:
     incomplete = {path: run.reason for path, run in runs.items() if not run.complete}
     assert incomplete == {
         f"base2new/test_new/caltech101/shots_16/MuDPT/{B2N_CFG}/seed1": "no log",
-        f"base2new/test_new/eurosat/shots_16/MuDPT/{B2N_CFG}/seed3": "no result (evaluation not finished)",
+        f"base2new/test_new/eurosat/shots_16/MuDPT/{B2N_CFG}/seed3": "evaluation not finished",
         f"base2new/train_base/caltech101/shots_16/MuDPT/{B2N_CFG}/seed3": "training not finished",
         f"dtd/CoOp/{COOP_CFG}_16shots/{COOP_VARIANT}/seed1": "no result after Finish training",
     }
@@ -272,7 +323,7 @@ def test_find_runs_statuses_and_reasons(tree: Path) -> None:
     [
         (
             f"pre/fix/base2new/test_new/dtd/shots_16/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/seed2",
-            pr.RunKey("base2new", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", 16, "dtd", "new"),
+            pr.RunKey("base2new", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", 16, "dtd", "new", prefix="pre/fix"),
             2,
         ),
         (
@@ -299,7 +350,18 @@ def test_find_runs_statuses_and_reasons(tree: Path) -> None:
         # ImageNet in xd/test is no target, and a source other than ImageNet is no xd source.
         ("xd/test/imagenet/shots_16/MuDPT/c/seed1", pr.RunKey("other", config="xd/test/imagenet/shots_16/MuDPT/c"), 1),
         ("xd/train/dtd/shots_16/MuDPT/c/seed1", pr.RunKey("other", config="xd/train/dtd/shots_16/MuDPT/c"), 1),
-        ("ZeroshotCLIP/vit_b16/dtd", pr.RunKey("other", config="ZeroshotCLIP/vit_b16/dtd"), None),
+        # CoOp's zero-shot layout: no seed folder; all classes unless its config says otherwise.
+        ("ZeroshotCLIP/vit_b16/dtd", pr.RunKey("zeroshot", "ZeroshotCLIP", "vit_b16", None, "dtd"), None),
+        # The released MuDPT code: no trainer folder.
+        (
+            "base2new/new/dtd/shots_16/vit_b16_bz4_ep10/seed3",
+            pr.RunKey("base2new", "MuDPT", "vit_b16_bz4_ep10", 16, "dtd", "new"),
+            3,
+        ),
+        # Few-shot of a dataset that no reader registers: still a run of the protocol.
+        ("fewshot/my_data/shots_2/CoOp/c/seed1", pr.RunKey("fewshot", "CoOp", "c", 2, "my_data"), 1),
+        # A dataset that does not take part in the protocol is no run of it.
+        ("fewshot/imagenet_a/shots_2/CoOp/c/seed1", pr.RunKey("other", config="fewshot/imagenet_a/shots_2/CoOp/c"), 1),
     ],
 )
 def test_classify_layouts(tmp_path: Path, path: str, key: pr.RunKey, seed: int | None) -> None:
@@ -347,7 +409,9 @@ def tables(tree: Path) -> dict[str, pr.Table]:
 
 def test_base2new_table_numbers(tables: dict[str, pr.Table]) -> None:
     table = tables["Base-to-new generalisation"]
-    assert table.title == f"Base-to-new generalisation: MuDPT, {B2N_CFG}, 16 shots"
+    assert table.title == f"Base-to-new generalisation: MuDPT, {B2N_CFG}"
+    # The settings the runs' configs say (evaluation runs sample no shots: the training runs say them).
+    assert table.settings == "16 shots, 2 epochs, N_CTX 2"
     assert [row[0] for row in table.rows] == ["Caltech101", "DTD", "EuroSAT", "Average (2 datasets)"]
     cells = _cells(table)
     assert (cells[("DTD", "Base")].mean, cells[("DTD", "Base")].n) == (82.0, 3)
@@ -368,7 +432,8 @@ def test_base2new_table_numbers(tables: dict[str, pr.Table]) -> None:
 
 def test_cross_dataset_and_dg_tables(tables: dict[str, pr.Table]) -> None:
     xd = tables["Cross-dataset transfer from ImageNet"]
-    assert xd.headers == ["Method", "Config", "ImageNet", "DTD", "EuroSAT", "Average"]
+    assert xd.headers == ["Method", "Config", "Settings", "ImageNet", "DTD", "EuroSAT", "Average"]
+    assert [row[2] for row in xd.rows] == ["16 shots, 5 epochs, N_CTX 2", "16 shots, 2 epochs, N_CTX 2"]  # MaPLe, MuDPT
     cells = _cells(xd)
     mudpt, maple = f"MuDPT/{XD_CFG}", f"MaPLe/{MAPLE_CFG}"
     assert (cells[(mudpt, "ImageNet")].mean, cells[(mudpt, "ImageNet")].spread) == (71.5, 0.5)
@@ -377,7 +442,7 @@ def test_cross_dataset_and_dg_tables(tables: dict[str, pr.Table]) -> None:
     assert (cells[(maple, "ImageNet")].mean, cells[(maple, "ImageNet")].n) == (70.72, 1)
     assert cells[(maple, "DTD")].mean == 46.49 and (maple, "EuroSAT") not in cells
     dg = tables["Domain generalisation from ImageNet"]
-    assert dg.headers == ["Method", "Config", "ImageNet", "-A", "Average"]
+    assert dg.headers == ["Method", "Config", "Settings", "ImageNet", "-A", "Average"]
     assert [row[:2] for row in dg.rows] == [["MuDPT", XD_CFG]]
     cells = _cells(dg)
     assert cells[(mudpt, "-A")].mean == pytest.approx(50.2) and cells[(mudpt, "-A")].spread == pytest.approx(0.1)
@@ -407,7 +472,8 @@ def test_other_table_groups_by_path(tables: dict[str, pr.Table]) -> None:
 def test_main_text_output(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert pr.main([str(tree)]) == 0
     out = capsys.readouterr().out
-    assert f"Base-to-new generalisation: MuDPT, {B2N_CFG}, 16 shots (mean ± std over 3 seeds, n=k where marked)" in out
+    caption = f"Base-to-new generalisation: MuDPT, {B2N_CFG} (16 shots, 2 epochs, N_CTX 2; mean ± std over 3 seeds, n=k where marked)"
+    assert caption in out
     dtd_row = next(line for line in out.splitlines() if line.startswith("| DTD "))
     assert [c.strip() for c in dtd_row.strip("|").split("|")] == ["DTD", "82.00 ± 1.63", "61.00 ± 0.82", "69.96"]
     euro_row = next(line for line in out.splitlines() if line.startswith("| EuroSAT "))

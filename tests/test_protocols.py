@@ -110,6 +110,22 @@ def test_script_argument_errors_exit_2_with_the_usage(sweep, name, args, message
     assert message in err and f"usage: scripts/mudpt/{name}.sh" in err
 
 
+def test_every_recipe_of_every_method_is_a_config_file():
+    import yaml
+
+    from protocols import METHODS, PROTOCOLS
+
+    for method in METHODS.values():
+        for name in method.protocols:
+            protocol = PROTOCOLS[name]
+            for spec in protocol.datasets():
+                for shots in protocol.shots:
+                    path = REPO / method.config(name, spec.config, shots)
+                    assert path.is_file(), (method.name, name, spec.config, shots, path)
+                    optim = yaml.safe_load(path.read_text()).get("OPTIM") or {}
+                    assert method.zero_shot or optim.get("MAX_EPOCH", 0) > 0, path
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands and run folders
 # ---------------------------------------------------------------------------------------------

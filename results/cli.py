@@ -1,0 +1,129 @@
+"""The command line of ``parse_results.py``: find the runs, print the tables, write the figures.
+
+Usage::
+
+    python parse_results.py output/                       # all tables
+    python parse_results.py output/base2new --format md   # markdown
+    python parse_results.py output/ --format csv --out results.csv
+    python parse_results.py output/ --plot figures/       # and one PNG per table kind and setting
+    python parse_results.py --status output/base2new/train_base/dtd/shots_16/MuDPT/cfg/seed1
+
+``--status`` prints ``complete``, ``incomplete`` or ``missing`` and exits with 0, 1 or 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .logs import DEFAULT_KEYWORD, STATUS_EXIT_CODES, run_status
+
+__all__ = ["build_parser", "main"]
+
+EXIT_NO_RUNS = 1
+EXIT_NO_DIRECTORY = 2
+KEYWORD_RE = re.compile(r"\w+")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .render import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="parse_results.py",
+        description="Tabulate the test results of MuDPT / CoOp / CoCoOp / MaPLe runs found below a directory.",
+        epilog="Example: python parse_results.py output/ --format md --out results.md --plot figures/",
+    )
+    parser.add_argument("directory", nargs="?", type=Path, help="directory to search for runs (e.g. output/)")
+    parser.add_argument(
+        "--status", metavar="RUN_DIR", type=Path, help="print complete/incomplete/missing for one run dir; exit 0/1/2"
+    )
+    parser.add_argument("--keyword", default=DEFAULT_KEYWORD, help="metric to report (default: accuracy, or macro_f1)")
+    parser.add_argument("--ci95", action="store_true", help="report 1.96*std/sqrt(n) instead of the std over seeds")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--out", type=Path, help="write the output to this file (atomically) instead of stdout")
+    parser.add_argument("--runs", action="store_true", help="list every run with its metrics instead of the tables")
+    parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        type=Path,
+        help="also write figures (PNG) of the base-to-new, few-shot, cross-dataset and DG tables into DIR",
+    )
+    parser.add_argument("--plot-note", default="", metavar="TEXT", help="a note for every figure's title (e.g. \"synthetic data\")")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not KEYWORD_RE.fullmatch(args.keyword):
+        parser.error(f"--keyword must be a metric name such as accuracy or macro_f1, got {args.keyword!r}")
+    if args.status is not None:
+        if args.directory is not None:
+            parser.error("give either DIR or --status RUN_DIR, not both")
+        status = run_status(args.status, args.keyword)
+        print(status)
+        return STATUS_EXIT_CODES[status]
+    if args.directory is None:
+        parser.error("the directory to parse is required (e.g. python parse_results.py output/)")
+    if args.runs and args.plot is not None:
+        parser.error("--plot draws the tables; --runs lists runs instead of tables: give one of them")
+    root: Path = args.directory
+    if not root.is_dir():
+        print(f"error: directory not found: {root} (give the runs' output directory, e.g. output/)", file=sys.stderr)
+        return EXIT_NO_DIRECTORY
+
+    from .layouts import find_runs
+    from .render import render_incomplete, render_repeats, write_atomic
+
+    runs = find_runs(root, args.keyword)
+    if not runs:
+        print(f"No runs found under {root}: no log.txt and no seed<N> directory below it.", file=sys.stderr)
+        return EXIT_NO_RUNS
+    abs_root = Path(os.path.abspath(root))
+    report, results, tables = _report(runs, abs_root, args)
+    if args.out is not None:
+        write_atomic(args.out, report)
+        print(f"Wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(report)
+    if args.format == "csv" and not args.runs:
+        # stdout / the file stay pure CSV; the listings go to stderr.
+        for section in (render_repeats(results.repeats, abs_root, "csv"), render_incomplete(runs, abs_root, "csv")):
+            sys.stderr.write(section)
+    if args.plot is not None:
+        from .plots import plot_tables
+
+        paths = plot_tables(tables, args.plot, ci95=args.ci95, note=args.plot_note)
+        where = ", ".join(str(p) for p in paths) if paths else "none: no base-to-new, few-shot, cross-dataset or DG results"
+        print(f"Figures: {where}", file=sys.stderr)
+    return 0
+
+
+def _report(runs, root: Path, args: argparse.Namespace):
+    """The text to write, the seed averages and the tables."""
+    from .render import (
+        render_csv,
+        render_incomplete,
+        render_repeats,
+        render_runs,
+        render_tables,
+    )
+    from .tables import Results, build_tables, group_results
+
+    if args.runs:
+        return render_runs(runs, root, args.format, args.keyword), Results(), []
+    results = group_results(runs, args.keyword, args.ci95)
+    tables = build_tables(results, args.keyword)
+    if args.format == "csv":
+        return render_csv(tables), results, tables
+    if tables:
+        sections = [render_tables(tables, args.format, args.ci95)]
+    else:
+        sections = [f"No complete results for '{args.keyword}'.\n"]
+    for section in (render_repeats(results.repeats, root, args.format), render_incomplete(runs, root, args.format)):
+        if section:
+            sections.append(section)
+    return "\n".join(sections), results, tables

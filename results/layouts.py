@@ -1,0 +1,339 @@
+"""Finding the runs below a folder and reading what each one measures from its path.
+
+A run is a folder that holds Dassl logs (or a ``seed<N>`` folder that holds none: a run that
+never started). Its path gives its :class:`RunKey` (protocol, method, config, shots, dataset,
+role) and its seed; the layouts are matched at the end of the path, and whatever comes before the
+recognised layout below the parsed folder (``eval/`` in ``output/eval/base2new/...``) is the
+run's *prefix*: part of its key, so a copy under ``eval/`` never averages with the main runs.
+
+Layouts understood:
+
+- ours (:mod:`protocols.definitions`, ``run_dir``):
+  ``<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<cfg>/seed<S>``, the step folder
+  giving the table role (``train_base`` -> base, ``test_new`` -> new, ``train`` -> source,
+  ``test`` -> target; few-shot has none); CoCoOp and MaPLe write the same base-to-new layout;
+- the released MuDPT code: ``base2new/{base,new}/<dataset>/shots_<K>/<cfg>/seed<S>``;
+- CoOp's few-shot runs: ``<dataset>/CoOp/<cfg>_<K>shots/nctx<N>_csc<B>_ctp<P>/seed<S>``;
+- CoCoOp's / MaPLe's cross-dataset source and targets: ``imagenet/<Trainer>/<cfg>_<K>shots[/<extra>]/seed<S>``
+  and ``evaluation/<Trainer>/<cfg>_<K>shots/<dataset>[/<extra>]/seed<S>``;
+- CoOp's zero-shot CLIP: ``ZeroshotCLIP/<cfg>/<dataset>`` (no seed folder). It evaluates all
+  classes (a zero-shot table of its own) unless the log's config says
+  ``SUBSAMPLE_CLASSES: base`` or ``new`` (then it is a base-to-new result); a folder holding
+  logs of several class subsets gives one run per subset.
+
+Anything else with logs is reported under "other", grouped by its path without the seed folder.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .benchmarks import Benchmarks, StepLayout, benchmarks
+from .logs import (
+    DEFAULT_KEYWORD,
+    NO_LOG,
+    LogResult,
+    choose,
+    failed_reason,
+    parse_log,
+    sorted_logs,
+)
+from .settings import SUBSAMPLE_KEY, Config, read_config_yaml
+
+__all__ = ["BASE2NEW", "FEWSHOT", "OTHER", "XD", "ZEROSHOT", "Run", "RunKey", "classify", "find_runs"]
+
+# Protocols of the tables: ours (protocols.definitions.PROTOCOLS), zero-shot on all classes, other.
+BASE2NEW, XD, FEWSHOT, ZEROSHOT, OTHER = "base2new", "xd", "fewshot", "zeroshot", "other"
+BASE, NEW, SOURCE, TARGET = "base", "new", "source", "target"
+ALL_CLASSES = "all"
+
+SEED_RE = re.compile(r"^seed(\d+)$")
+SHOTS_DIR_RE = re.compile(r"^shots_(\d+)$")  # ours, CoCoOp's, MaPLe's and MuDPT's base2new layout
+LEGACY_SHOTS_RE = re.compile(r"^(.+)_(\d+)shots$")  # CoOp / CoCoOp: <cfg>_<K>shots
+COOP_VARIANT_RE = re.compile(r"^nctx\d+_csc\w+_ctp\w+$")  # CoOp's main.sh: nctx16_cscFalse_ctpend
+LEGACY_EVALUATION_DIR = "evaluation"  # CoCoOp's / MaPLe's cross-dataset targets
+COOP_TRAINER = "CoOp"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What a run measures, without its seed: the unit that is averaged over seeds.
+
+    Args:
+        protocol: base2new | xd | fewshot | zeroshot | other (xd covers cross-dataset and DG).
+        method: the trainer (MuDPT, CoOp, ...).
+        config: the config folder; for "other": the run group's path relative to the parsed folder.
+        shots: from the path (None where the path has none, as for zero-shot CLIP).
+        dataset: a dataset config name (its folder in the layout).
+        role: base | new (base2new), source | target (xd), "" otherwise.
+        prefix: the folders between the parsed folder and the recognised layout ("" for none).
+    """
+
+    protocol: str
+    method: str = ""
+    config: str = ""
+    shots: int | None = None
+    dataset: str = ""
+    role: str = ""
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder and its result.
+
+    Args:
+        path: the run folder.
+        key, seed: what it measures (see :func:`classify`).
+        result: the chosen log (None: the folder has no log at all).
+        config: the kept keys of its config (``config.yaml``, else the chosen log's dump); None
+            when neither could be read.
+        record_reason: why it is incomplete according to its ``run.json`` (this repository's runs).
+    """
+
+    path: Path
+    key: RunKey
+    seed: int | None
+    result: LogResult | None
+    config: Config | None = None
+    record_reason: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.result is not None and self.result.complete
+
+    @property
+    def reason(self) -> str:
+        if self.complete:
+            return ""
+        if self.record_reason:
+            return self.record_reason
+        return NO_LOG if self.result is None else self.result.reason
+
+
+# =============================================================================================
+# Finding runs
+# =============================================================================================
+def find_runs(root: Path, keyword: str = DEFAULT_KEYWORD) -> list[Run]:
+    """Every run below ``root`` (``root`` included), sorted by path.
+
+    A run is a folder holding Dassl logs. A ``seed<N>`` folder with no log anywhere below it is
+    a run that never started (or stopped before logging). Other folders without logs, and
+    hidden ones (``.previous/`` of ``--restart``), are ignored.
+    """
+    root = Path(os.path.abspath(root))
+    runs: list[Run] = []
+    seed_dirs_without_log: list[Path] = []
+    for dirpath, dirnames, file_names in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        logs = sorted_logs(here, file_names)
+        if logs:
+            runs.extend(_runs_of_folder(here, root, [parse_log(path, keyword) for path in logs]))
+        elif SEED_RE.match(here.name):
+            seed_dirs_without_log.append(here)
+    run_paths = [run.path for run in runs]
+    for seed_dir in seed_dirs_without_log:
+        if not any(path.is_relative_to(seed_dir) for path in run_paths):
+            key, seed = classify(seed_dir, root)
+            runs.append(Run(seed_dir, key, seed, None, read_config_yaml(seed_dir), record_reason(seed_dir)))
+    return sorted(runs, key=lambda run: (run.path, run.key.role))
+
+
+def _runs_of_folder(run_dir: Path, root: Path, parsed: Sequence[LogResult]) -> list[Run]:
+    """The run(s) of a folder with logs (parsed oldest first): one, except for a zero-shot
+    folder that holds logs of several class subsets (one run per subset)."""
+    file_config = read_config_yaml(run_dir)
+    groups: dict[str, list[LogResult]] = {}
+    if _zero_shot_layout(_abs_parts(run_dir)) is not None:
+        for result in parsed:
+            groups.setdefault(result.config.get(SUBSAMPLE_KEY, ALL_CLASSES), []).append(result)
+    else:
+        groups[""] = list(parsed)
+    runs = []
+    reason = ""
+    for group in groups.values():
+        chosen = choose(group)
+        config = file_config if file_config is not None else (chosen.config or None)
+        key, seed = classify(run_dir, root, config)
+        if not chosen.complete and not reason:
+            reason = record_reason(run_dir)
+        runs.append(Run(run_dir, key, seed, chosen, config, "" if chosen.complete else reason))
+    return runs
+
+
+def record_reason(run_dir: Path) -> str:
+    """Why a run of this repository is incomplete, from its ``run.json`` ("" when it has none,
+    or when the record does not say: its logs do)."""
+    from engine.errors import RunFolderError
+    from engine.run_folder import FAILED, INTERRUPTED, RUNNING, RunFolder
+
+    folder = RunFolder(str(run_dir))
+    if not os.path.isfile(folder.file(folder.RECORD)):
+        return ""
+    try:
+        record = folder.record()
+    except RunFolderError:
+        return f"{folder.RECORD} is not readable"
+    status = record.get("status")
+    if status == FAILED:
+        return failed_reason(str(record.get("error", "")))
+    if status == INTERRUPTED:
+        return "interrupted"
+    if status == RUNNING:  # no process holds it any more, or one still does
+        return "running, or killed"
+    return ""
+
+
+# =============================================================================================
+# Classifying a path
+# =============================================================================================
+Match = tuple[RunKey, int]  # the key (without prefix) and where the layout starts in the path
+
+
+def _abs_parts(path: Path) -> tuple[str, ...]:
+    return Path(os.path.abspath(path)).parts
+
+
+def classify(run_dir: Path, root: Path, config: Mapping[str, str] | None = None) -> tuple[RunKey, int | None]:
+    """Read protocol, method, config, shots, dataset, role, prefix and seed from a run's path.
+
+    The layouts are matched at the end of the path, so the parsed folder may be anywhere in or
+    below it. ``config`` (the run's config keys) is read only for zero-shot folders, to tell a
+    base-to-new evaluation from one on all classes. Paths that match no layout go to "other".
+    """
+    parts = _abs_parts(run_dir)
+    root_parts = _abs_parts(root)
+    seed_match = SEED_RE.match(parts[-1])
+    seed = int(seed_match.group(1)) if seed_match else None
+    bm = benchmarks()
+    found: Match | None = None
+    if seed_match:
+        body = parts[:-1]
+        for matcher in (_match_ours, _match_released_mudpt, _match_legacy_evaluation, _match_legacy_train):
+            found = matcher(body, bm)
+            if found is not None:
+                break
+    else:
+        found = _zero_shot_layout(parts, config)
+    if found is not None:
+        key, start = found
+        under_root = parts[: len(root_parts)] == root_parts
+        prefix = "/".join(parts[len(root_parts) : start]) if under_root and start > len(root_parts) else ""
+        return _with_prefix(key, prefix), seed
+    group_dir = Path(*parts[:-1]) if seed_match else Path(*parts)
+    return RunKey(OTHER, config=relative(group_dir, root)), seed
+
+
+def _with_prefix(key: RunKey, prefix: str) -> RunKey:
+    return RunKey(key.protocol, key.method, key.config, key.shots, key.dataset, key.role, prefix)
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (``root`` itself when they are the same)."""
+    rel = os.path.relpath(path, root)
+    return str(root) if rel == "." else rel
+
+
+def _shots(folder: str) -> int | None:
+    match = SHOTS_DIR_RE.match(folder)
+    return int(match.group(1)) if match else None
+
+
+def _match_ours(body: Sequence[str], bm: Benchmarks) -> Match | None:
+    """``<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<cfg>`` (protocols.definitions)."""
+    if len(body) < 5:
+        return None
+    dataset, shots_dir, method, config = body[-4:]
+    shots = _shots(shots_dir)
+    if shots is None:
+        return None
+    for protocol in bm.protocols.values():
+        candidates = [(len(body) - 5, "")]
+        if len(body) >= 6:
+            candidates.append((len(body) - 6, body[-5]))
+        for start, folder in candidates:
+            step = protocol.step(folder)
+            if body[start] != protocol.name or step is None or not _takes_part(step, dataset, bm):
+                continue
+            return RunKey(protocol.name, method, config, shots, dataset, step.table_role), start
+    return None
+
+
+def _takes_part(step: StepLayout, dataset: str, bm: Benchmarks) -> bool:
+    """A known dataset must take part in the step; an unknown one may, unless only known ones can."""
+    if bm.is_known(dataset):
+        return dataset in step.datasets
+    return not step.known_only
+
+
+def _match_released_mudpt(body: Sequence[str], bm: Benchmarks) -> Match | None:
+    """The released MuDPT code: ``base2new/{base,new}/<dataset>/shots_<K>/<cfg>`` (no trainer folder)."""
+    from protocols import METHODS
+
+    if len(body) < 5 or body[-5] != BASE2NEW or _shots(body[-2]) is None:
+        return None
+    roles = {step.table_role for step in bm.protocols[BASE2NEW].steps}  # its folders are the roles
+    role, dataset, config = body[-4], body[-3], body[-1]
+    if role not in roles:
+        return None
+    return RunKey(BASE2NEW, METHODS["mudpt"].trainer, config, _shots(body[-2]), dataset, role), len(body) - 5
+
+
+def _match_legacy_evaluation(body: Sequence[str], bm: Benchmarks) -> Match | None:
+    """CoCoOp / MaPLe cross-dataset targets: ``evaluation/<Trainer>/<cfg>_<K>shots/<ds>[/...]``."""
+    for i in range(len(body) - 4, -1, -1):
+        if body[i] != LEGACY_EVALUATION_DIR:
+            continue
+        shots_match = LEGACY_SHOTS_RE.match(body[i + 2])
+        rest = list(body[i + 3 :])
+        datasets = [part for part in rest if bm.is_known(part)]
+        if shots_match is None or not datasets or datasets[0] == bm.xd_source:
+            return None
+        rest.remove(datasets[0])
+        config = "/".join([shots_match.group(1), *rest])
+        return RunKey(XD, body[i + 1], config, int(shots_match.group(2)), datasets[0], TARGET), i
+    return None
+
+
+def _match_legacy_train(body: Sequence[str], bm: Benchmarks) -> Match | None:
+    """``<ds>/<Trainer>/<cfg>_<K>shots[/<extra>]``: CoOp's few-shot layout (extra =
+    ``nctx<N>_csc<B>_ctp<P>``) and CoCoOp's / MaPLe's cross-dataset source on ImageNet."""
+    extra: list[str] = []
+    if len(body) >= 3 and LEGACY_SHOTS_RE.match(body[-1]) and bm.is_known(body[-3]):
+        start = len(body) - 3
+    elif len(body) >= 4 and LEGACY_SHOTS_RE.match(body[-2]) and bm.is_known(body[-4]):
+        start = len(body) - 4
+        extra = [body[-1]]
+    else:
+        return None
+    dataset, method, cfg_shots = body[start : start + 3]
+    shots_match = LEGACY_SHOTS_RE.match(cfg_shots)
+    assert shots_match is not None  # checked above
+    config = "/".join([shots_match.group(1), *extra])
+    shots = int(shots_match.group(2))
+    is_coop_main = method == COOP_TRAINER and bool(extra) and bool(COOP_VARIANT_RE.match(extra[0]))
+    if dataset == bm.xd_source and not is_coop_main:
+        return RunKey(XD, method, config, shots, dataset, SOURCE), start
+    return RunKey(FEWSHOT, method, config, shots, dataset), start
+
+
+def _zero_shot_layout(parts: Sequence[str], config: Mapping[str, str] | None = None) -> Match | None:
+    """CoOp's zero-shot CLIP: ``<ZeroshotCLIP>/<cfg>/<dataset>``; the class subset of its config
+    decides the table (base / new: base-to-new; all, or unknown: the zero-shot table)."""
+    from protocols import METHODS
+
+    if len(parts) < 3 or SEED_RE.match(parts[-1]):
+        return None
+    trainers = {m.trainer for m in METHODS.values() if m.zero_shot}
+    if parts[-3] not in trainers:
+        return None
+    method, cfg, dataset = parts[-3:]
+    subsample = (config or {}).get(SUBSAMPLE_KEY, ALL_CLASSES)
+    start = len(parts) - 3
+    if subsample in (BASE, NEW):
+        return RunKey(BASE2NEW, method, cfg, None, dataset, subsample), start
+    return RunKey(ZEROSHOT, method, cfg, None, dataset), start

@@ -1,0 +1,369 @@
+"""Figures of the tables (``--plot DIR``): PNG files drawn with matplotlib's Agg backend.
+
+One figure per table kind and setting, drawn from the same :class:`~results.tables.Table` objects
+as the printed tables (so a figure never shows a number the tables do not):
+
+- ``base2new_<K>shots[_<prefix>].png``: grouped bars in three panels, Base / New / HM; x = the
+  datasets and their average; one colour per method and config; error bars = the spread over
+  seeds (HM and averages are derived values, without error bars);
+- ``fewshot[_<prefix>].png``: accuracy against shots (log scale), one panel per dataset and one for
+  the average, one line per method and config with a shaded band of ± the spread over seeds;
+- ``xd.png``, ``dg.png``: cross-dataset and domain-generalisation bars; x = the targets and
+  their average, one colour per method and config.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+import textwrap
+from typing import Sequence
+
+from .benchmarks import benchmarks
+from .layouts import BASE2NEW, FEWSHOT, XD
+from .tables import (
+    AVERAGE,
+    BASE_COLUMN,
+    DG,
+    HM_COLUMN,
+    NEW_COLUMN,
+    Cell,
+    Table,
+    config_label,
+)
+
+__all__ = ["plot_tables"]
+
+DPI = 120
+PANEL_HEIGHT = 2.6  # inches per row of panels
+TRANSFER_HEIGHT = 4.2  # inches of the one panel of a cross-dataset / DG figure
+TITLE_HEIGHT = 0.7  # inches for the two-line title
+MIN_BARS_PER_GROUP = 2  # a figure of one method is as wide as one of two
+GRID_ALPHA = 0.3
+THIN_LINE = 0.8
+CAP_SIZE = 2
+MARKER_SIZE = 3
+BAR_GROUP_WIDTH = 0.8  # share of a dataset's slot taken by its bars
+MAX_BAR_WIDTH = 0.3  # so that a lone method does not fill the slot
+MIN_FIGURE_WIDTH = 8.0
+WIDTH_PER_GROUP = 0.32  # inches per bar in a figure of grouped bars
+FEWSHOT_COLUMNS = 4  # panels per row in a few-shot figure
+FEWSHOT_PANEL_WIDTH = 3.4
+BAND_ALPHA = 0.18
+AXIS_MARGIN = 5.0  # accuracy points below the lowest bar / above the highest
+AXIS_HEADROOM = 2.0  # above 100%, so that a bar at 100% keeps its error bar visible
+AXIS_STEP = 10.0  # the accuracy axis starts at a multiple of this
+PERCENT = 100.0
+LABEL_ROTATION = 35
+LEGEND_FONT = 8
+LEGEND_WRAP = 52  # characters per line of a legend entry (run folder names are long)
+LEGEND_COLUMN_WIDTH = 3.6  # inches per legend column: as many columns as fit the figure
+TITLE_FONT = 11
+TICK_FONT = 8
+AVERAGE_LABEL = "Average"
+KIND_TITLES = {
+    BASE2NEW: "Base-to-new generalisation",
+    FEWSHOT: "Few-shot learning",
+    XD: "Cross-dataset transfer",
+    DG: "Domain generalisation",
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", text).strip("-")
+
+
+def _file_name(stem: str, prefix: str) -> str:
+    return f"{stem}_{_slug(prefix)}.png" if prefix else f"{stem}.png"
+
+
+def _legend_label(method: str, config: str, prefix: str, settings: str) -> str:
+    label = f"{method}, {config_label(config, prefix)}"
+    return f"{label}\n{settings}" if settings else label
+
+
+def _spread_text(ci95: bool) -> str:
+    return "95% CI over seeds" if ci95 else "± 1 std over seeds"
+
+
+def _title(kind: str, detail: str, note: str) -> str:
+    title = KIND_TITLES[kind] + (f", {detail}" if detail else "")
+    return f"{title} ({note})" if note else title
+
+
+def _axis_limits(lows: Sequence[float], highs: Sequence[float]) -> tuple[float, float]:
+    """An accuracy axis that shows the differences: from a multiple of 10 below the lowest value."""
+    if not lows:
+        return 0.0, PERCENT
+    bottom = max(0.0, math.floor((min(lows) - AXIS_MARGIN) / AXIS_STEP) * AXIS_STEP)
+    top = min(PERCENT + AXIS_HEADROOM, max(highs) + AXIS_MARGIN)
+    return bottom, max(top, bottom + AXIS_STEP)
+
+
+def _set_accuracy_axis(ax, values: Sequence[float]) -> None:
+    """The y range of :func:`_axis_limits`, with ticks up to 100% only."""
+    bottom, top = _axis_limits(values, values)
+    ax.set_ylim(bottom, top)
+    ax.set_yticks([t for t in ax.get_yticks() if bottom <= t <= PERCENT])
+    ax.set_ylim(bottom, top)  # set_yticks may widen the range
+
+
+def _cells(table: Table) -> dict[tuple[str, str], Cell]:
+    """(dataset config name or "average", column) -> cell."""
+    return {(c.dataset, c.column): c for row in table.rows for c in row if isinstance(c, Cell)}
+
+
+def _dataset_order(datasets: set[str]) -> list[str]:
+    bm = benchmarks()
+    ordered = sorted((d for d in datasets if d != AVERAGE), key=bm.sort_key)
+    return ordered + ([AVERAGE] if AVERAGE in datasets else [])
+
+
+def _x_label(dataset: str) -> str:
+    return AVERAGE_LABEL if dataset == AVERAGE else benchmarks().display_name(dataset)
+
+
+def _grouped_bars(ax, groups: list[str], series: list[tuple[str, dict[str, Cell]]], colours) -> list[float]:
+    """Bars of each series (label, dataset -> cell) at each group; returns the values drawn."""
+    width = min(MAX_BAR_WIDTH, BAR_GROUP_WIDTH / max(1, len(series)))
+    span = width * len(series)  # the bars of one group, centred on its tick
+    drawn: list[float] = []
+    for i, (label, cells) in enumerate(series):
+        xs, means, err_x, err_mean, errors = [], [], [], [], []
+        for g, dataset in enumerate(groups):
+            cell = cells.get(dataset)
+            if cell is None:
+                continue
+            x = g - span / 2 + width * (i + 0.5)
+            xs.append(x)
+            means.append(cell.mean)
+            drawn.append(cell.mean)
+            if cell.spread is not None:  # derived values (HM, averages) have none
+                err_x.append(x)
+                err_mean.append(cell.mean)
+                errors.append(cell.spread)
+                drawn += [cell.mean - cell.spread, cell.mean + cell.spread]
+        ax.bar(xs, means, width, color=colours[i], label=label)
+        if err_x:
+            ax.errorbar(err_x, err_mean, yerr=errors, fmt="none", ecolor="black", elinewidth=THIN_LINE, capsize=CAP_SIZE)
+    return drawn
+
+
+def _finish_bar_axis(ax, groups: list[str], labels: list[str], values: list[float], ylabel: str) -> None:
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(labels, rotation=LABEL_ROTATION, ha="right", fontsize=TICK_FONT)
+    _set_accuracy_axis(ax, values)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=GRID_ALPHA)
+    ax.set_axisbelow(True)
+    if AVERAGE in groups:  # set the average apart from the datasets
+        ax.axvline(groups.index(AVERAGE) - 0.5, color="grey", linewidth=THIN_LINE, linestyle=":")
+
+
+def _colours(count: int):
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10")
+    return [cmap(i % cmap.N) for i in range(count)]
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def _legend(fig, handles_from, count: int) -> None:
+    """Below the panels, in as many columns as fit the figure's width (so that long run names do
+    not make the figure wider than its plots)."""
+    handles, labels = handles_from.get_legend_handles_labels()
+    wrapped = ["\n".join(textwrap.fill(line, LEGEND_WRAP) for line in label.split("\n")) for label in labels]
+    columns = max(1, min(count, int(fig.get_figwidth() // LEGEND_COLUMN_WIDTH)))
+    fig.legend(
+        handles,
+        wrapped,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=columns,
+        fontsize=LEGEND_FONT,
+        frameon=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Base-to-new
+# ---------------------------------------------------------------------------------------------
+def _base2new_groups(tables: Sequence[Table]) -> dict[tuple[str, int | None], list[Table]]:
+    """(prefix, shots) -> its tables; a table without shots (zero-shot CLIP) joins every group
+    of its prefix, so it is drawn next to the methods it is compared with."""
+    groups: dict[tuple[str, int | None], list[Table]] = defaultdict(list)
+    for table in tables:
+        if table.shots is not None:
+            groups[(table.prefix, table.shots)].append(table)
+    for table in tables:
+        if table.shots is None:
+            joined = [key for key in groups if key[0] == table.prefix and key[1] is not None]
+            for key in joined or [(table.prefix, None)]:
+                groups[key].append(table)
+    return groups
+
+
+def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> list[Path]:
+    plt = _pyplot()
+    paths = []
+    for (prefix, shots), group in sorted(_base2new_groups(tables).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        cells = [_cells(t) for t in group]
+        datasets = _dataset_order({d for c in cells for d, _ in c})
+        labels = [_x_label(d) for d in datasets]
+        width = max(MIN_FIGURE_WIDTH, WIDTH_PER_GROUP * len(datasets) * max(MIN_BARS_PER_GROUP, len(group)))
+        panels = (BASE_COLUMN, NEW_COLUMN, HM_COLUMN)
+        fig, axes = plt.subplots(len(panels), 1, figsize=(width, len(panels) * PANEL_HEIGHT + TITLE_HEIGHT), sharex=True)
+        colours = _colours(len(group))
+        for ax, column in zip(axes, panels):
+            series = [
+                (_legend_label(t.method, t.config, t.prefix, t.settings), {d: c[(d, column)] for d in datasets if (d, column) in c})
+                for t, c in zip(group, cells)
+            ]
+            values = _grouped_bars(ax, datasets, series, colours)
+            _finish_bar_axis(ax, datasets, labels, values, f"{column} accuracy (%)")
+            ax.set_title(column, fontsize=TITLE_FONT, loc="left")
+        detail = "zero-shot" if shots is None else f"{shots} shots"
+        detail += f", under {prefix}/" if prefix else ""
+        fig.suptitle(
+            _title(BASE2NEW, detail, note) + f"\nmean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New",
+            fontsize=TITLE_FONT,
+        )
+        fig.tight_layout()
+        _legend(fig, axes[0], len(group))
+        stem = f"{BASE2NEW}_zeroshot" if shots is None else f"{BASE2NEW}_{shots}shots"
+        paths.append(_save(fig, out_dir / _file_name(stem, prefix)))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Few-shot
+# ---------------------------------------------------------------------------------------------
+def _curves(table: Table) -> dict[str, list[tuple[int, Cell]]]:
+    """dataset (or "average") -> its (shots, cell) points in shots order."""
+    curves: dict[str, list[tuple[int, Cell]]] = defaultdict(list)
+    for row in table.rows:
+        for cell in row:
+            if isinstance(cell, Cell) and cell.shots is not None:
+                curves[cell.dataset].append((cell.shots, cell))
+    return {dataset: sorted(points, key=lambda p: p[0]) for dataset, points in curves.items()}
+
+
+def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> list[Path]:
+    plt = _pyplot()
+    by_prefix: dict[str, list[Table]] = defaultdict(list)
+    for table in tables:
+        by_prefix[table.prefix].append(table)
+    paths = []
+    for prefix, group in sorted(by_prefix.items()):
+        # table -> dataset -> [(shots, cell)], in shots order
+        curves = [_curves(t) for t in group]
+        datasets = _dataset_order({d for c in curves for d in c})
+        columns = min(FEWSHOT_COLUMNS, len(datasets))
+        rows = math.ceil(len(datasets) / columns)
+        fig, axes = plt.subplots(
+            rows, columns, figsize=(FEWSHOT_PANEL_WIDTH * columns, PANEL_HEIGHT * rows + TITLE_HEIGHT), squeeze=False
+        )
+        colours = _colours(len(group))
+        for ax, dataset in zip(axes.flat, datasets):
+            values = []
+            all_shots: set[int] = set()
+            for colour, table, table_curves in zip(colours, group, curves):
+                points = table_curves.get(dataset, [])
+                if not points:
+                    continue
+                shots = [s for s, _ in points]
+                means = [c.mean for _, c in points]
+                spreads = [c.spread or 0.0 for _, c in points]
+                all_shots.update(shots)
+                label = _legend_label(table.method, table.config, table.prefix, table.settings)
+                ax.plot(shots, means, marker="o", markersize=MARKER_SIZE, color=colour, label=label)
+                if any(spreads):
+                    low = [m - s for m, s in zip(means, spreads)]
+                    high = [m + s for m, s in zip(means, spreads)]
+                    ax.fill_between(shots, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0)
+                    values += low + high
+                values += means
+            ax.set_xscale("log", base=2)
+            ticks = sorted(all_shots)
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(t) for t in ticks], fontsize=TICK_FONT)
+            ax.minorticks_off()
+            _set_accuracy_axis(ax, values)
+            ax.tick_params(axis="y", labelsize=TICK_FONT)
+            ax.grid(alpha=GRID_ALPHA)
+            ax.set_title(_x_label(dataset), fontsize=TITLE_FONT)
+        for ax in axes.flat[len(datasets) :]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("accuracy (%)")
+        for ax in axes[-1, :]:
+            if ax.get_visible():
+                ax.set_xlabel("shots per class")
+        detail = f"under {prefix}/" if prefix else ""
+        fig.suptitle(
+            _title(FEWSHOT, detail, note) + f"\nmean over seeds, band {_spread_text(ci95)}; Average: mean over datasets",
+            fontsize=TITLE_FONT,
+        )
+        fig.tight_layout()
+        _legend(fig, axes.flat[0], len(group))
+        paths.append(_save(fig, out_dir / _file_name(FEWSHOT, prefix)))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-dataset transfer and domain generalisation
+# ---------------------------------------------------------------------------------------------
+def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
+    """One table's rows as bars over its targets and their average (the source is left out)."""
+    plt = _pyplot()
+    bm = benchmarks()
+    datasets: set[str] = set()
+    series = []
+    for row in table.rows:
+        cells = {c.dataset: c for c in row if isinstance(c, Cell) and c.dataset != bm.xd_source}
+        first = next((c for c in row if isinstance(c, Cell)), None)
+        if first is None:
+            continue
+        datasets.update(cells)
+        series.append((_legend_label(first.method, first.config, first.prefix, first.settings), cells))
+    groups = _dataset_order(datasets)
+    labels = [_x_label(d) for d in groups]
+    width = max(MIN_FIGURE_WIDTH, WIDTH_PER_GROUP * len(groups) * max(MIN_BARS_PER_GROUP, len(series)))
+    fig, ax = plt.subplots(figsize=(width, TRANSFER_HEIGHT + TITLE_HEIGHT))
+    values = _grouped_bars(ax, groups, series, _colours(len(series)))
+    _finish_bar_axis(ax, groups, labels, values, "accuracy (%)")
+    source = bm.display_name(bm.xd_source)
+    fig.suptitle(
+        _title(table.kind, f"trained on {source}", note) + f"\nmean over seeds, error bars {_spread_text(ci95)}",
+        fontsize=TITLE_FONT,
+    )
+    fig.tight_layout()
+    _legend(fig, ax, len(series))
+    return _save(fig, out_dir / f"{table.kind}.png")
+
+
+def plot_tables(tables: Sequence[Table], out_dir: Path, ci95: bool = False, note: str = "") -> list[Path]:
+    """Write the figures of ``tables`` into ``out_dir``; the paths written, in order.
+
+    ``note`` goes into every title (e.g. "synthetic data").
+    """
+    out_dir = Path(out_dir)
+    paths = plot_base2new([t for t in tables if t.kind == BASE2NEW], out_dir, ci95, note)
+    paths += plot_fewshot([t for t in tables if t.kind == FEWSHOT], out_dir, ci95, note)
+    paths += [plot_transfer(t, out_dir, ci95, note) for t in tables if t.kind in (XD, DG)]
+    return paths

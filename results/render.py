@@ -1,0 +1,213 @@
+"""Writing tables out: text, markdown, LaTeX or tidy CSV, and the listings of runs.
+
+Numbers have two decimals, as CoOp's ``parse_test_res.py`` and the papers' tables; a cell is
+``mean ± spread``, with ``(n=k)`` when its seed count differs from the table's usual one. A
+caption names the table, the effective settings of its runs and what the spread is.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from tabulate import tabulate
+
+from .layouts import Run, relative
+from .logs import COMPLETE, EXTRA_METRIC, INCOMPLETE
+from .tables import Cell, Repeat, Table
+
+__all__ = [
+    "CSV_FIELDS",
+    "FORMATS",
+    "format_cell",
+    "modal_seeds",
+    "render_csv",
+    "render_incomplete",
+    "render_repeats",
+    "render_runs",
+    "render_table",
+    "render_tables",
+    "table_caption",
+    "write_atomic",
+]
+
+DECIMALS = 2  # as CoOp's parse_test_res.py and the papers' tables
+TABLE_FORMATS: dict[str, str] = {"text": "psql", "md": "pipe", "latex": "latex_raw"}
+FORMATS = (*TABLE_FORMATS, "csv")
+CSV_FIELDS = (
+    "protocol",
+    "prefix",
+    "method",
+    "config",
+    "shots",
+    "dataset",
+    "column",
+    "mean",
+    "spread",
+    "n",
+    "note",
+    "settings",
+)
+
+
+def modal_seeds(table: Table) -> int | None:
+    """The most common number of seeds in a table (ties: the larger)."""
+    counts = Counter(cell.n for row in table.rows for cell in row if isinstance(cell, Cell) and cell.n is not None)
+    if not counts:
+        return None
+    return max(counts, key=lambda n: (counts[n], n))
+
+
+def format_cell(cell: object, modal_n: int | None) -> str:
+    """``71.23 ± 0.31``, ``71.23 ± 0.31 (n=2)`` when its seed count differs, or ``-``."""
+    if cell is None:
+        return "-"
+    if not isinstance(cell, Cell):
+        return str(cell)
+    text = f"{cell.mean:.{DECIMALS}f}"
+    if cell.spread is not None:
+        text += f" ± {cell.spread:.{DECIMALS}f}"
+    if cell.n is not None and cell.n != modal_n:
+        text += f" (n={cell.n})"
+    if cell.note:
+        text += f" {cell.note}"
+    return text
+
+
+def spread_name(ci95: bool) -> str:
+    return "95% CI" if ci95 else "std"
+
+
+def table_caption(table: Table, ci95: bool) -> str:
+    """``<title> (<settings>; mean ± std over 3 seeds)``."""
+    parts = [table.settings] if table.settings else []
+    modal_n = modal_seeds(table)
+    if modal_n is not None:
+        mixed = any(isinstance(c, Cell) and c.n is not None and c.n != modal_n for row in table.rows for c in row)
+        marked = ", n=k where marked" if mixed else ""
+        seeds = f"{modal_n} seed" if modal_n == 1 else f"{modal_n} seeds"
+        parts.append(f"mean ± {spread_name(ci95)} over {seeds}{marked}")
+    return f"{table.title} ({'; '.join(parts)})" if parts else table.title
+
+
+def _latex_escape(text: str) -> str:
+    for char in ("\\", "&", "%", "$", "#", "_", "{", "}"):
+        text = text.replace(char, "\\" + char)
+    return text.replace("±", "$\\pm$")
+
+
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], fmt: str, title: str, label_columns: int = 1
+) -> str:
+    """One titled table in text, md or latex; numbers right-aligned after the label columns."""
+    if fmt == "latex":
+        headers = [_latex_escape(h) for h in headers]
+        rows = [[_latex_escape(c) for c in row] for row in rows]
+        title = _latex_escape(title)
+    align = ["left"] * label_columns + ["right"] * (len(headers) - label_columns) if rows else None
+    body = tabulate(rows, headers=headers, tablefmt=TABLE_FORMATS[fmt], colalign=align, disable_numparse=True)
+    heading = {"text": f"{title}\n", "md": f"### {title}\n\n", "latex": f"% {title}\n"}[fmt]
+    return heading + body + "\n"
+
+
+def render_tables(tables: Sequence[Table], fmt: str, ci95: bool) -> str:
+    parts = []
+    for table in tables:
+        modal_n = modal_seeds(table)
+        rows = [[format_cell(cell, modal_n) for cell in row] for row in table.rows]
+        parts.append(render_table(table.headers, rows, fmt, table_caption(table, ci95), table.label_columns))
+    return "\n".join(parts)
+
+
+def render_csv(tables: Sequence[Table]) -> str:
+    """Every number of every table as one tidy CSV row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for table in tables:
+        for row in table.rows:
+            for cell in row:
+                if isinstance(cell, Cell):
+                    writer.writerow(
+                        [
+                            cell.protocol,
+                            cell.prefix,
+                            cell.method,
+                            cell.config,
+                            "" if cell.shots is None else cell.shots,
+                            cell.dataset,
+                            cell.column,
+                            repr(cell.mean),
+                            "" if cell.spread is None else repr(cell.spread),
+                            "" if cell.n is None else cell.n,
+                            cell.note,
+                            cell.settings,
+                        ]
+                    )
+    return out.getvalue()
+
+
+def _listing_format(fmt: str) -> str:
+    return "text" if fmt == "csv" else fmt
+
+
+def render_incomplete(runs: Sequence[Run], root: Path, fmt: str) -> str:
+    """The section listing runs without a result, and why."""
+    incomplete = [run for run in runs if not run.complete]
+    if not incomplete:
+        return ""
+    rows = [[relative(run.path, root), run.reason] for run in incomplete]
+    title = f"Incomplete runs ({len(incomplete)})"
+    return render_table(["Run", "Reason"], rows, _listing_format(fmt), title, label_columns=2)
+
+
+def render_repeats(repeats: Sequence[Repeat], root: Path, fmt: str) -> str:
+    """The section listing complete runs left out because another run has their key and seed."""
+    if not repeats:
+        return ""
+    rows = [[relative(r.run.path, root), relative(r.used.path, root)] for r in repeats]
+    title = (
+        f"Repeated runs (not averaged) ({len(repeats)}): each method, config, dataset, shots and seed counts once; "
+        "the first run by path is used"
+    )
+    return render_table(["Run left out", "Run used"], rows, _listing_format(fmt), title, label_columns=2)
+
+
+def render_runs(runs: Sequence[Run], root: Path, fmt: str, keyword: str) -> str:
+    """Per-run listing (``--runs``): every run with its metrics and the log they come from."""
+    metrics = [keyword] + ([EXTRA_METRIC] if keyword != EXTRA_METRIC else [])
+    headers = ["run", "status", "log", "reason", *metrics]
+
+    def number(value: float) -> str:
+        return repr(value) if fmt == "csv" else f"{value:.{DECIMALS}f}"
+
+    rows = []
+    for run in runs:
+        values = run.result.metrics if run.complete and run.result is not None else {}
+        log = run.result.path.name if run.result is not None else ""
+        status = COMPLETE if run.complete else INCOMPLETE
+        numbers = [number(values[m]) if m in values else "" for m in metrics]
+        rows.append([relative(run.path, root), status, log, run.reason, *numbers])
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows([headers, *rows])
+        return out.getvalue()
+    return render_table(headers, rows, fmt, f"Runs ({len(runs)})", label_columns=4)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,412 @@
+"""Averaging runs over seeds and laying the numbers out as the papers' tables.
+
+- base-to-new generalisation: one table per (method, config, shots): Base, New and their harmonic
+  mean HM per dataset (HM of the seed-averaged Base and New, as CoCoOp and MaPLe report it), and
+  the average over the datasets that have both;
+- zero-shot CLIP on all classes (CoOp's zero-shot layout): one table per (method, config);
+- cross-dataset transfer and domain generalisation: one row per (method, config, shots), columns
+  the source, the targets present and the average over a row's targets;
+- few-shot learning: one table per (method, config): datasets x shots, and the average;
+- anything else: one row per run group (its path).
+
+Each (method, config, dataset, shots, seed) counts once in a cell: when two run folders measure the
+same key and seed (an evaluation rerun, the released MuDPT layout next to ours), the first by path
+is used and the others are listed as repeats (:attr:`Results.repeats`). Runs under a prefix (an
+``eval/`` copy) have their own key, so they never average with the main runs.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .benchmarks import benchmarks
+from .layouts import BASE, BASE2NEW, FEWSHOT, NEW, OTHER, XD, ZEROSHOT, Run, RunKey
+from .logs import DEFAULT_KEYWORD
+from .settings import (
+    SHOTS_LABEL,
+    ZERO_SHOT,
+    RunSettings,
+    method_settings,
+    summarise_settings,
+)
+
+__all__ = [
+    "AVERAGE",
+    "DG",
+    "Cell",
+    "Repeat",
+    "Results",
+    "Stat",
+    "Table",
+    "aggregate",
+    "build_tables",
+    "config_label",
+    "group_results",
+    "harmonic_mean",
+]
+
+DG = "dg"  # the domain-generalisation table (its runs are in the xd protocol)
+AVERAGE = "average"
+BASE_COLUMN, NEW_COLUMN, HM_COLUMN = "Base", "New", "HM"
+Z_95 = 1.96  # normal quantile of a two-sided 95% interval
+
+
+# =============================================================================================
+# Aggregation over seeds
+# =============================================================================================
+@dataclass(frozen=True)
+class Stat:
+    """Mean and spread (population std, or 95% confidence interval) over ``n`` seeds."""
+
+    mean: float
+    spread: float
+    n: int
+
+
+def aggregate(values: Sequence[float], ci95: bool = False) -> Stat:
+    """Mean ± population std (numpy's default, as CoOp's parser), or ± 1.96·std/√n."""
+    if not values:
+        raise ValueError("aggregate needs at least one value")
+    n = len(values)
+    mean = math.fsum(values) / n
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / n)
+    return Stat(mean, Z_95 * std / math.sqrt(n) if ci95 else std, n)
+
+
+def harmonic_mean(base: float, new: float) -> float:
+    """HM of base and new accuracy, as in CoCoOp (arXiv 2203.05557)."""
+    return 0.0 if base + new == 0 else 2 * base * new / (base + new)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A complete run left out because an earlier run (by path) has the same key and seed."""
+
+    run: Run
+    used: Run
+
+
+@dataclass
+class Results:
+    """The seed averages of the complete runs, and what went into them.
+
+    Args:
+        stats: key -> mean and spread over its seeds.
+        settings: key -> the caption settings of each run averaged (None where its config was
+            not read); see :func:`results.settings.method_settings`.
+        repeats: runs left out as repeats of another run's key and seed.
+        ci95: the spread is a 95% confidence interval (else the std over seeds).
+    """
+
+    stats: dict[RunKey, Stat] = field(default_factory=dict)
+    settings: dict[RunKey, list[RunSettings | None]] = field(default_factory=dict)
+    repeats: list[Repeat] = field(default_factory=list)
+    ci95: bool = False
+
+
+def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: bool = False) -> Results:
+    """Average the complete runs of each key over seeds, each (key, seed) once: the first run by
+    path; later ones are :attr:`Results.repeats`."""
+    values: dict[RunKey, list[float]] = defaultdict(list)
+    settings: dict[RunKey, list[RunSettings | None]] = defaultdict(list)
+    used: dict[tuple[RunKey, int | None], Run] = {}
+    repeats = []
+    for run in sorted(runs, key=lambda r: (r.path, r.key.role)):
+        if not run.complete or run.result is None or keyword not in run.result.metrics:
+            continue
+        first = used.setdefault((run.key, run.seed), run)
+        if first is not run:
+            repeats.append(Repeat(run, first))
+            continue
+        values[run.key].append(run.result.metrics[keyword])
+        eval_only = bool(run.result.eval_only)
+        settings[run.key].append(None if run.config is None else method_settings(run.key.method, run.config, eval_only))
+    stats = {key: aggregate(vals, ci95) for key, vals in values.items()}
+    return Results(stats, dict(settings), repeats, ci95)
+
+
+# =============================================================================================
+# Tables
+# =============================================================================================
+@dataclass(frozen=True)
+class Cell:
+    """One number in a table, with what it is (for CSV output and plots)."""
+
+    protocol: str
+    method: str
+    config: str
+    shots: int | None
+    dataset: str  # a dataset config name, or "average"
+    column: str  # Base / New / HM in base-to-new tables, else the metric keyword
+    mean: float
+    spread: float | None = None  # None for derived values: HM and averages over datasets
+    n: int | None = None  # seeds; None for derived values
+    note: str = ""
+    prefix: str = ""
+    settings: str = ""  # the effective settings of the runs of its row or table
+
+
+@dataclass
+class Table:
+    """A titled table; ``kind`` (base2new, zeroshot, xd, dg, fewshot, other) and the identity
+    fields tell plots which tables belong together."""
+
+    title: str
+    headers: list[str]
+    rows: list[list] = field(default_factory=list)  # each item a str label, a Cell or None
+    label_columns: int = 1  # leading columns that hold labels (left-aligned), not numbers
+    kind: str = OTHER
+    settings: str = ""  # the effective settings of the table's runs (its caption)
+    prefix: str = ""
+    method: str = ""
+    config: str = ""
+    shots: int | None = None
+
+
+Setting = tuple[str, str, str, "int | None"]  # (prefix, method, config, shots): one row or one table
+
+
+def config_label(config: str, prefix: str) -> str:
+    """A config folder, with the prefix its runs are under when there is one."""
+    return f"{config} (under {prefix}/)" if prefix else config
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _stat_cell(stat: Stat | None, **where: object) -> Cell | None:
+    return None if stat is None else Cell(mean=stat.mean, spread=stat.spread, n=stat.n, **where)
+
+
+def _setting_order(setting: Setting) -> tuple[str, str, str, int]:
+    prefix, method, config, shots = setting
+    return (prefix, method, config, -1 if shots is None else shots)
+
+
+def _settings_text(results: Results, keys: Iterable[RunKey]) -> str:
+    """The effective settings of the runs of ``keys``; the shots of the path when no run says
+    them (configs not read, or only evaluation runs)."""
+    keys = list(keys)
+    per_run = [settings for key in keys for settings in results.settings.get(key, [])]
+    text = summarise_settings(per_run)
+    labels = {label for settings in per_run if settings for label, _ in settings}
+    path_shots = sorted({key.shots for key in keys if key.shots is not None})
+    if path_shots and not labels & {SHOTS_LABEL, ZERO_SHOT}:
+        shots = f"{'/'.join(map(str, path_shots))} shots (folder name)"
+        text = f"{shots}, {text}" if text else shots
+    return text
+
+
+def base2new_tables(results: Results) -> list[Table]:
+    """One table per (prefix, method, config, shots): Base, New and HM per dataset, and their average."""
+    settings: dict[Setting, dict[str, dict[str, RunKey]]] = defaultdict(lambda: defaultdict(dict))
+    for key in results.stats:
+        if key.protocol == BASE2NEW:
+            settings[(key.prefix, key.method, key.config, key.shots)][key.dataset][key.role] = key
+    return [_base2new_table(s, settings[s], results) for s in sorted(settings, key=_setting_order)]
+
+
+def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]], results: Results) -> Table:
+    prefix, method, config, shots = setting
+    bm = benchmarks()
+    text = _settings_text(results, [k for roles in per_dataset.values() for k in roles.values()])
+    where = dict(protocol=BASE2NEW, method=method, config=config, shots=shots, prefix=prefix, settings=text)
+    table = Table(
+        f"Base-to-new generalisation: {method}, {config_label(config, prefix)}",
+        ["Dataset", BASE_COLUMN, NEW_COLUMN, HM_COLUMN],
+        kind=BASE2NEW,
+        settings=text,
+        prefix=prefix,
+        method=method,
+        config=config,
+        shots=shots,
+    )
+    both: dict[str, tuple[float, float]] = {}  # dataset -> (base, new) of the datasets that have both
+    for dataset in sorted(per_dataset, key=bm.sort_key):
+        roles = per_dataset[dataset]
+        base = results.stats.get(roles[BASE]) if BASE in roles else None
+        new = results.stats.get(roles[NEW]) if NEW in roles else None
+        hm = None
+        if base is not None and new is not None:
+            both[dataset] = (base.mean, new.mean)
+            hm = Cell(dataset=dataset, column=HM_COLUMN, mean=harmonic_mean(base.mean, new.mean), **where)
+        table.rows.append(
+            [
+                bm.display_name(dataset),
+                _stat_cell(base, dataset=dataset, column=BASE_COLUMN, **where),
+                _stat_cell(new, dataset=dataset, column=NEW_COLUMN, **where),
+                hm,
+            ]
+        )
+    if both:
+        avg_base, avg_new = _mean([b for b, _ in both.values()]), _mean([n for _, n in both.values()])
+        label = "Average" if set(both) == set(bm.base2new) else f"Average ({_plural(len(both), 'dataset')})"
+        averages = ((BASE_COLUMN, avg_base), (NEW_COLUMN, avg_new), (HM_COLUMN, harmonic_mean(avg_base, avg_new)))
+        table.rows.append([label, *[Cell(dataset=AVERAGE, column=c, mean=v, **where) for c, v in averages]])
+    return table
+
+
+def transfer_tables(results: Results, keyword: str) -> list[Table]:
+    """Cross-dataset and domain-generalisation tables: one row per (prefix, method, config, shots)."""
+    from protocols import PROTOCOLS
+
+    bm = benchmarks()
+    settings: dict[Setting, dict[str, RunKey]] = defaultdict(dict)
+    for key in results.stats:
+        if key.protocol == XD:
+            settings[(key.prefix, key.method, key.config, key.shots)][key.dataset] = key
+    dg = set(bm.dg_targets)
+
+    def xd_targets(per_dataset: dict[str, RunKey]) -> set[str]:
+        return set(per_dataset) - {bm.xd_source} - dg
+
+    # A setting with only its source result is shown in the cross-dataset table.
+    xd_rows = {s: d for s, d in settings.items() if xd_targets(d) or not set(d) & dg}
+    dg_rows = {s: d for s, d in settings.items() if set(d) & dg}
+    protocol_shots = PROTOCOLS[XD].shots
+    tables = []
+    if xd_rows:
+        targets = sorted(set().union(*map(xd_targets, xd_rows.values())), key=bm.sort_key)
+        title = f"Cross-dataset transfer from {bm.display_name(bm.xd_source)}"
+        headers = [bm.display_name(ds) for ds in targets]
+        tables.append(_transfer_table(title, xd_rows, targets, headers, bm.xd_targets, keyword, XD, results, protocol_shots))
+    if dg_rows:
+        targets = [ds for ds in bm.dg_targets if any(ds in d for d in dg_rows.values())]
+        title = f"Domain generalisation from {bm.display_name(bm.xd_source)}"
+        headers = [bm.dg_header(ds) for ds in targets]
+        tables.append(_transfer_table(title, dg_rows, targets, headers, bm.dg_targets, keyword, DG, results, protocol_shots))
+    return tables
+
+
+def _transfer_table(
+    title: str,
+    rows: dict[Setting, dict[str, RunKey]],
+    targets: Sequence[str],
+    target_headers: Sequence[str],
+    all_targets: Sequence[str],
+    keyword: str,
+    kind: str,
+    results: Results,
+    protocol_shots: Sequence[int],
+) -> Table:
+    """Columns: the source, the targets present, the average over a row's targets; the labels
+    Method, Config, Shots (when not the protocol's) and the row's effective Settings."""
+    bm = benchmarks()
+    show_shots = any(shots not in protocol_shots for _, _, _, shots in rows)
+    labels = ["Method", "Config"] + (["Shots"] if show_shots else []) + ["Settings"]
+    columns = [bm.display_name(bm.xd_source), *target_headers, "Average"]
+    table = Table(title, labels + columns, label_columns=len(labels), kind=kind)
+    for setting in sorted(rows, key=_setting_order):
+        prefix, method, config, shots = setting
+        per_dataset = rows[setting]
+        text = _settings_text(results, per_dataset.values())
+        where = dict(protocol=kind, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text)
+        row: list = [method, config_label(config, prefix)] + ([str(shots)] if show_shots else []) + [text]
+        stats = {ds: results.stats[key] for ds, key in per_dataset.items()}
+        row += [_stat_cell(stats.get(ds), dataset=ds, **where) for ds in [bm.xd_source, *targets]]
+        present = [ds for ds in targets if ds in stats]
+        note = "" if set(present) >= set(all_targets) else f"({len(present)}/{len(all_targets)})"
+        mean = _mean([stats[ds].mean for ds in present]) if present else None
+        row.append(Cell(dataset=AVERAGE, mean=mean, note=note, **where) if mean is not None else None)
+        table.rows.append(row)
+    return table
+
+
+def fewshot_tables(results: Results, keyword: str) -> list[Table]:
+    """One table per (prefix, method, config): datasets x shots, plus the average over datasets."""
+    settings: dict[tuple[str, str, str], dict[str, dict[int, RunKey]]] = defaultdict(lambda: defaultdict(dict))
+    for key in results.stats:
+        if key.protocol == FEWSHOT and key.shots is not None:
+            settings[(key.prefix, key.method, key.config)][key.dataset][key.shots] = key
+    return [_fewshot_table(s, settings[s], results, keyword) for s in sorted(settings)]
+
+
+def _fewshot_table(
+    setting: tuple[str, str, str], per_dataset: dict[str, dict[int, RunKey]], results: Results, keyword: str
+) -> Table:
+    prefix, method, config = setting
+    bm = benchmarks()
+    text = _settings_text(results, [k for d in per_dataset.values() for k in d.values()])
+    shots_list = sorted({shots for d in per_dataset.values() for shots in d})
+    table = Table(
+        f"Few-shot learning: {method}, {config_label(config, prefix)}",
+        ["Dataset", *[_plural(k, "shot") for k in shots_list]],
+        kind=FEWSHOT,
+        settings=text,
+        prefix=prefix,
+        method=method,
+        config=config,
+    )
+    where = dict(protocol=FEWSHOT, method=method, config=config, column=keyword, prefix=prefix, settings=text)
+    for dataset in sorted(per_dataset, key=bm.sort_key):
+        keys = per_dataset[dataset]
+        cells = [_stat_cell(results.stats[keys[k]] if k in keys else None, shots=k, dataset=dataset, **where) for k in shots_list]
+        table.rows.append([bm.display_name(dataset), *cells])
+    average: list = ["Average"]
+    for shots in shots_list:
+        present = {ds: results.stats[d[shots]].mean for ds, d in per_dataset.items() if shots in d}
+        note = "" if set(present) == set(bm.fewshot) else f"({_plural(len(present), 'dataset')})"
+        average.append(Cell(shots=shots, dataset=AVERAGE, mean=_mean(list(present.values())), note=note, **where))
+    table.rows.append(average)
+    return table
+
+
+def zeroshot_tables(results: Results, keyword: str) -> list[Table]:
+    """Zero-shot runs on all classes: one table per (prefix, method, config), a row per dataset."""
+    settings: dict[tuple[str, str, str], dict[str, RunKey]] = defaultdict(dict)
+    for key in results.stats:
+        if key.protocol == ZEROSHOT:
+            settings[(key.prefix, key.method, key.config)][key.dataset] = key
+    bm = benchmarks()
+    tables = []
+    for prefix, method, config in sorted(settings):
+        per_dataset = settings[(prefix, method, config)]
+        text = _settings_text(results, per_dataset.values())
+        table = Table(
+            f"Zero-shot, all classes: {method}, {config_label(config, prefix)}",
+            ["Dataset", keyword],
+            kind=ZEROSHOT,
+            settings=text,
+            prefix=prefix,
+            method=method,
+            config=config,
+        )
+        where = dict(protocol=ZEROSHOT, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text)
+        for dataset in sorted(per_dataset, key=bm.sort_key):
+            table.rows.append([bm.display_name(dataset), _stat_cell(results.stats[per_dataset[dataset]], dataset=dataset, **where)])
+        if len(per_dataset) > 1:
+            mean = _mean([results.stats[k].mean for k in per_dataset.values()])
+            table.rows.append([f"Average ({_plural(len(per_dataset), 'dataset')})", Cell(dataset=AVERAGE, mean=mean, **where)])
+        tables.append(table)
+    return tables
+
+
+def other_table(results: Results, keyword: str) -> list[Table]:
+    """Runs in no known layout, one row per run group (path without the seed folder)."""
+    keys = sorted((key for key in results.stats if key.protocol == OTHER), key=lambda key: key.config)
+    if not keys:
+        return []
+    table = Table("Other runs (grouped by path)", ["Run group", keyword], kind=OTHER)
+    for key in keys:
+        where = dict(protocol=OTHER, method="", config=key.config, shots=None, dataset="", column=keyword)
+        table.rows.append([key.config, _stat_cell(results.stats[key], **where)])
+    return [table]
+
+
+def build_tables(results: Results, keyword: str = DEFAULT_KEYWORD) -> list[Table]:
+    """All tables, in the order base-to-new, cross-dataset, DG, few-shot, zero-shot, other."""
+    return [
+        *base2new_tables(results),
+        *transfer_tables(results, keyword),
+        *fewshot_tables(results, keyword),
+        *zeroshot_tables(results, keyword),
+        *other_table(results, keyword),
+    ]
+

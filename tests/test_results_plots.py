@@ -1,0 +1,68 @@
+"""Tests for the figures of parse_results.py (``--plot DIR``) and the synthetic example.
+
+The figures are checked for what can break: that each kind is written, is a real image of a
+sensible size with something drawn on it, and that files are named after their setting; not
+pixel by pixel.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from results.cli import main
+from result_runs import make_example_runs
+
+# A figure smaller than this (pixels) has lost its panels; a blank one has one colour.
+MIN_HEIGHT, MIN_WIDTH = 300, 600
+DATASETS = ("dtd", "imagenet_a")
+SEEDS = (1, 2)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_example_runs(tmp_path_factory.mktemp("runs"), datasets=DATASETS, seeds=SEEDS)
+
+
+def check_image(path: Path) -> tuple[int, int]:
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    height, width = image.shape[:2]
+    assert height >= MIN_HEIGHT and width >= MIN_WIDTH, f"{path.name} is {width}x{height}"
+    assert image[..., :3].std() > 0, f"{path.name} is blank"
+    return height, width
+
+
+def test_plot_writes_one_figure_per_kind(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "figures"
+    assert main([str(runs), "--plot", str(out), "--format", "md"]) == 0
+    captured = capsys.readouterr()
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["base2new_16shots.png", "dg.png", "fewshot.png", "xd.png"]
+    assert f"Figures: {out / 'base2new_16shots.png'}" in captured.err
+    assert "### Base-to-new generalisation" in captured.out  # the tables are still printed
+    sizes = {name: check_image(out / name) for name in names}
+    # Three stacked panels (Base / New / HM) are taller than the one-panel transfer figures.
+    assert sizes["base2new_16shots.png"][0] > sizes["xd.png"][0]
+
+
+def test_runs_under_a_prefix_get_their_own_figure(runs: Path, tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    shutil.copytree(runs / "base2new", root / "main" / "base2new")
+    shutil.copytree(runs / "base2new", root / "eval" / "base2new")
+    figures = tmp_path / "figures"
+    assert main([str(root), "--plot", str(figures), "--format", "csv"]) == 0
+    assert sorted(p.name for p in figures.iterdir()) == ["base2new_16shots_eval.png", "base2new_16shots_main.png"]
+
+
+def test_plot_and_runs_listing_exclude_each_other(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([str(runs), "--runs", "--plot", str(tmp_path)])
+    assert "--plot draws the tables" in capsys.readouterr().err
+
+
+def test_docs_example_is_an_image() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results_example.png"
+    check_image(docs)

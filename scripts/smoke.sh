@@ -5,8 +5,8 @@
 # time through the local launcher, checks the run-folder rules, then makes the tables and the
 # plots. Nothing is downloaded; the numbers are meaningless.
 #
-#   bash scripts/smoke.sh                        # in a temporary folder, removed afterwards
-#   SMOKE_DIR=/tmp/smoke bash scripts/smoke.sh   # keep everything there (the plots: $SMOKE_DIR/plots)
+#   bash scripts/smoke.sh                        # in a temporary folder; keeps only the table and plots
+#   SMOKE_DIR=/tmp/smoke bash scripts/smoke.sh   # keep everything there (runs, logs, table, plots)
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
@@ -17,7 +17,8 @@ if [[ -n ${SMOKE_DIR:-} ]]; then
     mkdir -p "$WORK"
 else
     WORK=$(mktemp -d -t mudpt-smoke-XXXXXX)
-    trap 'rm -rf "$WORK"' EXIT
+    # On success only the table and the plots stay; after a failure everything stays, to look at.
+    trap 'if [[ $? == 0 ]]; then rm -rf "$WORK"/{data,output,tiny_clip.pt,rerun.txt,lr.txt}; else echo "smoke: everything is kept in $WORK" >&2; fi' EXIT
 fi
 export DATA=$WORK/data OUTPUT=$WORK/output CLIP_PATH=$WORK/tiny_clip.pt
 
@@ -68,6 +69,6 @@ for method in MuDPT CoOp ZeroshotCLIP; do
     grep -q "$method" "$WORK/table.txt" || { echo "smoke: FAILED: no $method results in the table" >&2; exit 1; }
 done
 ls "$WORK"/plots/*.png > /dev/null || { echo "smoke: FAILED: no plots in $WORK/plots" >&2; exit 1; }
-echo "plots: $(ls "$WORK"/plots)"
 echo
 echo "smoke: OK (installation works end to end; see README for real data and weights)"
+echo "The table and the plots: $WORK/table.txt, $WORK/plots/"

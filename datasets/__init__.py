@@ -1,4 +1,4 @@
-"""Readers of the 15 CoOp-family benchmarks, the data check and the download helper.
+"""Readers of the CoOp-family benchmarks, the data check and the download helper.
 
 Importing this package imports every reader module (one per benchmark, found by name), which
 registers its reader in ``DATASET_REGISTRY`` under the name the CoOp family uses

@@ -364,7 +364,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--root", default=os.environ.get("DATA"), help="the data root (DATASET.ROOT); default $DATA")
     parser.add_argument("--dataset", nargs="+", metavar="NAME", help=f"benchmarks: {', '.join(dataset_names())}")
-    parser.add_argument("--all", action="store_true", help="all 15 benchmarks (hundreds of GB with the images)")
+    parser.add_argument("--all", action="store_true", help="every benchmark (hundreds of GB with the images)")
     parser.add_argument(
         "--metadata-only", action="store_true", help="only the small files: split files, class names, labels"
     )

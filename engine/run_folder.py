@@ -70,6 +70,9 @@ NON_RESULT_KEYS: set[str] = {
 
 # Run states in run.json.
 RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "complete"
+# A run left in these states has no result, and this is why (a "running" run whose process no
+# longer holds the folder's lock was killed; from outside the folder the two look the same).
+UNFINISHED_REASONS = {INTERRUPTED: "interrupted", RUNNING: "running, or killed"}
 KINDS = {"train": "a training run", "eval": "an evaluation (--eval-only)"}
 
 
@@ -81,17 +84,18 @@ def declare_non_result_keys(*keys: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # Config comparison
 # ---------------------------------------------------------------------------------------------
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config (as ``yaml.safe_load`` gives it) as ``{"OPTIM.LR": value, ...}``."""
     if not isinstance(node, dict):
         return {prefix: node}
     flat: dict[str, Any] = {}
     for key, value in node.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        flat.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
 
 
 def _load_yaml(text: str) -> dict[str, Any]:
-    return _flatten(yaml.safe_load(text) or {})
+    return flatten_config(yaml.safe_load(text) or {})
 
 
 MISSING = "(absent)"

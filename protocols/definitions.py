@@ -14,6 +14,7 @@ Which datasets take part comes from each benchmark's own facts (``datasets/<name
 from __future__ import annotations
 
 import os.path as osp
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,6 +27,8 @@ __all__ = [
     "Step",
     "protocol_for",
     "run_dir",
+    "seed_of_folder",
+    "shots_of_folder",
 ]
 
 # Shots of base-to-new and cross-dataset training (CoCoOp's protocol).
@@ -138,3 +141,20 @@ def run_dir(output: str, protocol: str, step_folder: str, dataset: str, shots: i
     """``<output>/<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<config>/seed<S>``."""
     parts: Sequence[str] = [protocol, *([step_folder] if step_folder else []), dataset, f"shots_{shots}", trainer, config, f"seed{seed}"]
     return osp.join(output, *parts)
+
+
+# The shots and seed folders of run_dir (also those of CoCoOp's, MaPLe's and MuDPT's layouts).
+_SHOTS_FOLDER = re.compile(r"^shots_(\d+)$")
+_SEED_FOLDER = re.compile(r"^seed(\d+)$")
+
+
+def shots_of_folder(name: str) -> int | None:
+    """``shots_16`` -> 16; None for any other folder name."""
+    match = _SHOTS_FOLDER.match(name)
+    return int(match.group(1)) if match else None
+
+
+def seed_of_folder(name: str) -> int | None:
+    """``seed3`` -> 3; None for any other folder name."""
+    match = _SEED_FOLDER.match(name)
+    return int(match.group(1)) if match else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from engine.errors import ConfigError, RunFolderError, UserError
-from engine.run_folder import COMPLETE, FAILED, INTERRUPTED, RUNNING, RunFolder
+from engine.run_folder import COMPLETE, FAILED, UNFINISHED_REASONS, RunFolder
 
 from .plan import Settings, StepRun, Unit, mirror, resolve_trained
 
@@ -91,9 +91,8 @@ def status_of(run: StepRun, settings: Settings) -> StepResult:
         return StepResult(run.label, run.run_dir, DONE, log=newest_log(run.run_dir))
     if status == FAILED:
         return StepResult(run.label, run.run_dir, FAILED_STATE, record.get("error", ""), newest_log(run.run_dir))
-    if status in (INTERRUPTED, RUNNING):
-        what = "interrupted" if status == INTERRUPTED else "running, or killed"
-        return StepResult(run.label, run.run_dir, INCOMPLETE, what, newest_log(run.run_dir))
+    if status in UNFINISHED_REASONS:
+        return StepResult(run.label, run.run_dir, INCOMPLETE, UNFINISHED_REASONS[status], newest_log(run.run_dir))
     return StepResult(run.label, run.run_dir, PENDING, "not run yet")
 
 

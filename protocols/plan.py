@@ -25,7 +25,7 @@ import yaml
 
 from engine.errors import ConfigError
 
-from .definitions import Protocol, Step, run_dir
+from .definitions import Protocol, Step, run_dir, shots_of_folder
 from .methods import Method
 
 __all__ = ["Settings", "StepRun", "Unit", "dataset_opts", "make_plan", "mirror", "override_tag", "resolve_trained", "split_overrides"]
@@ -272,8 +272,8 @@ def resolve_trained(run: StepRun, output: str) -> str | None:
 def mirror(run: StepRun, trained_dir: str, output: str) -> StepRun:
     """``run`` pointed at another trained run: its own folder mirrors that run's shots and config."""
     parts = Path(trained_dir).parts
-    shots_dir, folder_config = parts[-4], parts[-2]
-    shots = int(shots_dir.split("_", 1)[1])
+    shots, folder_config = shots_of_folder(parts[-4]), parts[-2]
+    assert shots is not None, trained_dir  # a run_dir
     evaluates = StepRun(**{**run.evaluates.__dict__, "run_dir": trained_dir, "shots": shots, "folder_config": folder_config})
     directory = run_dir(output, run.protocol.name, run.step.folder, run.dataset.config, shots, run.method.trainer, folder_config, run.seed)
     return StepRun(**{**run.__dict__, "run_dir": directory, "shots": shots, "folder_config": folder_config, "evaluates": evaluates})

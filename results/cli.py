@@ -9,6 +9,8 @@ Usage::
     python parse_results.py --status output/base2new/train_base/dtd/shots_16/MuDPT/cfg/seed1
 
 ``--status`` prints ``complete``, ``incomplete`` or ``missing`` and exits with 0, 1 or 2.
+Otherwise the exit status is 0 when there is a table, 1 when no run has a result (the runs found
+are listed with the reason), 2 for bad arguments (``error: ...``, saying what to fix).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from .logs import DEFAULT_KEYWORD, STATUS_EXIT_CODES, run_status
 
 __all__ = ["build_parser", "main"]
 
-EXIT_NO_RUNS = 1
-EXIT_NO_DIRECTORY = 2
+EXIT_NO_RESULTS = 1
+EXIT_USAGE = 2
 KEYWORD_RE = re.compile(r"\w+")
 
 
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--status", metavar="RUN_DIR", type=Path, help="print complete/incomplete/missing for one run dir; exit 0/1/2"
     )
     parser.add_argument("--keyword", default=DEFAULT_KEYWORD, help="metric to report (default: accuracy, or macro_f1)")
-    parser.add_argument("--ci95", action="store_true", help="report 1.96*std/sqrt(n) instead of the std over seeds")
+    parser.add_argument("--ci95", action="store_true", help="report the 95%% confidence interval of the mean (Student's t, sample std) instead of the std over seeds")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--out", type=Path, help="write the output to this file (atomically) instead of stdout")
     parser.add_argument("--runs", action="store_true", help="list every run with its metrics instead of the tables")
@@ -56,6 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from engine.errors import UserError
+
+    try:
+        return _main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _check_paths(root: Path, out: Path | None, plot: Path | None) -> None:
+    """Bad paths stop before any work (not after the tables were printed)."""
+    from engine.errors import ConfigError
+
+    if not root.exists():
+        raise ConfigError(f"directory not found: {root} (give the runs' output directory, e.g. output/)")
+    if not root.is_dir():
+        raise ConfigError(f"{root} is a file; give the directory that holds the runs (e.g. output/)")
+    if out is not None and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name, e.g. --out {out / 'results.txt'}")
+    if plot is not None and plot.exists() and not plot.is_dir():
+        raise ConfigError(f"--plot {plot} is a file; give a directory for the figures (it is created if needed)")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not KEYWORD_RE.fullmatch(args.keyword):
@@ -71,9 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs and args.plot is not None:
         parser.error("--plot draws the tables; --runs lists runs instead of tables: give one of them")
     root: Path = args.directory
-    if not root.is_dir():
-        print(f"error: directory not found: {root} (give the runs' output directory, e.g. output/)", file=sys.stderr)
-        return EXIT_NO_DIRECTORY
+    _check_paths(root, args.out, args.plot)
 
     from .layouts import find_runs
     from .render import render_incomplete, render_repeats, write_atomic
@@ -81,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = find_runs(root, args.keyword)
     if not runs:
         print(f"No runs found under {root}: no log.txt and no seed<N> directory below it.", file=sys.stderr)
-        return EXIT_NO_RUNS
+        return EXIT_NO_RESULTS
     abs_root = Path(os.path.abspath(root))
     report, results, tables = _report(runs, abs_root, args)
     if args.out is not None:
@@ -99,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = plot_tables(tables, args.plot, ci95=args.ci95, note=args.plot_note)
         where = ", ".join(str(p) for p in paths) if paths else "none: no base-to-new, few-shot, cross-dataset or DG results"
         print(f"Figures: {where}", file=sys.stderr)
-    return 0
+    return 0 if tables or args.runs else EXIT_NO_RESULTS
 
 
 def _report(runs, root: Path, args: argparse.Namespace):

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from protocols.definitions import seed_of_folder, shots_of_folder
+
 from .benchmarks import Benchmarks, StepLayout, benchmarks
 from .logs import (
     DEFAULT_KEYWORD,
@@ -50,8 +52,6 @@ BASE2NEW, XD, FEWSHOT, ZEROSHOT, OTHER = "base2new", "xd", "fewshot", "zeroshot"
 BASE, NEW, SOURCE, TARGET = "base", "new", "source", "target"
 ALL_CLASSES = "all"
 
-SEED_RE = re.compile(r"^seed(\d+)$")
-SHOTS_DIR_RE = re.compile(r"^shots_(\d+)$")  # ours, CoCoOp's, MaPLe's and MuDPT's base2new layout
 LEGACY_SHOTS_RE = re.compile(r"^(.+)_(\d+)shots$")  # CoOp / CoCoOp: <cfg>_<K>shots
 COOP_VARIANT_RE = re.compile(r"^nctx\d+_csc\w+_ctp\w+$")  # CoOp's main.sh: nctx16_cscFalse_ctpend
 LEGACY_EVALUATION_DIR = "evaluation"  # CoCoOp's / MaPLe's cross-dataset targets
@@ -122,18 +122,25 @@ def find_runs(root: Path, keyword: str = DEFAULT_KEYWORD) -> list[Run]:
 
     A run is a folder holding Dassl logs. A ``seed<N>`` folder with no log anywhere below it is
     a run that never started (or stopped before logging). Other folders without logs, and
-    hidden ones (``.previous/`` of ``--restart``), are ignored.
+    hidden ones (``.previous/`` of ``--restart``), are ignored. Links to folders are followed
+    (a folder reached twice is read once).
     """
     root = Path(os.path.abspath(root))
     runs: list[Run] = []
     seed_dirs_without_log: list[Path] = []
-    for dirpath, dirnames, file_names in os.walk(root):
+    seen: set[str] = set()  # real paths walked: links are followed, each folder read once
+    for dirpath, dirnames, file_names in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(dirpath)
         logs = sorted_logs(here, file_names)
         if logs:
             runs.extend(_runs_of_folder(here, root, [parse_log(path, keyword) for path in logs]))
-        elif SEED_RE.match(here.name):
+        elif seed_of_folder(here.name) is not None:
             seed_dirs_without_log.append(here)
     run_paths = [run.path for run in runs]
     for seed_dir in seed_dirs_without_log:
@@ -157,7 +164,10 @@ def _runs_of_folder(run_dir: Path, root: Path, parsed: Sequence[LogResult]) -> l
     reason = ""
     for group in groups.values():
         chosen = choose(group)
-        config = file_config if file_config is not None else (chosen.config or None)
+        if len(groups) > 1:  # several runs in one folder: config.yaml is the last one's, each log has its own
+            config = chosen.config or None
+        else:
+            config = file_config if file_config is not None else (chosen.config or None)
         key, seed = classify(run_dir, root, config)
         if not chosen.complete and not reason:
             reason = record_reason(run_dir)
@@ -169,7 +179,7 @@ def record_reason(run_dir: Path) -> str:
     """Why a run of this repository is incomplete, from its ``run.json`` ("" when it has none,
     or when the record does not say: its logs do)."""
     from engine.errors import RunFolderError
-    from engine.run_folder import FAILED, INTERRUPTED, RUNNING, RunFolder
+    from engine.run_folder import FAILED, UNFINISHED_REASONS, RunFolder
 
     folder = RunFolder(str(run_dir))
     if not os.path.isfile(folder.file(folder.RECORD)):
@@ -181,11 +191,7 @@ def record_reason(run_dir: Path) -> str:
     status = record.get("status")
     if status == FAILED:
         return failed_reason(str(record.get("error", "")))
-    if status == INTERRUPTED:
-        return "interrupted"
-    if status == RUNNING:  # no process holds it any more, or one still does
-        return "running, or killed"
-    return ""
+    return UNFINISHED_REASONS.get(status, "")
 
 
 # =============================================================================================
@@ -207,11 +213,10 @@ def classify(run_dir: Path, root: Path, config: Mapping[str, str] | None = None)
     """
     parts = _abs_parts(run_dir)
     root_parts = _abs_parts(root)
-    seed_match = SEED_RE.match(parts[-1])
-    seed = int(seed_match.group(1)) if seed_match else None
+    seed = seed_of_folder(parts[-1])
     bm = benchmarks()
     found: Match | None = None
-    if seed_match:
+    if seed is not None:
         body = parts[:-1]
         for matcher in (_match_ours, _match_released_mudpt, _match_legacy_evaluation, _match_legacy_train):
             found = matcher(body, bm)
@@ -224,7 +229,7 @@ def classify(run_dir: Path, root: Path, config: Mapping[str, str] | None = None)
         under_root = parts[: len(root_parts)] == root_parts
         prefix = "/".join(parts[len(root_parts) : start]) if under_root and start > len(root_parts) else ""
         return _with_prefix(key, prefix), seed
-    group_dir = Path(*parts[:-1]) if seed_match else Path(*parts)
+    group_dir = Path(*parts[:-1]) if seed is not None else Path(*parts)
     return RunKey(OTHER, config=relative(group_dir, root)), seed
 
 
@@ -238,17 +243,12 @@ def relative(path: Path, root: Path) -> str:
     return str(root) if rel == "." else rel
 
 
-def _shots(folder: str) -> int | None:
-    match = SHOTS_DIR_RE.match(folder)
-    return int(match.group(1)) if match else None
-
-
 def _match_ours(body: Sequence[str], bm: Benchmarks) -> Match | None:
     """``<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<cfg>`` (protocols.definitions)."""
     if len(body) < 5:
         return None
     dataset, shots_dir, method, config = body[-4:]
-    shots = _shots(shots_dir)
+    shots = shots_of_folder(shots_dir)
     if shots is None:
         return None
     for protocol in bm.protocols.values():
@@ -274,13 +274,13 @@ def _match_released_mudpt(body: Sequence[str], bm: Benchmarks) -> Match | None:
     """The released MuDPT code: ``base2new/{base,new}/<dataset>/shots_<K>/<cfg>`` (no trainer folder)."""
     from protocols import METHODS
 
-    if len(body) < 5 or body[-5] != BASE2NEW or _shots(body[-2]) is None:
+    if len(body) < 5 or body[-5] != BASE2NEW or shots_of_folder(body[-2]) is None:
         return None
     roles = {step.table_role for step in bm.protocols[BASE2NEW].steps}  # its folders are the roles
     role, dataset, config = body[-4], body[-3], body[-1]
     if role not in roles:
         return None
-    return RunKey(BASE2NEW, METHODS["mudpt"].trainer, config, _shots(body[-2]), dataset, role), len(body) - 5
+    return RunKey(BASE2NEW, METHODS["mudpt"].trainer, config, shots_of_folder(body[-2]), dataset, role), len(body) - 5
 
 
 def _match_legacy_evaluation(body: Sequence[str], bm: Benchmarks) -> Match | None:
@@ -326,7 +326,7 @@ def _zero_shot_layout(parts: Sequence[str], config: Mapping[str, str] | None = N
     decides the table (base / new: base-to-new; all, or unknown: the zero-shot table)."""
     from protocols import METHODS
 
-    if len(parts) < 3 or SEED_RE.match(parts[-1]):
+    if len(parts) < 3 or seed_of_folder(parts[-1]) is not None:
         return None
     trainers = {m.trainer for m in METHODS.values() if m.zero_shot}
     if parts[-3] not in trainers:

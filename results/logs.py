@@ -122,8 +122,11 @@ def parse_log(path: Path, keyword: str = DEFAULT_KEYWORD) -> LogResult:
     ``training not finished``, ``no result after Finish training``, ``evaluation not finished``
     (``eval_only: True`` without a result).
     """
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.read().splitlines()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as e:  # a dangling link, no permission: the run is listed with the reason
+        return LogResult(Path(path), reason=f"log not readable: {e.strerror or e}")
     is_training = finished = seen_result_block = seen_epoch = False
     after_finish: dict[str, float] = {}
     after_result: dict[str, float] = {}

@@ -8,8 +8,12 @@ as the printed tables (so a figure never shows a number the tables do not):
   seeds (HM and averages are derived values, without error bars);
 - ``fewshot[_<prefix>].png``: accuracy against shots (log scale), one panel per dataset and one for
   the average, one line per method and config with a shaded band of ± the spread over seeds;
-- ``xd.png``, ``dg.png``: cross-dataset and domain-generalisation bars; x = the targets and
-  their average, one colour per method and config.
+- ``xd.png``, ``dg.png``: cross-dataset and domain-generalisation bars; x = the source, the
+  targets and their average, one colour per method and config.
+
+Bars start at 0 (their length is the accuracy) on one scale for every panel of a figure. An
+average over fewer datasets than its protocol has is not comparable with a complete one: its bar
+is hatched and its point hollow, with the count ("5/10") next to it.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from .tables import (
     Cell,
     Table,
     config_label,
+    spread_name,
 )
 
 __all__ = ["plot_tables"]
@@ -51,10 +56,13 @@ WIDTH_PER_GROUP = 0.32  # inches per bar in a figure of grouped bars
 FEWSHOT_COLUMNS = 4  # panels per row in a few-shot figure
 FEWSHOT_PANEL_WIDTH = 3.4
 BAND_ALPHA = 0.18
-AXIS_MARGIN = 5.0  # accuracy points below the lowest bar / above the highest
-AXIS_HEADROOM = 2.0  # above 100%, so that a bar at 100% keeps its error bar visible
-AXIS_STEP = 10.0  # the accuracy axis starts at a multiple of this
+AXIS_MARGIN = 5.0  # accuracy points below the lowest point of a curve / above the highest
+AXIS_HEADROOM = 4.0  # above 100%: room for an error bar and a count at 100%
+AXIS_STEP = 10.0  # a curve's accuracy axis starts at a multiple of this
 PERCENT = 100.0
+PARTIAL_HATCH = "///"  # an average over fewer datasets than the protocol has
+COVERS_FONT = 6
+QUALITATIVE_MAPS = ("tab10", "tab20")  # distinct colours for up to 10, then 20 series
 LABEL_ROTATION = 35
 LEGEND_FONT = 8
 LEGEND_WRAP = 52  # characters per line of a legend entry (run folder names are long)
@@ -93,7 +101,7 @@ def _legend_label(method: str, config: str, prefix: str, settings: str) -> str:
 
 
 def _spread_text(ci95: bool) -> str:
-    return "95% CI over seeds" if ci95 else "± 1 std over seeds"
+    return f"± {spread_name(ci95)} over seeds"
 
 
 def _title(kind: str, detail: str, note: str) -> str:
@@ -101,18 +109,18 @@ def _title(kind: str, detail: str, note: str) -> str:
     return f"{title} ({note})" if note else title
 
 
-def _axis_limits(lows: Sequence[float], highs: Sequence[float]) -> tuple[float, float]:
-    """An accuracy axis that shows the differences: from a multiple of 10 below the lowest value."""
-    if not lows:
+def _curve_limits(values: Sequence[float]) -> tuple[float, float]:
+    """A curve's accuracy axis, which shows the differences: from a multiple of 10 below the
+    lowest value. (Bars always start at 0.)"""
+    if not values:
         return 0.0, PERCENT
-    bottom = max(0.0, math.floor((min(lows) - AXIS_MARGIN) / AXIS_STEP) * AXIS_STEP)
-    top = min(PERCENT + AXIS_HEADROOM, max(highs) + AXIS_MARGIN)
+    bottom = max(0.0, math.floor((min(values) - AXIS_MARGIN) / AXIS_STEP) * AXIS_STEP)
+    top = min(PERCENT + AXIS_HEADROOM, max(values) + AXIS_MARGIN)
     return bottom, max(top, bottom + AXIS_STEP)
 
 
-def _set_accuracy_axis(ax, values: Sequence[float]) -> None:
-    """The y range of :func:`_axis_limits`, with ticks up to 100% only."""
-    bottom, top = _axis_limits(values, values)
+def _set_accuracy_axis(ax, bottom: float, top: float) -> None:
+    """The y range, with ticks up to 100% only."""
     ax.set_ylim(bottom, top)
     ax.set_yticks([t for t in ax.get_yticks() if bottom <= t <= PERCENT])
     ax.set_ylim(bottom, top)  # set_yticks may widen the range
@@ -133,47 +141,52 @@ def _x_label(dataset: str) -> str:
     return AVERAGE_LABEL if dataset == AVERAGE else benchmarks().display_name(dataset)
 
 
-def _grouped_bars(ax, groups: list[str], series: list[tuple[str, dict[str, Cell]]], colours) -> list[float]:
-    """Bars of each series (label, dataset -> cell) at each group; returns the values drawn."""
+def _grouped_bars(ax, groups: list[str], series: list[dict[str, Cell]], colours) -> bool:
+    """Bars of each series (dataset -> cell) at each group; True when a partial average was drawn."""
     width = min(MAX_BAR_WIDTH, BAR_GROUP_WIDTH / max(1, len(series)))
     span = width * len(series)  # the bars of one group, centred on its tick
-    drawn: list[float] = []
-    for i, (label, cells) in enumerate(series):
-        xs, means, err_x, err_mean, errors = [], [], [], [], []
-        for g, dataset in enumerate(groups):
-            cell = cells.get(dataset)
-            if cell is None:
-                continue
-            x = g - span / 2 + width * (i + 0.5)
-            xs.append(x)
-            means.append(cell.mean)
-            drawn.append(cell.mean)
-            if cell.spread is not None:  # derived values (HM, averages) have none
-                err_x.append(x)
-                err_mean.append(cell.mean)
-                errors.append(cell.spread)
-                drawn += [cell.mean - cell.spread, cell.mean + cell.spread]
-        ax.bar(xs, means, width, color=colours[i], label=label)
-        if err_x:
-            ax.errorbar(err_x, err_mean, yerr=errors, fmt="none", ecolor="black", elinewidth=THIN_LINE, capsize=CAP_SIZE)
-    return drawn
+    partial = False
+    for i, cells in enumerate(series):
+        drawn = [(g - span / 2 + width * (i + 0.5), cells[d]) for g, d in enumerate(groups) if d in cells]
+        if not drawn:
+            continue
+        xs = [x for x, _ in drawn]
+        ax.bar(xs, [c.mean for _, c in drawn], width, color=colours[i], hatch=[PARTIAL_HATCH if c.covers else "" for _, c in drawn])
+        errors = [(x, c) for x, c in drawn if c.spread is not None]  # derived values (HM, averages) have none
+        if errors:
+            ax.errorbar(
+                [x for x, _ in errors], [c.mean for _, c in errors], yerr=[c.spread for _, c in errors],
+                fmt="none", ecolor="black", elinewidth=THIN_LINE, capsize=CAP_SIZE,
+            )  # fmt: skip
+        for x, cell in drawn:
+            if cell.covers:
+                partial = True
+                ax.annotate(cell.covers, (x, cell.mean), xytext=(0, 1), textcoords="offset points", ha="center", va="bottom", fontsize=COVERS_FONT)
+    return partial
 
 
-def _finish_bar_axis(ax, groups: list[str], labels: list[str], values: list[float], ylabel: str) -> None:
+def _finish_bar_axis(ax, groups: list[str], labels: list[str], ylabel: str, separators: Sequence[int] = ()) -> None:
+    """Ticks, a 0-100% axis and dotted lines before the groups of ``separators`` (the average,
+    after the source of a transfer figure)."""
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(labels, rotation=LABEL_ROTATION, ha="right", fontsize=TICK_FONT)
-    _set_accuracy_axis(ax, values)
+    _set_accuracy_axis(ax, 0.0, PERCENT + AXIS_HEADROOM)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=GRID_ALPHA)
     ax.set_axisbelow(True)
-    if AVERAGE in groups:  # set the average apart from the datasets
-        ax.axvline(groups.index(AVERAGE) - 0.5, color="grey", linewidth=THIN_LINE, linestyle=":")
+    for index in (*separators, *([groups.index(AVERAGE)] if AVERAGE in groups else [])):
+        ax.axvline(index - 0.5, color="grey", linewidth=THIN_LINE, linestyle=":")
 
 
 def _colours(count: int):
+    """One distinct colour per series (tab10, or tab20 beyond 10; they repeat beyond 20)."""
     plt = _pyplot()
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap(QUALITATIVE_MAPS[0] if count <= 10 else QUALITATIVE_MAPS[1])
     return [cmap(i % cmap.N) for i in range(count)]
+
+
+def _partial_text(partial: bool, marker: str) -> str:
+    return f"; {marker}: average over fewer datasets (how many next to it)" if partial else ""
 
 
 def _save(fig, path: Path) -> Path:
@@ -183,12 +196,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _legend(fig, handles_from, count: int) -> None:
-    """Below the panels, in as many columns as fit the figure's width (so that long run names do
-    not make the figure wider than its plots)."""
-    handles, labels = handles_from.get_legend_handles_labels()
+def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
+    """One entry per series (bars: a patch, curves: a line), whatever each panel holds, below the
+    panels, in as many columns as fit the figure's width (so that long run names do not make the
+    figure wider than its plots)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if lines:
+        handles = [Line2D([], [], color=c, marker="o", markersize=MARKER_SIZE) for c in colours]
+    else:
+        handles = [Patch(color=c) for c in colours]
     wrapped = ["\n".join(textwrap.fill(line, LEGEND_WRAP) for line in label.split("\n")) for label in labels]
-    columns = max(1, min(count, int(fig.get_figwidth() // LEGEND_COLUMN_WIDTH)))
+    columns = max(1, min(len(labels), int(fig.get_figwidth() // LEGEND_COLUMN_WIDTH)))
     fig.legend(
         handles,
         wrapped,
@@ -229,22 +249,21 @@ def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str)
         panels = (BASE_COLUMN, NEW_COLUMN, HM_COLUMN)
         fig, axes = plt.subplots(len(panels), 1, figsize=(width, len(panels) * PANEL_HEIGHT + TITLE_HEIGHT), sharex=True)
         colours = _colours(len(group))
+        partial = False
         for ax, column in zip(axes, panels):
-            series = [
-                (_legend_label(t.method, t.config, t.prefix, t.settings), {d: c[(d, column)] for d in datasets if (d, column) in c})
-                for t, c in zip(group, cells)
-            ]
-            values = _grouped_bars(ax, datasets, series, colours)
-            _finish_bar_axis(ax, datasets, labels, values, f"{column} accuracy (%)")
+            series = [{d: c[(d, column)] for d in datasets if (d, column) in c} for c in cells]
+            partial |= _grouped_bars(ax, datasets, series, colours)
+            _finish_bar_axis(ax, datasets, labels, f"{column} accuracy (%)")
             ax.set_title(column, fontsize=TITLE_FONT, loc="left")
         detail = "zero-shot" if shots is None else f"{shots} shots"
         detail += f", under {prefix}/" if prefix else ""
         fig.suptitle(
-            _title(BASE2NEW, detail, note) + f"\nmean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New",
+            _title(BASE2NEW, detail, note)
+            + f"\nmean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New{_partial_text(partial, 'hatched')}",
             fontsize=TITLE_FONT,
         )
         fig.tight_layout()
-        _legend(fig, axes[0], len(group))
+        _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=False)
         stem = f"{BASE2NEW}_zeroshot" if shots is None else f"{BASE2NEW}_{shots}shots"
         paths.append(_save(fig, out_dir / _file_name(stem, prefix)))
     return paths
@@ -279,10 +298,11 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
             rows, columns, figsize=(FEWSHOT_PANEL_WIDTH * columns, PANEL_HEIGHT * rows + TITLE_HEIGHT), squeeze=False
         )
         colours = _colours(len(group))
+        partial = False
         for ax, dataset in zip(axes.flat, datasets):
             values = []
             all_shots: set[int] = set()
-            for colour, table, table_curves in zip(colours, group, curves):
+            for colour, table_curves in zip(colours, curves):
                 points = table_curves.get(dataset, [])
                 if not points:
                     continue
@@ -290,8 +310,13 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
                 means = [c.mean for _, c in points]
                 spreads = [c.spread or 0.0 for _, c in points]
                 all_shots.update(shots)
-                label = _legend_label(table.method, table.config, table.prefix, table.settings)
-                ax.plot(shots, means, marker="o", markersize=MARKER_SIZE, color=colour, label=label)
+                ax.plot(shots, means, color=colour)
+                faces = ["white" if c.covers else colour for _, c in points]
+                ax.scatter(shots, means, s=(2 * MARKER_SIZE) ** 2, c=faces, edgecolors=[colour], zorder=3)
+                for k, cell in points:
+                    if cell.covers:
+                        partial = True
+                        ax.annotate(cell.covers, (k, cell.mean), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=COVERS_FONT)
                 if any(spreads):
                     low = [m - s for m, s in zip(means, spreads)]
                     high = [m + s for m, s in zip(means, spreads)]
@@ -303,7 +328,7 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
             ax.set_xticks(ticks)
             ax.set_xticklabels([str(t) for t in ticks], fontsize=TICK_FONT)
             ax.minorticks_off()
-            _set_accuracy_axis(ax, values)
+            _set_accuracy_axis(ax, *_curve_limits(values))
             ax.tick_params(axis="y", labelsize=TICK_FONT)
             ax.grid(alpha=GRID_ALPHA)
             ax.set_title(_x_label(dataset), fontsize=TITLE_FONT)
@@ -316,11 +341,12 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
                 ax.set_xlabel("shots per class")
         detail = f"under {prefix}/" if prefix else ""
         fig.suptitle(
-            _title(FEWSHOT, detail, note) + f"\nmean over seeds, band {_spread_text(ci95)}; Average: mean over datasets",
+            _title(FEWSHOT, detail, note)
+            + f"\nmean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
             fontsize=TITLE_FONT,
         )
         fig.tight_layout()
-        _legend(fig, axes.flat[0], len(group))
+        _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=True)
         paths.append(_save(fig, out_dir / _file_name(FEWSHOT, prefix)))
     return paths
 
@@ -329,31 +355,35 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
 # Cross-dataset transfer and domain generalisation
 # ---------------------------------------------------------------------------------------------
 def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
-    """One table's rows as bars over its targets and their average (the source is left out)."""
+    """One table's rows as bars over the source, the targets and the targets' average."""
     plt = _pyplot()
     bm = benchmarks()
     datasets: set[str] = set()
-    series = []
+    series, labels = [], []
     for row in table.rows:
-        cells = {c.dataset: c for c in row if isinstance(c, Cell) and c.dataset != bm.xd_source}
-        first = next((c for c in row if isinstance(c, Cell)), None)
-        if first is None:
+        cells = {c.dataset: c for c in row if isinstance(c, Cell)}
+        if not cells:
             continue
+        first = next(iter(cells.values()))
         datasets.update(cells)
-        series.append((_legend_label(first.method, first.config, first.prefix, first.settings), cells))
-    groups = _dataset_order(datasets)
-    labels = [_x_label(d) for d in groups]
+        series.append(cells)
+        labels.append(_legend_label(first.method, first.config, first.prefix, first.settings))
+    targets = _dataset_order(datasets - {bm.xd_source})
+    groups = ([bm.xd_source] if bm.xd_source in datasets else []) + targets
     width = max(MIN_FIGURE_WIDTH, WIDTH_PER_GROUP * len(groups) * max(MIN_BARS_PER_GROUP, len(series)))
     fig, ax = plt.subplots(figsize=(width, TRANSFER_HEIGHT + TITLE_HEIGHT))
-    values = _grouped_bars(ax, groups, series, _colours(len(series)))
-    _finish_bar_axis(ax, groups, labels, values, "accuracy (%)")
+    colours = _colours(len(series))
+    partial = _grouped_bars(ax, groups, series, colours)
+    separators = [1] if groups[:1] == [bm.xd_source] and len(groups) > 1 else []
+    _finish_bar_axis(ax, groups, [_x_label(d) for d in groups], "accuracy (%)", separators)
     source = bm.display_name(bm.xd_source)
     fig.suptitle(
-        _title(table.kind, f"trained on {source}", note) + f"\nmean over seeds, error bars {_spread_text(ci95)}",
+        _title(table.kind, f"trained on {source}", note)
+        + f"\nmean over seeds, error bars {_spread_text(ci95)}; Average: over the targets{_partial_text(partial, 'hatched')}",
         fontsize=TITLE_FONT,
     )
     fig.tight_layout()
-    _legend(fig, ax, len(series))
+    _legend(fig, labels, colours, lines=False)
     return _save(fig, out_dir / f"{table.kind}.png")
 
 

@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from .layouts import Run, relative
 from .logs import COMPLETE, EXTRA_METRIC, INCOMPLETE
-from .tables import Cell, Repeat, Table
+from .tables import Cell, Repeat, Table, spread_name
 
 __all__ = [
     "CSV_FIELDS",
@@ -49,7 +49,7 @@ CSV_FIELDS = (
     "mean",
     "spread",
     "n",
-    "note",
+    "covers",
     "settings",
 )
 
@@ -78,10 +78,6 @@ def format_cell(cell: object, modal_n: int | None) -> str:
     return text
 
 
-def spread_name(ci95: bool) -> str:
-    return "95% CI" if ci95 else "std"
-
-
 def table_caption(table: Table, ci95: bool) -> str:
     """``<title> (<settings>; mean ± std over 3 seeds)``."""
     parts = [table.settings] if table.settings else []
@@ -89,15 +85,31 @@ def table_caption(table: Table, ci95: bool) -> str:
     if modal_n is not None:
         mixed = any(isinstance(c, Cell) and c.n is not None and c.n != modal_n for row in table.rows for c in row)
         marked = ", n=k where marked" if mixed else ""
-        seeds = f"{modal_n} seed" if modal_n == 1 else f"{modal_n} seeds"
-        parts.append(f"mean ± {spread_name(ci95)} over {seeds}{marked}")
+        if modal_n == 1:
+            parts.append(f"1 seed, so no ± {spread_name(ci95)}{marked}")
+        else:
+            parts.append(f"mean ± {spread_name(ci95)} over {modal_n} seeds{marked}")
     return f"{table.title} ({'; '.join(parts)})" if parts else table.title
 
 
+_LATEX_SPECIAL = {
+    "\\": "\\textbackslash{}",
+    "&": "\\&",
+    "%": "\\%",
+    "$": "\\$",
+    "#": "\\#",
+    "_": "\\_",
+    "{": "\\{",
+    "}": "\\}",
+    "~": "\\textasciitilde{}",
+    "^": "\\textasciicircum{}",
+    "±": "$\\pm$",
+}
+
+
 def _latex_escape(text: str) -> str:
-    for char in ("\\", "&", "%", "$", "#", "_", "{", "}"):
-        text = text.replace(char, "\\" + char)
-    return text.replace("±", "$\\pm$")
+    """``text`` as LaTeX prints it literally (one pass, so no replacement is escaped again)."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
 
 
 def render_table(
@@ -144,7 +156,7 @@ def render_csv(tables: Sequence[Table]) -> str:
                             repr(cell.mean),
                             "" if cell.spread is None else repr(cell.spread),
                             "" if cell.n is None else cell.n,
-                            cell.note,
+                            cell.covers,
                             cell.settings,
                         ]
                     )

@@ -16,7 +16,6 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 __all__ = [
-    "CONFIG_FILE",
     "SHOTS_LABEL",
     "ZERO_SHOT",
     "Config",
@@ -32,7 +31,6 @@ __all__ = [
 Config = Mapping[str, str]  # dotted key -> value as the yacs dump prints it
 RunSettings = list[tuple[str, str]]  # (label, value) of the settings a caption names
 
-CONFIG_FILE = "config.yaml"  # written by train.py into every run folder (engine/run_folder.py)
 SHOTS_KEY = "DATASET.NUM_SHOTS"
 EPOCHS_KEY = "OPTIM.MAX_EPOCH"
 SUBSAMPLE_KEY = "DATASET.SUBSAMPLE_CLASSES"
@@ -40,7 +38,6 @@ TRAINER_KEY = "TRAINER.NAME"
 # The method keys a caption names (TRAINER.<node>.<key>), in caption order: context tokens, prompt
 # depth (ours and MaPLe's PROMPT_DEPTH, the released MuDPT's DEEP_PROMPT_DEPTH), the injection model.
 METHOD_KEYS = ("N_CTX", "PROMPT_DEPTH", "DEEP_PROMPT_DEPTH", "INJECTION")
-ALL_SHOTS = "-1"  # DATASET.NUM_SHOTS of a run on the whole training set (and of zero-shot runs)
 SHOTS_LABEL, EPOCHS_LABEL = "shots", "epochs"
 ZERO_SHOT = "zero-shot"  # the caption of a method that trains nothing
 SEPARATOR = "/"  # between the differing values of one setting: "N_CTX 2/4"
@@ -48,7 +45,6 @@ SEPARATOR = "/"  # between the differing values of one setting: "N_CTX 2/4"
 _KEPT = frozenset({SHOTS_KEY, EPOCHS_KEY, SUBSAMPLE_KEY, TRAINER_KEY})
 # "  N_CTX: 16" / "TRAINER:" / "  INIT_WEIGHTS: " in a yacs dump.
 _DUMP_LINE_RE = re.compile(r"^( *)(\w+):(?: (.*))?$")
-_DUMP_INDENT = 2
 
 
 def is_setting_key(key: str) -> bool:
@@ -86,15 +82,6 @@ def parse_config_dump(lines: Iterable[str]) -> dict[str, str]:
     return config
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
 def _as_dump_text(value: Any) -> str:
     """A yaml value as the yacs dump prints it (so both sources compare equal)."""
     if isinstance(value, (list, tuple)):
@@ -104,15 +91,19 @@ def _as_dump_text(value: Any) -> str:
 
 def config_from_yaml(text: str) -> dict[str, str]:
     """The kept keys of a ``config.yaml`` text."""
+    from engine.run_folder import flatten_config
+
     loaded = yaml.safe_load(text) or {}
     if not isinstance(loaded, dict):
         return {}
-    return {key: _as_dump_text(value) for key, value in _flatten(loaded).items() if is_setting_key(key)}
+    return {key: _as_dump_text(value) for key, value in flatten_config(loaded).items() if is_setting_key(key)}
 
 
 def read_config_yaml(run_dir: Path) -> dict[str, str] | None:
     """The kept keys of ``run_dir/config.yaml``; None when there is none or it is not readable."""
-    path = run_dir / CONFIG_FILE
+    from engine.run_folder import RunFolder
+
+    path = run_dir / RunFolder.CONFIG
     if not path.is_file():
         return None
     try:
@@ -167,11 +158,14 @@ def _sort_values(values: Iterable[str]) -> list[str]:
 
 
 def _show(label: str, values: Sequence[str]) -> str:
+    from datasets import NUM_SHOTS_ALL
+
     if label == ZERO_SHOT:
         return ZERO_SHOT
-    joined = SEPARATOR.join("all" if label == SHOTS_LABEL and v == ALL_SHOTS else v for v in values)
+    all_shots = str(NUM_SHOTS_ALL)  # of a run on the whole training set (and of zero-shot runs)
+    joined = SEPARATOR.join("all" if label == SHOTS_LABEL and v == all_shots else v for v in values)
     if label == SHOTS_LABEL:
-        return "all training images" if list(values) == [ALL_SHOTS] else f"{joined} shots"
+        return "all training images" if list(values) == [all_shots] else f"{joined} shots"
     if label == EPOCHS_LABEL:
         return f"{joined} epochs"
     return f"{label} {joined}"

@@ -45,12 +45,13 @@ __all__ = [
     "config_label",
     "group_results",
     "harmonic_mean",
+    "spread_name",
 ]
 
 DG = "dg"  # the domain-generalisation table (its runs are in the xd protocol)
 AVERAGE = "average"
 BASE_COLUMN, NEW_COLUMN, HM_COLUMN = "Base", "New", "HM"
-Z_95 = 1.96  # normal quantile of a two-sided 95% interval
+CONFIDENCE = 0.95  # of --ci95
 
 
 # =============================================================================================
@@ -58,21 +59,36 @@ Z_95 = 1.96  # normal quantile of a two-sided 95% interval
 # =============================================================================================
 @dataclass(frozen=True)
 class Stat:
-    """Mean and spread (population std, or 95% confidence interval) over ``n`` seeds."""
+    """Mean and spread over ``n`` seeds (None for one seed: one value has no spread)."""
 
     mean: float
-    spread: float
+    spread: float | None
     n: int
 
 
 def aggregate(values: Sequence[float], ci95: bool = False) -> Stat:
-    """Mean ± population std (numpy's default, as CoOp's parser), or ± 1.96·std/√n."""
+    """Mean ± the population std over seeds (numpy's default, as CoOp's parser and the papers'
+    tables); with ``ci95``, ± the half-width of the 95% confidence interval of the mean
+    (Student's t with n - 1 degrees of freedom and the sample std: for 3 seeds 2.7 times wider
+    than the 1.96·std/√n of CoOp's ``--ci95``, which assumes a known variance)."""
     if not values:
         raise ValueError("aggregate needs at least one value")
     n = len(values)
     mean = math.fsum(values) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / n)
-    return Stat(mean, Z_95 * std / math.sqrt(n) if ci95 else std, n)
+    if n == 1:
+        return Stat(mean, None, n)
+    squares = math.fsum((v - mean) ** 2 for v in values)
+    if not ci95:
+        return Stat(mean, math.sqrt(squares / n), n)
+    from scipy.stats import t
+
+    sample_std = math.sqrt(squares / (n - 1))
+    return Stat(mean, float(t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sample_std / math.sqrt(n), n)
+
+
+def spread_name(ci95: bool) -> str:
+    """What the ± of a table or figure is."""
+    return f"{CONFIDENCE:.0%} CI" if ci95 else "std"
 
 
 def harmonic_mean(base: float, new: float) -> float:
@@ -97,13 +113,11 @@ class Results:
         settings: key -> the caption settings of each run averaged (None where its config was
             not read); see :func:`results.settings.method_settings`.
         repeats: runs left out as repeats of another run's key and seed.
-        ci95: the spread is a 95% confidence interval (else the std over seeds).
     """
 
     stats: dict[RunKey, Stat] = field(default_factory=dict)
     settings: dict[RunKey, list[RunSettings | None]] = field(default_factory=dict)
     repeats: list[Repeat] = field(default_factory=list)
-    ci95: bool = False
 
 
 def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: bool = False) -> Results:
@@ -124,7 +138,7 @@ def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: boo
         eval_only = bool(run.result.eval_only)
         settings[run.key].append(None if run.config is None else method_settings(run.key.method, run.config, eval_only))
     stats = {key: aggregate(vals, ci95) for key, vals in values.items()}
-    return Results(stats, dict(settings), repeats, ci95)
+    return Results(stats, dict(settings), repeats)
 
 
 # =============================================================================================
@@ -146,6 +160,7 @@ class Cell:
     note: str = ""
     prefix: str = ""
     settings: str = ""  # the effective settings of the runs of its row or table
+    covers: str = ""  # an average over fewer datasets than its protocol has: "<averaged>/<all>"
 
 
 @dataclass
@@ -179,6 +194,11 @@ def _mean(values: Sequence[float]) -> float:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _covers(averaged: Iterable[str], protocol_datasets: Sequence[str]) -> str:
+    """``"5/10"``: how many of a protocol's datasets an average covers."""
+    return f"{len(set(averaged))}/{len(protocol_datasets)}"
 
 
 def _stat_cell(stat: Stat | None, **where: object) -> Cell | None:
@@ -247,9 +267,11 @@ def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]],
         )
     if both:
         avg_base, avg_new = _mean([b for b, _ in both.values()]), _mean([n for _, n in both.values()])
-        label = "Average" if set(both) == set(bm.base2new) else f"Average ({_plural(len(both), 'dataset')})"
+        complete = set(both) >= set(bm.base2new)
+        label = "Average" if complete else f"Average ({_plural(len(both), 'dataset')})"
+        covers = "" if complete else _covers(both, bm.base2new)
         averages = ((BASE_COLUMN, avg_base), (NEW_COLUMN, avg_new), (HM_COLUMN, harmonic_mean(avg_base, avg_new)))
-        table.rows.append([label, *[Cell(dataset=AVERAGE, column=c, mean=v, **where) for c, v in averages]])
+        table.rows.append([label, *[Cell(dataset=AVERAGE, column=c, mean=v, covers=covers, **where) for c, v in averages]])
     return table
 
 
@@ -312,9 +334,10 @@ def _transfer_table(
         stats = {ds: results.stats[key] for ds, key in per_dataset.items()}
         row += [_stat_cell(stats.get(ds), dataset=ds, **where) for ds in [bm.xd_source, *targets]]
         present = [ds for ds in targets if ds in stats]
-        note = "" if set(present) >= set(all_targets) else f"({len(present)}/{len(all_targets)})"
+        covers = "" if set(present) >= set(all_targets) else _covers(present, all_targets)
         mean = _mean([stats[ds].mean for ds in present]) if present else None
-        row.append(Cell(dataset=AVERAGE, mean=mean, note=note, **where) if mean is not None else None)
+        average = Cell(dataset=AVERAGE, mean=mean, note=f"({covers})" if covers else "", covers=covers, **where) if mean is not None else None
+        row.append(average)
         table.rows.append(row)
     return table
 
@@ -352,8 +375,10 @@ def _fewshot_table(
     average: list = ["Average"]
     for shots in shots_list:
         present = {ds: results.stats[d[shots]].mean for ds, d in per_dataset.items() if shots in d}
-        note = "" if set(present) == set(bm.fewshot) else f"({_plural(len(present), 'dataset')})"
-        average.append(Cell(shots=shots, dataset=AVERAGE, mean=_mean(list(present.values())), note=note, **where))
+        complete = set(present) >= set(bm.fewshot)
+        note = "" if complete else f"({_plural(len(present), 'dataset')})"
+        covers = "" if complete else _covers(present, bm.fewshot)
+        average.append(Cell(shots=shots, dataset=AVERAGE, mean=_mean(list(present.values())), note=note, covers=covers, **where))
     table.rows.append(average)
     return table
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline end-to-end check of an installation, in about a minute and a half on 2 CPU cores: it
+# Offline end-to-end check of an installation, in about a minute and a quarter on 2 CPU cores: it
 # generates two tiny datasets in DTD's and EuroSAT's real layouts and a tiny random CLIP weights
 # file, runs the base-to-new protocol for MuDPT, CoOp and zero-shot CLIP on both, two runs at a
 # time through the local launcher, checks the run-folder rules, then makes the tables and the

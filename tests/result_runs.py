@@ -6,6 +6,8 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+from protocols.definitions import FEWSHOT_SHOTS, PROTOCOL_SHOTS
+
 __all__ = ["make_example_runs", "write_run"]
 
 SEEDS = (1, 2, 3)
@@ -19,11 +21,21 @@ METHODS = (
     ("MuDPT", "vit_b16_c2_ep10_batch4_depth9", 2, 10, 2.0),
 )
 FEWSHOT_METHODS = ("CoOp", "MuDPT")
-FEWSHOT_SHOTS = (1, 2, 4, 8, 16)
-PROTOCOL_SHOTS = 16
 NEW_GAP = 8.0  # new classes are harder than base classes
 SHOT_GAIN = 3.0  # accuracy points per doubling of the shots
 MAX_ACCURACY = 99.0
+
+
+def nest(config: dict[str, object]) -> dict:
+    """``{"OPTIM.LR": 0.002}`` as the nested config it names: ``{"OPTIM": {"LR": 0.002}}``."""
+    nested: dict = {}
+    for dotted, value in config.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
 
 
 def write_run(
@@ -32,18 +44,11 @@ def write_run(
     """A complete run folder in this repository's format: ``config.yaml`` and ``log.txt``."""
     import yaml
 
-    nested: dict = {}
-    for dotted, value in config.items():
-        node = nested
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(nested), encoding="utf-8")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(nest(config)), encoding="utf-8")
     lines = ["***************", "** Arguments **", "***************", f"eval_only: {eval_only}", f"seed: {seed}"]
     lines += [f"trainer: {trainer}", "************", "** Config **", "************"]
-    lines += yaml.safe_dump(nested).splitlines()
+    lines += yaml.safe_dump(nest(config)).splitlines()
     lines += ["** System info **", f"Loading trainer: {trainer}"]
     if not eval_only:
         lines += ["No checkpoint found, train from scratch", "epoch [1/1] batch [1/1] loss 1.0 (1.0)", "Finish training"]

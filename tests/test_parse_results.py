@@ -1,4 +1,4 @@
-"""Tests for parse_results.py (the ``results`` package through the names parse_results.py keeps):
+"""Tests for parse_results.py and the ``results`` package behind it:
 log parsing, run discovery, seed averaging, the tables and the command line.
 
 The fixture tree mixes our layout (base-to-new, cross-dataset, DG), CoOp's few-shot layout and
@@ -23,7 +23,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-import parse_results as pr  # noqa: E402
+from results.cli import main  # noqa: E402
+from results.layouts import RunKey, classify, find_runs  # noqa: E402
+from results.logs import log_files, parse_log  # noqa: E402
+from results.render import CSV_FIELDS  # noqa: E402
+from results.tables import Cell, Stat, Table, aggregate, build_tables, group_results, harmonic_mean  # noqa: E402
 
 B2N_CFG = "vit_b16_c2_ep10_batch4_depth9"
 XD_CFG = "vit_b16_c2_ep5_batch4_depth9_xd"
@@ -249,47 +253,47 @@ def b2n_dir(root: Path, role: str, dataset: str, seed: int) -> Path:
 # ---------------------------------------------------------------------------------------------
 def test_parse_log_training_run_takes_last_result_after_finish(tmp_path: Path) -> None:
     log = write(tmp_path / "log.txt", train_log(71.3, f1=65.4, val_acc=10.0))
-    result = pr.parse_log(log)
+    result = parse_log(log)
     assert result.complete
     assert result.metrics == {"accuracy": 71.3, "error": pytest.approx(28.7), "macro_f1": 65.4}
 
 
 def test_parse_log_old_dassl_finished_training_two_decimals(tmp_path: Path) -> None:
-    result = pr.parse_log(write(tmp_path / "log.txt", train_log(70.72, old_dassl=True)))
+    result = parse_log(write(tmp_path / "log.txt", train_log(70.72, old_dassl=True)))
     assert result.complete and result.metrics["accuracy"] == 70.72
     assert "macro_f1" not in result.metrics
 
 
 def test_parse_log_eval_only_run(tmp_path: Path) -> None:
-    result = pr.parse_log(write(tmp_path / "log.txt", eval_log(46.49, f1=40.0, old_dassl=True)))
+    result = parse_log(write(tmp_path / "log.txt", eval_log(46.49, f1=40.0, old_dassl=True)))
     assert result.complete and result.metrics["accuracy"] == 46.49 and result.metrics["macro_f1"] == 40.0
 
 
 def test_parse_log_val_result_without_finish_is_incomplete(tmp_path: Path) -> None:
-    result = pr.parse_log(write(tmp_path / "log.txt", train_log(None, crash_at_epoch=2, val_acc=97.0)))
+    result = parse_log(write(tmp_path / "log.txt", train_log(None, crash_at_epoch=2, val_acc=97.0)))
     assert not result.complete
     assert result.reason == "training not finished"
     assert result.metrics == {}
 
 
 def test_parse_log_finish_without_result_is_incomplete(tmp_path: Path) -> None:
-    result = pr.parse_log(write(tmp_path / "log.txt", train_log(None)))
+    result = parse_log(write(tmp_path / "log.txt", train_log(None)))
     assert result.reason == "no result after Finish training"
 
 
 def test_parse_log_eval_only_without_result_is_incomplete(tmp_path: Path) -> None:
-    assert pr.parse_log(write(tmp_path / "log.txt", eval_log(None))).reason == "evaluation not finished"
+    assert parse_log(write(tmp_path / "log.txt", eval_log(None))).reason == "evaluation not finished"
 
 
 def test_parse_log_missing_keyword_names_it(tmp_path: Path) -> None:
-    result = pr.parse_log(write(tmp_path / "log.txt", train_log(70.72, old_dassl=True)), keyword="macro_f1")
+    result = parse_log(write(tmp_path / "log.txt", train_log(70.72, old_dassl=True)), keyword="macro_f1")
     assert result.reason == "the result has no macro_f1"
 
 
 def test_log_files_sorted_oldest_first(tmp_path: Path) -> None:
     for name in ("log.txt-2024-06-01-09-30-00", "log.txt", "log.txt-2024-05-01-10-00-00", "log.txt.bak", "xlog.txt"):
         write(tmp_path / name, "")
-    assert [p.name for p in pr.log_files(tmp_path)] == [
+    assert [p.name for p in log_files(tmp_path)] == [
         "log.txt",
         "log.txt-2024-05-01-10-00-00",
         "log.txt-2024-06-01-09-30-00",
@@ -300,7 +304,7 @@ def test_log_files_sorted_oldest_first(tmp_path: Path) -> None:
 # find_runs and classify
 # ---------------------------------------------------------------------------------------------
 def test_find_runs_statuses_and_reasons(tree: Path) -> None:
-    runs = {str(run.path.relative_to(tree)): run for run in pr.find_runs(tree)}
+    runs = {str(run.path.relative_to(tree)): run for run in find_runs(tree)}
     # base2new 6 + 6 + 4, xd 2 + 6, MaPLe 2, CoOp 4, my_ablation 2
     assert len(runs) == 32
     incomplete = {path: run.reason for path, run in runs.items() if not run.complete}
@@ -322,92 +326,94 @@ def test_find_runs_statuses_and_reasons(tree: Path) -> None:
     ("path", "key", "seed"),
     [
         (
-            f"pre/fix/base2new/test_new/dtd/shots_16/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/seed2",
-            pr.RunKey("base2new", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", 16, "dtd", "new", prefix="pre/fix"),
+            "pre/fix/base2new/test_new/dtd/shots_16/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1/seed2",
+            RunKey("base2new", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", 16, "dtd", "new", prefix="pre/fix"),
             2,
         ),
         (
             f"xd/test/imagenet_r/shots_16/MuDPT/{XD_CFG}/seed1",
-            pr.RunKey("xd", "MuDPT", XD_CFG, 16, "imagenet_r", "target"),
+            RunKey("xd", "MuDPT", XD_CFG, 16, "imagenet_r", "target"),
             1,
         ),
-        (f"fewshot/ucf101/shots_4/CoOp/{COOP_CFG}/seed3", pr.RunKey("fewshot", "CoOp", COOP_CFG, 4, "ucf101"), 3),
+        (f"fewshot/ucf101/shots_4/CoOp/{COOP_CFG}/seed3", RunKey("fewshot", "CoOp", COOP_CFG, 4, "ucf101"), 3),
         (
             f"sun397/CoOp/{COOP_CFG}_8shots/{COOP_VARIANT}/seed1",
-            pr.RunKey("fewshot", "CoOp", f"{COOP_CFG}/{COOP_VARIANT}", 8, "sun397"),
+            RunKey("fewshot", "CoOp", f"{COOP_CFG}/{COOP_VARIANT}", 8, "sun397"),
             1,
         ),
         (
             f"imagenet/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/nctx4_cscFalse_ctpend/seed1",
-            pr.RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "imagenet", "source"),
+            RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "imagenet", "source"),
             1,
         ),
         (
             f"evaluation/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/food101/nctx4_cscFalse_ctpend/seed1",
-            pr.RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "food101", "target"),
+            RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "food101", "target"),
             1,
         ),
         # ImageNet in xd/test is no target, and a source other than ImageNet is no xd source.
-        ("xd/test/imagenet/shots_16/MuDPT/c/seed1", pr.RunKey("other", config="xd/test/imagenet/shots_16/MuDPT/c"), 1),
-        ("xd/train/dtd/shots_16/MuDPT/c/seed1", pr.RunKey("other", config="xd/train/dtd/shots_16/MuDPT/c"), 1),
+        ("xd/test/imagenet/shots_16/MuDPT/c/seed1", RunKey("other", config="xd/test/imagenet/shots_16/MuDPT/c"), 1),
+        ("xd/train/dtd/shots_16/MuDPT/c/seed1", RunKey("other", config="xd/train/dtd/shots_16/MuDPT/c"), 1),
         # CoOp's zero-shot layout: no seed folder; all classes unless its config says otherwise.
-        ("ZeroshotCLIP/vit_b16/dtd", pr.RunKey("zeroshot", "ZeroshotCLIP", "vit_b16", None, "dtd"), None),
+        ("ZeroshotCLIP/vit_b16/dtd", RunKey("zeroshot", "ZeroshotCLIP", "vit_b16", None, "dtd"), None),
         # The released MuDPT code: no trainer folder.
         (
             "base2new/new/dtd/shots_16/vit_b16_bz4_ep10/seed3",
-            pr.RunKey("base2new", "MuDPT", "vit_b16_bz4_ep10", 16, "dtd", "new"),
+            RunKey("base2new", "MuDPT", "vit_b16_bz4_ep10", 16, "dtd", "new"),
             3,
         ),
         # Few-shot of a dataset that no reader registers: still a run of the protocol.
-        ("fewshot/my_data/shots_2/CoOp/c/seed1", pr.RunKey("fewshot", "CoOp", "c", 2, "my_data"), 1),
+        ("fewshot/my_data/shots_2/CoOp/c/seed1", RunKey("fewshot", "CoOp", "c", 2, "my_data"), 1),
         # A dataset that does not take part in the protocol is no run of it.
-        ("fewshot/imagenet_a/shots_2/CoOp/c/seed1", pr.RunKey("other", config="fewshot/imagenet_a/shots_2/CoOp/c"), 1),
+        ("fewshot/imagenet_a/shots_2/CoOp/c/seed1", RunKey("other", config="fewshot/imagenet_a/shots_2/CoOp/c"), 1),
     ],
 )
-def test_classify_layouts(tmp_path: Path, path: str, key: pr.RunKey, seed: int | None) -> None:
-    assert pr.classify(tmp_path / path, tmp_path) == (key, seed)
+def test_classify_layouts(tmp_path: Path, path: str, key: RunKey, seed: int | None) -> None:
+    assert classify(tmp_path / path, tmp_path) == (key, seed)
 
 
 def test_classify_uses_path_above_the_parsed_dir(tmp_path: Path) -> None:
     """DIR may be a single config dir: the protocol is still read from the full path."""
     run = tmp_path / "base2new" / "train_base" / "dtd" / "shots_16" / "MuDPT" / B2N_CFG / "seed1"
-    key, seed = pr.classify(run, run.parent)
-    assert key == pr.RunKey("base2new", "MuDPT", B2N_CFG, 16, "dtd", "base") and seed == 1
+    key, seed = classify(run, run.parent)
+    assert key == RunKey("base2new", "MuDPT", B2N_CFG, 16, "dtd", "base") and seed == 1
 
 
 # ---------------------------------------------------------------------------------------------
 # Aggregation and tables
 # ---------------------------------------------------------------------------------------------
 def test_aggregate_population_std_and_ci95() -> None:
-    stat = pr.aggregate([80.0, 82.0, 84.0])
-    assert stat == pr.Stat(82.0, pytest.approx(math.sqrt(8 / 3)), 3)
-    ci = pr.aggregate([80.0, 82.0, 84.0], ci95=True)
-    assert ci.spread == pytest.approx(1.96 * math.sqrt(8 / 3) / math.sqrt(3))
-    assert pr.aggregate([5.0]) == pr.Stat(5.0, 0.0, 1)
+    stat = aggregate([80.0, 82.0, 84.0])
+    assert stat == Stat(82.0, pytest.approx(math.sqrt(8 / 3)), 3)
+    # Student's t: t(0.975, 2 dof) = 4.3027, sample std 2 -> 4.97 (CoOp's 1.96*std/sqrt(n) would say 1.85)
+    ci = aggregate([80.0, 82.0, 84.0], ci95=True)
+    assert ci.spread == pytest.approx(4.302652729911275 * 2.0 / math.sqrt(3))
+    assert aggregate([80.0, 84.0], ci95=True).spread == pytest.approx(12.706204736174707 * math.sqrt(8) / math.sqrt(2))
+    assert aggregate([5.0]) == Stat(5.0, None, 1) == aggregate([5.0], ci95=True)  # one seed has no spread
 
 
 def test_harmonic_mean() -> None:
-    assert pr.harmonic_mean(82.0, 61.0) == pytest.approx(2 * 82 * 61 / 143)
-    assert pr.harmonic_mean(0.0, 0.0) == 0.0
+    assert harmonic_mean(82.0, 61.0) == pytest.approx(2 * 82 * 61 / 143)
+    assert harmonic_mean(0.0, 0.0) == 0.0
 
 
-def _cells(table: pr.Table) -> dict[tuple[str, str], pr.Cell]:
+def _cells(table: Table) -> dict[tuple[str, str], Cell]:
     """(row label, column header) -> cell."""
     out = {}
     for row in table.rows:
         for header, cell in zip(table.headers, row):
-            if isinstance(cell, pr.Cell):
+            if isinstance(cell, Cell):
                 out[(str(row[0]) if table.headers[0] != "Method" else f"{row[0]}/{row[1]}", header)] = cell
     return out
 
 
 @pytest.fixture(scope="module")
-def tables(tree: Path) -> dict[str, pr.Table]:
-    stats = pr.group_results(pr.find_runs(tree))
-    return {table.title.split(":")[0]: table for table in pr.build_tables(stats)}
+def tables(tree: Path) -> dict[str, Table]:
+    stats = group_results(find_runs(tree))
+    return {table.title.split(":")[0]: table for table in build_tables(stats)}
 
 
-def test_base2new_table_numbers(tables: dict[str, pr.Table]) -> None:
+def test_base2new_table_numbers(tables: dict[str, Table]) -> None:
     table = tables["Base-to-new generalisation"]
     assert table.title == f"Base-to-new generalisation: MuDPT, {B2N_CFG}"
     # The settings the runs' configs say (evaluation runs sample no shots: the training runs say them).
@@ -430,7 +436,7 @@ def test_base2new_table_numbers(tables: dict[str, pr.Table]) -> None:
     assert cells[("Average (2 datasets)", "HM")].mean == pytest.approx(2 * avg_base * avg_new / (avg_base + avg_new))
 
 
-def test_cross_dataset_and_dg_tables(tables: dict[str, pr.Table]) -> None:
+def test_cross_dataset_and_dg_tables(tables: dict[str, Table]) -> None:
     xd = tables["Cross-dataset transfer from ImageNet"]
     assert xd.headers == ["Method", "Config", "Settings", "ImageNet", "DTD", "EuroSAT", "Average"]
     assert [row[2] for row in xd.rows] == ["16 shots, 5 epochs, N_CTX 2", "16 shots, 2 epochs, N_CTX 2"]  # MaPLe, MuDPT
@@ -449,7 +455,7 @@ def test_cross_dataset_and_dg_tables(tables: dict[str, pr.Table]) -> None:
     assert (cells[(mudpt, "Average")].mean, cells[(mudpt, "Average")].note) == (pytest.approx(50.2), "(1/4)")
 
 
-def test_fewshot_table_from_coop_layout(tables: dict[str, pr.Table]) -> None:
+def test_fewshot_table_from_coop_layout(tables: dict[str, Table]) -> None:
     table = tables["Few-shot learning"]
     assert table.title == f"Few-shot learning: CoOp, {COOP_CFG}/{COOP_VARIANT}"
     assert table.headers == ["Dataset", "4 shots", "16 shots"]
@@ -460,7 +466,7 @@ def test_fewshot_table_from_coop_layout(tables: dict[str, pr.Table]) -> None:
     assert (cells[("Average", "16 shots")].mean, cells[("Average", "16 shots")].note) == (92.0, "(1 dataset)")
 
 
-def test_other_table_groups_by_path(tables: dict[str, pr.Table]) -> None:
+def test_other_table_groups_by_path(tables: dict[str, Table]) -> None:
     table = tables["Other runs (grouped by path)"]
     assert len(table.rows) == 1 and table.rows[0][0] == "my_ablation"
     assert (table.rows[0][1].mean, table.rows[0][1].spread, table.rows[0][1].n) == (56.0, 1.0, 2)
@@ -470,7 +476,7 @@ def test_other_table_groups_by_path(tables: dict[str, pr.Table]) -> None:
 # Command line
 # ---------------------------------------------------------------------------------------------
 def test_main_text_output(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main([str(tree)]) == 0
+    assert main([str(tree)]) == 0
     out = capsys.readouterr().out
     caption = f"Base-to-new generalisation: MuDPT, {B2N_CFG} (16 shots, 2 epochs, N_CTX 2; mean ± std over 3 seeds, n=k where marked)"
     assert caption in out
@@ -480,7 +486,7 @@ def test_main_text_output(tree: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "72.00 ± 2.00 (n=2)" in euro_row and "80.78" in euro_row
     avg_row = next(line for line in out.splitlines() if line.startswith("| Average (2 datasets)"))
     assert [c.strip() for c in avg_row.strip("|").split("|")][1:] == ["87.00", "66.50", "75.38"]
-    assert "70.72 ± 0.00 (n=1)" in out and "48.50 (2/10)" in out
+    assert " 70.72 (n=1) " in out and "70.72 ±" not in out and "48.50 (2/10)" in out  # one seed: no spread
     # Incomplete runs come last, with their reasons.
     section = out[out.index("Incomplete runs (4)") :]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if "/seed" in line]
@@ -489,10 +495,10 @@ def test_main_text_output(tree: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_main_csv_is_parseable(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main([str(tree), "--format", "csv"]) == 0
+    assert main([str(tree), "--format", "csv"]) == 0
     captured = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(captured.out)))
-    assert tuple(rows[0]) == pr.CSV_FIELDS
+    assert tuple(rows[0]) == CSV_FIELDS
     hm = next(r for r in rows if r["protocol"] == "base2new" and r["dataset"] == "dtd" and r["column"] == "HM")
     assert float(hm["mean"]) == pytest.approx(2 * 82 * 61 / 143) and hm["spread"] == "" and hm["n"] == ""
     new = next(r for r in rows if r["dataset"] == "eurosat" and r["column"] == "New")
@@ -503,27 +509,27 @@ def test_main_csv_is_parseable(tree: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_main_out_file_and_formats(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports" / "results.md"
-    assert pr.main([str(tree), "--format", "md", "--out", str(out)]) == 0
+    assert main([str(tree), "--format", "md", "--out", str(out)]) == 0
     text = out.read_text()
     assert f"### Base-to-new generalisation: MuDPT, {B2N_CFG}" in text and "| DTD " in text
     assert capsys.readouterr().out == ""
     assert [p.name for p in out.parent.iterdir()] == ["results.md"]  # no temp file left behind
-    assert pr.main([str(tree), "--format", "latex"]) == 0
+    assert main([str(tree), "--format", "latex"]) == 0
     latex = capsys.readouterr().out
     assert "\\begin{tabular}" in latex and "82.00 $\\pm$ 1.63" in latex and "vit\\_b16" in latex
 
 
 def test_main_ci95_and_keyword(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main([str(b2n_dir(tree, "train_base", "dtd", 1).parent), "--ci95"]) == 0
+    assert main([str(b2n_dir(tree, "train_base", "dtd", 1).parent), "--ci95"]) == 0
     out = capsys.readouterr().out
-    assert f"82.00 ± {1.96 * math.sqrt(8 / 3) / math.sqrt(3):.2f}" in out and "95% CI" in out
+    assert "82.00 ± 4.97" in out and "mean ± 95% CI over 3 seeds" in out  # Student's t, see test_aggregate
     # macro_f1 of the train_base runs is accuracy - 10 in the fixture.
-    assert pr.main([str(b2n_dir(tree, "train_base", "dtd", 1).parent), "--keyword", "macro_f1"]) == 0
+    assert main([str(b2n_dir(tree, "train_base", "dtd", 1).parent), "--keyword", "macro_f1"]) == 0
     assert "72.00 ± 1.63" in capsys.readouterr().out
 
 
 def test_main_runs_listing(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main([str(tree / "base2new" / "train_base" / "dtd"), "--runs", "--format", "csv"]) == 0
+    assert main([str(tree / "base2new" / "train_base" / "dtd"), "--runs", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["status"], float(r["accuracy"]), float(r["macro_f1"])) for r in rows] == [
         ("complete", 80.0, 70.0),
@@ -544,21 +550,29 @@ def test_main_runs_listing(tree: Path, capsys: pytest.CaptureFixture[str]) -> No
     ],
 )
 def test_status(tree: Path, rel: tuple, word: str, code: int, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main(["--status", str(b2n_dir(tree, *rel))]) == code
+    assert main(["--status", str(b2n_dir(tree, *rel))]) == code
     assert capsys.readouterr().out == f"{word}\n"
 
 
 def test_missing_dir_and_empty_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert pr.main([str(tmp_path / "nope")]) == 2
+    assert main([str(tmp_path / "nope")]) == 2
     assert f"directory not found: {tmp_path / 'nope'}" in capsys.readouterr().err
     (tmp_path / "stray" / "sub").mkdir(parents=True)
-    assert pr.main([str(tmp_path)]) == 1
+    assert main([str(tmp_path)]) == 1
     assert "No runs found" in capsys.readouterr().err
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("x")
+    assert main([str(a_file)]) == 2
+    assert capsys.readouterr().err == f"error: {a_file} is a file; give the directory that holds the runs (e.g. output/)\n"
+    assert main([str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert f"error: --out {tmp_path} is a directory; give a file name" in capsys.readouterr().err
+    assert main([str(tmp_path), "--plot", str(a_file)]) == 2
+    assert f"error: --plot {a_file} is a file; give a directory" in capsys.readouterr().err
 
 
 def test_only_incomplete_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(b2n_dir(tmp_path, "train_base", "dtd", 1) / "log.txt", train_log(None, crash_at_epoch=1))
-    assert pr.main([str(tmp_path)]) == 0
+    assert main([str(tmp_path)]) == 1  # no table: a script that waits for results sees it
     out = capsys.readouterr().out
     assert "No complete results for 'accuracy'." in out and "Incomplete runs (1)" in out
 

@@ -66,3 +66,48 @@ def test_plot_and_runs_listing_exclude_each_other(runs: Path, tmp_path: Path, ca
 def test_docs_example_is_an_image() -> None:
     docs = Path(__file__).resolve().parents[1] / "docs" / "results_example.png"
     check_image(docs)
+
+
+def test_legends_colours_axes_and_partial_averages(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every series is in the legend in its bars' colour, even one missing from the first panel;
+    bars start at 0; an average over fewer datasets is hatched / hollow and says how many."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from results import plots
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs, root)
+    # MuDPT misses few-shot ImageNet (the first panel) and its cross-dataset / DG targets.
+    for gone in (root / "fewshot" / "imagenet", root / "xd" / "test" / "dtd", root / "xd" / "test" / "imagenet_a"):
+        for path in gone.glob("shots_*/MuDPT"):
+            shutil.rmtree(path)
+    figures = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.name, fig) and path)
+    assert main([str(root), "--plot", str(tmp_path / "figures"), "--format", "csv"]) == 0
+    try:
+        fewshot, xd = figures["fewshot.png"], figures["xd.png"]
+        first_panel = fewshot.axes[0]
+        assert first_panel.get_title() == "ImageNet" and len(first_panel.get_lines()) == 1  # CoOp only
+        (legend,) = fewshot.legends
+        assert [t.get_text().split(",")[0] for t in legend.get_texts()] == ["CoOp", "MuDPT"]
+        assert len({to_rgba(h.get_color()) for h in legend.legend_handles}) == 2
+
+        (legend,) = xd.legends
+        assert [t.get_text().split(",")[0] for t in legend.get_texts()] == ["CoCoOp", "CoOp", "MuDPT"]
+        legend_colours = [to_rgba(h.get_facecolor()) for h in legend.legend_handles]
+        (ax,) = xd.axes
+        assert ax.get_ylim()[0] == 0.0
+        bar_colours = list(dict.fromkeys(to_rgba(p.get_facecolor()) for p in ax.patches))
+        assert bar_colours == legend_colours  # MuDPT's bars (the source only) in MuDPT's legend colour
+        # ImageNet and DTD are the groups; the averages cover 1 of the cross-dataset targets.
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["ImageNet", "DTD", "Average"]
+        covers = [t.get_text() for t in ax.texts]
+        assert covers and set(covers) == {f"1/{len(plots.benchmarks().xd_targets)}"}
+        assert sum(p.get_hatch() == plots.PARTIAL_HATCH for p in ax.patches) == len(covers) == 2  # CoCoOp, CoOp
+        average = [p for p in fewshot.axes if p.get_title() == "Average"][0]
+        n = len(plots.benchmarks().fewshot)
+        assert [t.get_text() for t in average.texts] == [f"2/{n}"] * 5 + [f"1/{n}"] * 5  # CoOp, MuDPT; each shot
+    finally:
+        for fig in figures.values():
+            plt.close(fig)

@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from result_runs import nest
 from results import benchmarks as benchmarks_module
 from results.cli import main
 from results.layouts import find_runs
@@ -24,13 +26,7 @@ CFG = "vit_b16_c2_ep10_batch4_depth9"
 
 def config_lines(config: dict[str, object]) -> list[str]:
     """A yacs dump of dotted keys: nodes sorted, two spaces per level."""
-    tree: dict = {}
-    for dotted, value in config.items():
-        node = tree
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+    tree = nest(config)
 
     def dump(node: dict, indent: int) -> list[str]:
         lines = []
@@ -242,6 +238,8 @@ def test_zero_shot_folder_goes_to_the_table_its_class_subset_says(tmp_path: Path
     ):
         write(log, dassl_log(acc, eval_only=True, config={**config, "DATASET.SUBSAMPLE_CLASSES": subsample}))
     write(zs / "caltech101" / "log.txt", "=> result\n* accuracy: 90.0%\n")  # no config dump: all classes
+    # train.py leaves the config of the folder's last run, which is not the first log's
+    write(zs / "dtd" / "config.yaml", yaml.safe_dump(nest({**config, "DATASET.SUBSAMPLE_CLASSES": "new"})))
     tables = tables_by_title(tmp_path)
     b2n = tables["Base-to-new generalisation: ZeroshotCLIP, vit_b16"]
     got = cells(b2n)
@@ -282,6 +280,32 @@ def test_repeated_runs_count_once_and_are_listed(tmp_path: Path, capsys: pytest.
     section = out[out.index("Repeated runs (not averaged) (1)") :]
     assert "the first run by path is used" in section
     assert f"base2new/test_new/dtd/shots_16/MuDPT/{CFG}/seed1 | base2new/new/dtd/shots_16/{CFG}/seed1" in section
+
+
+def test_linked_run_folders_are_found_once_and_unreadable_logs_are_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write(ours(elsewhere, "train_base", "dtd", 1) / "log.txt", dassl_log(80.0, eval_only=False, config=mudpt_config()))
+    root = tmp_path / "output"
+    root.mkdir()
+    (root / "base2new").symlink_to(elsewhere / "base2new", target_is_directory=True)
+    (root / "again").symlink_to(root, target_is_directory=True)  # a loop: each folder is read once
+    (stat,) = group_results(find_runs(root)).stats.values()
+    assert (stat.mean, stat.n) == (80.0, 1)
+    broken = ours(root, "train_base", "eurosat", 1)
+    broken.mkdir(parents=True)
+    (broken / "log.txt").symlink_to(tmp_path / "gone.txt")
+    assert main([str(root)]) == 0
+    listing = capsys.readouterr().out.split("Incomplete runs (1)")[1]
+    assert "base2new/train_base/eurosat/shots_16/MuDPT" in listing and "log not readable: No such file or directory" in listing
+
+
+def test_latex_output_escapes_every_special_character(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(ours(tmp_path, "train_base", "dtd", 1) / "log.txt", dassl_log(None, eval_only=False, error="C:\\data_1 ~x^2 & 5% {a} #$"))
+    write(ours(tmp_path, "train_base", "dtd", 2) / "log.txt", dassl_log(80.0, eval_only=False, config=mudpt_config()))
+    assert main([str(tmp_path), "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert "C:\\textbackslash{}data\\_1 \\textasciitilde{}x\\textasciicircum{}2 \\& 5\\% \\{a\\} \\#\\$" in out
+    assert "vit\\_b16\\_c2" in out and "\\\\data" not in out  # "\\\\" would be a LaTeX line break
 
 
 def test_unknown_dataset_gets_a_row_after_the_known_ones(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_fp16_on_cpu_runs_in_fp32_with_a_note(tmp_path, dtd_data, tiny_clip_file
 
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
-    from parse_results import run_status
+    from results.logs import run_status
     from trainers.base import ClipPromptTrainer
 
     out = tmp_path / "run"
@@ -232,7 +232,7 @@ def test_another_config_is_refused_and_restart_discards_the_run(tmp_path, dtd_da
     assert (previous / "config.yaml").read_bytes() == before["config.yaml"]
     assert "LR: 0.5" in (out / "config.yaml").read_text() and (out / "log.txt").exists()
     assert json.loads((out / "run.json").read_text())["attempts"] == 1
-    from parse_results import find_runs
+    from results.layouts import find_runs
 
     (run,) = find_runs(tmp_path)  # what --restart set aside is not a run of the table
     assert run.path == out and run.complete and run.result.path == out / "log.txt"

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_intermixed_args(argv)
 
 
-def _merge_file(cfg, path: str, kind: str) -> None:
+def merge_file(cfg, path: str, kind: str) -> None:
     """merge_from_file with an error that names the file (and line), the key and the fix."""
     import yaml
 
@@ -112,9 +112,9 @@ def setup_cfg(args: argparse.Namespace):
 
     cfg = default_cfg()
     if args.dataset_config_file:
-        _merge_file(cfg, args.dataset_config_file, "dataset")
+        merge_file(cfg, args.dataset_config_file, "dataset")
     if args.config_file:
-        _merge_file(cfg, args.config_file, "method")
+        merge_file(cfg, args.config_file, "method")
 
     if args.root:
         cfg.DATASET.ROOT = args.root
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     state = _Run()
     # SIGTERM (a scheduler's polite stop) ends the run like Ctrl-C, with a resumable record.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    previous = (signal.signal(signal.SIGTERM, _on_sigterm), signal.getsignal(signal.SIGINT)) if in_main_thread else None
     try:
         return run(args, state)
     except UserError as e:
@@ -448,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         _report(state, f"error: {e}", "failed", str(e).splitlines()[0])
         return 1
     except KeyboardInterrupt:
+        if in_main_thread:  # a second Ctrl-C (or a runner passing the first one on) must not cut the record short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _report(state, _interrupted_message(state), "interrupted", "interrupted")
         return EXIT_INTERRUPTED
     except Exception as e:
@@ -462,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         if state.folder is not None:
             state.folder.unlock()
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
 
 
 if __name__ == "__main__":

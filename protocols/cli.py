@@ -1,14 +1,14 @@
-"""``python sweep.py``: run, list or check the runs of a protocol; and the protocol scripts.
+"""python sweep.py: run the runs of a protocol, or say where they stand (status).
 
     python sweep.py base2new --methods mudpt,coop --datasets dtd,eurosat --seeds 1 2 3
     python sweep.py base2new --launcher local --gpus 0,1,2,3            # one run per GPU
     python sweep.py fewshot --launcher slurm --partition gpu --time 240  # a SLURM job array
-    python sweep.py status base2new --methods mudpt                     # nothing runs
     python sweep.py base2new --dry-run OPTIM.MAX_EPOCH 5                # the train.py commands
+    python sweep.py status base2new --methods mudpt                     # what is done; nothing runs
 
-``scripts/<method>/<protocol>_<step>.sh`` call ``sweep.py script <path> ARGS``, which reads the
-method and the step from the script's path and its arguments as before
-(``bash scripts/mudpt/base2new_train.sh imagenet 1``). ``sweep.py write-scripts`` writes them.
+The protocol scripts scripts/<method>/<name>.sh call "sweep.py script <path> ARGS", which reads
+the method and the step from the script's path and its arguments as before
+(bash scripts/mudpt/base2new_train.sh imagenet 1); "sweep.py write-scripts" writes them.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ SCRIPTS: dict[str, ScriptSpec] = {
     "xd_test": ScriptSpec("xd", ("test",), ("DATASET", "SEED"), "Cross-dataset transfer / domain generalisation, step 2: evaluate the ImageNet model of xd_train.sh on DATASET."),
     "xd_all": ScriptSpec("xd", None, ("SEEDS",), "Cross-dataset and domain-generalisation sweep: for each seed, train on ImageNet, then test on every target."),
     "fewshot": ScriptSpec("fewshot", None, ("DATASET", "SHOTS", "SEED"), "Few-shot learning: train on all classes of DATASET with SHOTS images per class, then test."),
-    "fewshot_all": ScriptSpec("fewshot", None, ("SEEDS",), "Few-shot sweep: every dataset x shots 1 2 4 8 16 x SEEDS."),
+    "fewshot_all": ScriptSpec("fewshot", None, ("SEEDS",), f"Few-shot sweep: every dataset x shots {' '.join(map(str, PROTOCOLS['fewshot'].shots))} x SEEDS."),
 }
 
 WRAPPER = """#!/usr/bin/env bash
@@ -118,52 +118,68 @@ def _list(value: str) -> list[str]:
 
 def _int_list(value: str) -> list[int]:
     try:
-        return [int(v) for v in _list(value)]
+        numbers = [int(v) for v in _list(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected integers, got {value!r}") from None
+    if not numbers:
+        raise argparse.ArgumentTypeError("expected at least one integer, e.g. 1 2 3")
+    return numbers
 
 
 INT_LISTS = ("--seeds", "--shots")
 
 
 def _join_int_lists(argv: Sequence[str]) -> list[str]:
-    """``--seeds 1 2 3 KEY VALUE`` -> ``--seeds=1,2,3 KEY VALUE``: the integers after the flag are
-    its values, the first other word starts the overrides (argparse would take them all)."""
+    """``--seeds 1 2 3 KEY VALUE`` (or ``--seeds=1 2 3``) -> ``--seeds=1,2,3 KEY VALUE``: the
+    integers after the flag are its values, the first other word starts the overrides (argparse
+    would take them all)."""
     out: list[str] = []
     i = 0
     while i < len(argv):
-        if argv[i] in INT_LISTS:
-            values = []
+        flag, equals, first = argv[i].partition("=")
+        if flag in INT_LISTS:
+            values = [first] if equals else []
             while i + 1 < len(argv) and argv[i + 1].replace(",", "").isdigit():
                 values.append(argv[i + 1])
                 i += 1
-            out.append(f"{argv[i - len(values)]}={','.join(values)}")
+            out.append(f"{flag}={','.join(values)}")
         else:
             out.append(argv[i])
         i += 1
     return out
 
 
-def _add_selection(p: argparse.ArgumentParser, one_run: bool = False) -> None:
+def _add_selection(p: argparse.ArgumentParser, one_run: bool = False, script: bool = False, status: bool = False) -> None:
+    """The options of a sweep (``script``: a sweep script, whose method and seeds are given;
+    ``one_run``: a per-run script; ``status``: nothing runs)."""
     env = p.add_argument_group("where (defaults from the environment variables DATA, OUTPUT, CLIP_PATH, CFG)")
     env.add_argument("--data", default=os.environ.get("DATA", "data"), help="the dataset root (default: $DATA, else ./data)")
     env.add_argument("--output", default=os.environ.get("OUTPUT", "output"), help="the output root (default: $OUTPUT, else ./output)")
     env.add_argument("--clip-path", default=os.environ.get("CLIP_PATH", ""), help="CLIP weights file, passed as MODEL.BACKBONE.PATH (default: $CLIP_PATH, else clip's cache)")
     env.add_argument("--config", default=os.environ.get("CFG", ""), help="a config file to use instead of the method's recipe (default: $CFG)")
-    p.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN") == "1", help="print the runs and their train.py commands; run nothing")
+    if not status:
+        p.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN") == "1", help="print the runs and their train.py commands; run nothing")
     if one_run:
         p.add_argument("--restart", action="store_true", help="discard what the run's folder holds and run it again (train.py --restart)")
         return
     sel = p.add_argument_group("what")
-    sel.add_argument("--methods", type=_list, help=f"methods to run (default: every one with a recipe): {', '.join(METHODS)}")
+    if not script:
+        sel.add_argument("--methods", type=_list, help=f"methods to run (default: every one with a recipe): {', '.join(METHODS)}")
     sel.add_argument("--datasets", type=_list, help="datasets (config names, e.g. dtd,eurosat; default: the protocol's; for xd: the targets)")
-    sel.add_argument("--seeds", type=_int_list, help=f"seeds, e.g. --seeds 1 2 3 (default: {' '.join(map(str, DEFAULT_SEEDS))})")
-    sel.add_argument("--shots", type=_int_list, help="few-shot: shots per class, e.g. --shots 1 2 4 (default: 1 2 4 8 16)")
+    if not script:
+        sel.add_argument("--seeds", type=_int_list, help=f"seeds, e.g. --seeds 1 2 3 (default: {' '.join(map(str, DEFAULT_SEEDS))})")
+    fewshot = " ".join(map(str, PROTOCOLS["fewshot"].shots))
+    sel.add_argument("--shots", type=_int_list, help=f"few-shot: shots per class, e.g. --shots 1 2 4 (default: {fewshot})")
     sel.add_argument("--steps", type=_list, help="steps to run (default: all): train, test")
+    if status:
+        return
     run = p.add_argument_group("how")
     run.add_argument("--launcher", choices=LAUNCHERS, default="sequential", help="sequential (default), local (several runs at once on this machine) or slurm")
-    run.add_argument("--jobs", type=int, help="local: runs at once (default: one per GPU of --gpus or of this machine, else 1)")
-    run.add_argument("--gpus", type=_list, help="local: the GPU ids to use, one run per GPU (default: all visible)")
+    run.add_argument("--jobs", type=int, help="local: runs at once (default: one per GPU, else 1); at most one per GPU")
+    run.add_argument(
+        "--gpus", type=_list,
+        help="local: the GPUs to use, one run per GPU, numbered as nvidia-smi numbers them (default: those of CUDA_VISIBLE_DEVICES, else all)",
+    )  # fmt: skip
     run.add_argument("--partition", help="slurm: the partition")
     run.add_argument("--time", type=int, default=24 * 60, help="slurm: minutes per job (default 1440)")
     run.add_argument("--gpus-per-task", type=int, default=1, help="slurm: GPUs per job (default 1)")
@@ -192,7 +208,7 @@ def _check_environment(settings: Settings) -> None:
         raise ConfigError(f"CLIP_PATH is not a file: {settings.clip_path}")
 
 
-def _specs(protocol: Protocol, names: Sequence[str] | None, step_name: str | None) -> list | None:
+def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
     """The datasets a selection names, checked against the protocol's."""
     if not names or names == ["all"]:
         return None
@@ -200,6 +216,7 @@ def _specs(protocol: Protocol, names: Sequence[str] | None, step_name: str | Non
 
     step = protocol.steps[-1] if not protocol.per_dataset else protocol.steps[0]
     valid = protocol.datasets(step)
+    sources = [] if protocol.per_dataset else protocol.datasets(protocol.steps[0])
     chosen = []
     for name in names:
         try:
@@ -207,26 +224,27 @@ def _specs(protocol: Protocol, names: Sequence[str] | None, step_name: str | Non
         except KeyError as e:
             raise ConfigError(str(e.args[0])) from None
         if spec not in valid:
-            why = "ImageNet is the training set: xd_train.sh / the train step" if protocol.name == "xd" and "xd_source" in spec.protocols else "not one of its datasets"
+            why = f"{spec.display_name} is the training set: xd_train.sh / the train step" if spec in sources else "not one of its datasets"
             raise ConfigError(f"'{spec.config}' cannot be used in {protocol.name} ({why}). Valid: {' '.join(s.config for s in valid)}")
         chosen.append(spec)
     unique = {spec.name: spec for spec in chosen}.values()
     return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
 
 
-def _non_result_keys(methods: Sequence[Method], settings: Settings, overrides: Sequence[str]) -> set[str]:
-    """Check the overrides against each method's config (an unknown key stops the sweep before
-    anything runs) and return the keys that cannot change results."""
-    sys.path.insert(0, REPO)
+def _non_result_keys() -> set[str]:
+    """The config keys that cannot change results (the trainers add theirs with their config)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
     import train
     from engine.run_folder import NON_RESULT_KEYS
 
-    for method in methods:
-        cfg = train.default_cfg()
-        cfg.merge_from_file(osp.join(REPO, settings.config_file or method.base2new))
-        own = [x for i in range(0, len(overrides) - 1, 2) for x in overrides[i : i + 2]]
-        train.merge_overrides(cfg, own)
+    train.default_cfg()
     return set(NON_RESULT_KEYS)
+
+
+def _jobs_folder(settings: Settings) -> str:
+    """Where submitit keeps each job's output."""
+    return osp.join(settings.output, ".submitit")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,8 +279,7 @@ def execute(
     status_only: bool = False,
 ) -> int:
     settings = _settings(args)
-    non_result = _non_result_keys(methods, settings, overrides)
-    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result)
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, _non_result_keys())
     if getattr(args, "restart", False):
         for unit in units:
             for run in unit.steps:
@@ -273,30 +290,56 @@ def execute(
         return 0
     if args.dry_run:
         return _dry_run(units, settings, args)
-    _check_environment(settings)
     launcher = getattr(args, "launcher", "sequential")
-    folder = osp.join(settings.output, ".submitit")
+    if launcher == "local":
+        gpus = _gpus(args.gpus)
+        jobs = _jobs(args.jobs, gpus)
+    _check_environment(settings)
+    folder = _jobs_folder(settings)
     if launcher == "slurm":
         submit_slurm(units, settings, slurm_executor(folder, _slurm_parameters(args)))
         print(f"Follow them with: python sweep.py status {protocol.name} (same selection); job output in {folder}")
         return 0
     if launcher == "local":
-        gpus = _gpus(args)
-        jobs = args.jobs or max(len(gpus), 1)
-        print(f"Running {len(units)} jobs, {jobs} at a time{f' on GPUs {gpus}' if gpus else ''}; their output is in {folder}")
+        on = f" on GPUs {','.join(map(str, gpus))}" if gpus else ""
+        print(f"Running {len(units)} jobs, {min(jobs, len(units))} at a time{on}; their output is in {folder}")
         results = run_local(units, settings, jobs, gpus, folder)
     else:
         results = run_sequential(units, settings)
     print(summary(results))
-    return EXIT_FAILED if any(r.state == FAILED_STATE for r in results) else 0
+    return EXIT_FAILED if any(r.state in (FAILED_STATE, INCOMPLETE) for r in results) else 0
 
 
-def _gpus(args: argparse.Namespace) -> list[int]:
-    if args.gpus:
-        return [int(g) for g in args.gpus]
-    import torch
+def _gpus(given: Sequence[str] | None) -> list[int]:
+    """The GPUs of a local sweep, numbered as nvidia-smi numbers them (submitit sets each job's
+    CUDA_VISIBLE_DEVICES to one of them): ``--gpus``, else those of CUDA_VISIBLE_DEVICES (a
+    scheduler's allocation), else every GPU torch sees."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given:
+        names, source = list(given), "--gpus"
+    elif visible is not None:
+        names, source = [v for v in visible.split(",") if v.strip()], "CUDA_VISIBLE_DEVICES"
+    else:
+        import torch
 
-    return list(range(torch.cuda.device_count()))
+        return list(range(torch.cuda.device_count()))
+    try:
+        return [int(name) for name in names]
+    except ValueError:
+        raise ConfigError(
+            f"{source}={','.join(names)}: the local launcher needs GPU numbers (e.g. --gpus 0,1), not names or UUIDs."
+        ) from None
+
+
+def _jobs(jobs: int | None, gpus: Sequence[int]) -> int:
+    """Runs at once: ``--jobs``, else one per GPU (else 1); never more than one per GPU."""
+    if jobs is None:
+        return max(len(gpus), 1)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}.")
+    if gpus and jobs > len(gpus):
+        raise ConfigError(f"--jobs {jobs} is more than the GPUs ({','.join(map(str, gpus))}): one run per GPU. Give more --gpus, or --jobs {len(gpus)}.")
+    return jobs
 
 
 def _slurm_parameters(args: argparse.Namespace) -> dict:
@@ -331,7 +374,7 @@ def _dry_run(units: Sequence[Unit], settings: Settings, args: argparse.Namespace
             except UserError:
                 pass  # the state line above says why
     if getattr(args, "launcher", "sequential") == "slurm":
-        script = sbatch_script(osp.join(settings.output, ".submitit"), _slurm_parameters(args), len(units))
+        script = sbatch_script(_jobs_folder(settings), _slurm_parameters(args), len(units))
         print(f"[dry-run] the sbatch script of the job array ({len(units)} jobs):\n{script}")
     return 0
 
@@ -351,25 +394,33 @@ def sweep_main(argv: Sequence[str]) -> int:
         argv = argv[1:]
     p = argparse.ArgumentParser(
         prog="python sweep.py" + (" status" if status_only else ""),
-        description=__doc__.split("\n\n")[0],
+        description=__doc__ if not status_only else "What the runs of a selection have done so far; nothing runs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(f"  {name}: {p.title}" for name, p in PROTOCOLS.items()),
+        epilog="protocols:\n" + "\n".join(f"  {name}: {p.title}" for name, p in PROTOCOLS.items()),
     )
     p.add_argument("protocol", choices=list(PROTOCOLS), help="the protocol")
-    _add_selection(p)
+    _add_selection(p, status=status_only)
     p.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides for every run")
+    if not {"-h", "--help"} & set(argv) and not set(PROTOCOLS) & set(argv):
+        p.error(f"name the protocol: {', '.join(PROTOCOLS)} (e.g. python sweep.py base2new --dry-run)")
     args = p.parse_intermixed_args(_join_int_lists(argv))
     protocol = protocol_for(args.protocol)
     methods = _methods(args.methods, protocol)
-    datasets = _specs(protocol, args.datasets, None)
+    datasets = _specs(protocol, args.datasets)
     return execute(protocol, methods, args, datasets, args.seeds or DEFAULT_SEEDS, args.shots, args.steps, args.overrides, status_only)
 
 
 def script_main(path: str, argv: Sequence[str]) -> int:
     """What ``scripts/<method>/<name>.sh ARGS`` runs."""
     name = Path(path).stem
-    method = method_for(Path(path).resolve().parent.name)
-    spec = SCRIPTS[name]
+    try:
+        method = method_for(Path(path).resolve().parent.name)
+        spec = SCRIPTS[name]
+    except KeyError:
+        raise ConfigError(
+            f"{path} is not a protocol script: they are scripts/<method>/<name>.sh with a method of {', '.join(METHODS)} "
+            f"and a name of {', '.join(SCRIPTS)}."
+        ) from None
     protocol = protocol_for(spec.protocol)
     one_run = spec.positional != ("SEEDS",)
     p = argparse.ArgumentParser(
@@ -379,7 +430,7 @@ def script_main(path: str, argv: Sequence[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Runs go to $OUTPUT/<protocol>/... (see README); a complete run is skipped, an interrupted one resumes.",
     )
-    _add_selection(p, one_run=one_run)
+    _add_selection(p, one_run=one_run, script=True)
     p.add_argument("args", nargs="*", metavar="ARG", help=f"{' '.join(spec.positional)}, then KEY VALUE config overrides")
     args = p.parse_intermixed_args(_join_int_lists(argv))
     values = list(args.args)
@@ -390,10 +441,8 @@ def script_main(path: str, argv: Sequence[str]) -> int:
         overrides = values[len(spec.positional) :]
         seeds = [_positive(p, given["SEED"], "SEED")]
         shots = [_positive(p, given["SHOTS"], "SHOTS")] if "SHOTS" in given else None
-        if shots and shots[0] not in protocol.shots:
-            p.error(f"SHOTS must be one of {' '.join(map(str, protocol.shots))}, got {shots[0]}")
         try:
-            datasets = _specs(protocol, [given["DATASET"]], None) if "DATASET" in given else None
+            datasets = _specs(protocol, [given["DATASET"]]) if "DATASET" in given else None
         except ConfigError as e:
             p.error(str(e))
     else:
@@ -401,10 +450,8 @@ def script_main(path: str, argv: Sequence[str]) -> int:
         while values and values[0].isdigit():
             seeds.append(_positive(p, values.pop(0), "SEED"))
         overrides = values
-        datasets = _specs(protocol, args.datasets, None)
+        datasets = _specs(protocol, args.datasets)
         shots = args.shots
-    if len(overrides) % 2:
-        p.error(f"extra options come in KEY VALUE pairs, got: {' '.join(overrides)}")
     steps = spec.steps if one_run else (args.steps or None)
     return execute(protocol, [method], args, datasets, seeds or DEFAULT_SEEDS, shots, steps, overrides)
 

@@ -13,7 +13,9 @@ import os
 import os.path as osp
 import queue
 import shlex
+import signal
 import subprocess
+import threading
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from .plan import Settings, StepRun, Unit, mirror, resolve_trained
 __all__ = [
     "DONE",
     "FAILED_STATE",
+    "INCOMPLETE",
     "PENDING",
     "SKIPPED",
     "StepResult",
@@ -72,8 +75,9 @@ def _record(run_dir: str) -> dict[str, Any]:
 def with_trained_run(run: StepRun, settings: Settings) -> StepRun:
     """An evaluation run pointed at the training run it evaluates, found on disk when that run is
     not the planned one (see ``resolve_trained``); other runs unchanged. Raises a UserError when
-    several training runs could be meant."""
-    if run.evaluates is None or run.method.zero_shot:
+    several training runs could be meant. An evaluation whose training step is in the plan
+    evaluates the planned run, whatever else the disk holds."""
+    if not run.find_trained or run.evaluates is None or run.method.zero_shot:
         return run
     trained = resolve_trained(run, settings.output)
     return mirror(run, trained, settings.output) if trained is not None and trained != run.evaluates.run_dir else run
@@ -116,16 +120,30 @@ def run_step(run: StepRun, settings: Settings, echo: bool = True) -> StepResult:
         return StepResult(run.label, run.run_dir, SKIPPED, log=newest_log(run.run_dir))
     if echo:
         print(f"== {run.label}: {run.run_dir}", flush=True)
-    code = subprocess.run(command, cwd=settings.repo, check=False).returncode
+    code = _run_train(command, settings.repo)
     after = _record(run.run_dir)
     log = newest_log(run.run_dir)
-    if code == 0 and after.get("status") == COMPLETE:
-        unchanged = before.get("status") == COMPLETE and before.get("attempts") == after.get("attempts")
-        return StepResult(run.label, run.run_dir, SKIPPED if unchanged else DONE, log=log)
-    if code == 0:  # an older train.py, or a folder without a record: trust the exit status
+    if code == 0:  # complete (an older train.py, or a folder without a record: the exit status says so)
         return StepResult(run.label, run.run_dir, DONE, log=log)
+    status = after.get("status")
+    if status in UNFINISHED_REASONS:  # e.g. stopped by SIGINT/SIGTERM: the next sweep resumes it
+        return StepResult(run.label, run.run_dir, INCOMPLETE, UNFINISHED_REASONS[status], log)
     detail = after.get("error") if after.get("attempts") != before.get("attempts") else ""
     return StepResult(run.label, run.run_dir, FAILED_STATE, detail or f"train.py exited with {code}: {shlex.join(command)}", log)
+
+
+def _run_train(command: Sequence[str], cwd: str) -> int:
+    """Run ``train.py``; when this process is interrupted (Ctrl-C, a cancelled job), so is
+    train.py, which records the interruption in its run folder and exits (it ignores the second
+    SIGINT of a Ctrl-C at a terminal, which reaches both)."""
+    process = subprocess.Popen(command, cwd=cwd)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        process.wait()
+        raise
 
 
 def folder_action(command: Sequence[str], repo: str) -> str:
@@ -183,28 +201,34 @@ def run_local(
     report: Callable[[str], None] = print,
 ) -> list[StepResult]:
     """Up to ``jobs`` units at once on this machine, each a submitit local job; with GPUs, one
-    per GPU (``CUDA_VISIBLE_DEVICES`` set by submitit). The output of each job is in ``folder``."""
+    per GPU (``CUDA_VISIBLE_DEVICES`` set by submitit to that GPU). The output of each job is in
+    ``folder``. Ctrl-C starts nothing more, interrupts the running jobs (their runs resume on the
+    next sweep) and raises KeyboardInterrupt."""
     import submitit
 
     _export_repo(settings)
     free: "queue.Queue[int | None]" = queue.Queue()
     for gpu in list(gpus)[:jobs] or [None] * jobs:
         free.put(gpu)
+    stopping = threading.Event()
+    running: dict[int, Any] = {}  # unit index -> its submitit job
 
     def one(item: tuple[int, Unit]) -> list[StepResult]:
         index, unit = item
         gpu = free.get()
         try:
+            if stopping.is_set():
+                return []
             executor = submitit.LocalExecutor(folder=osp.join(folder, "%j"))
             executor.update_parameters(
                 timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=0 if gpu is None else 1, visible_gpus=() if gpu is None else (gpu,)
             )
-            job = executor.submit(run_unit, unit, settings, False)
+            job = running[index] = executor.submit(run_unit, unit, settings, False)
             where = f" on GPU {gpu}" if gpu is not None else ""
             report(f"[{index}/{len(units)}] started {unit.label}{where} (job {job.job_id}, output {job.paths.stdout})")
             try:
                 results = job.result()
-            except Exception as e:  # the job itself died (killed, out of memory): its steps failed
+            except Exception as e:  # the job itself died (killed, out of memory, interrupted): its steps did not finish
                 results = [
                     StepResult(r.label, r.run_dir, FAILED_STATE, f"job {job.job_id} failed: {str(e).splitlines()[0]}", str(job.paths.stderr))
                     for r in unit.steps
@@ -213,10 +237,20 @@ def run_local(
             report(f"[{index}/{len(units)}] {unit.label}: {states}")
             return results
         finally:
+            running.pop(index, None)
             free.put(gpu)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        per_unit = list(pool.map(one, enumerate(units, start=1)))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(one, item) for item in enumerate(units, start=1)]
+    try:
+        per_unit = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        stopping.set()
+        for job in list(running.values()):
+            job.cancel(check=False)  # SIGINT to the job, which passes it on to its train.py
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [result for results in per_unit for result in results]
 
 

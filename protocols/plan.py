@@ -8,15 +8,19 @@ order and in parallel.
 
 Run folders are named after what runs: the recipe plus a tag of the overrides that change
 results (``vit_b16_c2_ep10_batch4_depth9+max_epoch2-prompt_depth3``), and the shots actually
-trained, so two settings never share a folder. An evaluation step reads the ``config.yaml`` of the
-run it evaluates: nothing is repeated, and it loads the checkpoint that run wrote last.
+trained, so two settings never share a folder. An override is read as the config reads it
+(``2e-3`` is ``0.002``) and one that repeats the recipe's value changes nothing, so it is not in
+the name. An evaluation step reads the ``config.yaml`` of the run it evaluates: nothing is
+repeated, and it loads the model that run deployed.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os.path as osp
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,13 +32,24 @@ from engine.errors import ConfigError
 from .definitions import Protocol, Step, run_dir, shots_of_folder
 from .methods import Method
 
-__all__ = ["Settings", "StepRun", "Unit", "dataset_opts", "make_plan", "mirror", "override_tag", "resolve_trained", "split_overrides"]
+__all__ = [
+    "Settings",
+    "StepRun",
+    "Unit",
+    "dataset_opts",
+    "effective_overrides",
+    "make_plan",
+    "mirror",
+    "override_tag",
+    "resolve_trained",
+    "split_overrides",
+]
 
 REPO = str(Path(__file__).resolve().parents[1])
 TAG_MAX = 64  # longer override tags are cut and end with a hash of all of them
 # Keys the protocols set themselves; DATASET.NUM_SHOTS is the shots of base-to-new and
 # cross-dataset (--shots for few-shot), DATASET.SUBSAMPLE_CLASSES the protocol's step.
-SHOTS_KEY, SUBSAMPLE_KEY = "DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES"
+SHOTS_KEY, SUBSAMPLE_KEY, TRAINER_KEY = "DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES", "TRAINER.NAME"
 # Every training run keeps a checkpoint of its newest epoch, so an interrupted run resumes.
 RESUMABLE = ("TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.CHECKPOINT_KEEP_LAST", "1")
 
@@ -48,7 +63,7 @@ class Settings:
     output: str
     clip_path: str = ""
     config_file: str = ""
-    python: str = ""
+    python: str = sys.executable
     repo: str = REPO
 
 
@@ -67,20 +82,16 @@ class StepRun:
     run_dir: str
     overrides: list[str]
     evaluates: "StepRun | None" = None
+    find_trained: bool = False  # an evaluation without its training step: look for the trained run on disk
 
     @property
     def label(self) -> str:
         shots = f" {self.shots} shots" if self.protocol.name == "fewshot" else ""
         return f"{self.method.name} {self.protocol.name} {self.step.name} {self.dataset.config}{shots} seed {self.seed}"
 
-    @property
-    def trains(self) -> bool:
-        return self.evaluates is None and not self.method.zero_shot
-
     def command(self, settings: Settings) -> list[str]:
         """The ``train.py`` command of this run (run from the repository root)."""
-        python = settings.python or "python"
-        base = [python, "train.py", "--root", settings.data, "--seed", str(self.seed), "--trainer", self.method.trainer]
+        base = [settings.python, "train.py", "--root", settings.data, "--seed", str(self.seed), "--trainer", self.method.trainer]
         extra = ["MODEL.BACKBONE.PATH", settings.clip_path] if settings.clip_path else []
         if self.evaluates is not None and not self.method.zero_shot:
             trained = self.evaluates.run_dir
@@ -118,20 +129,12 @@ class Unit:
 def dataset_opts(config: str, repo: str = REPO) -> list[str]:
     """The keys of ``configs/datasets/<config>.yaml`` as ``KEY VALUE`` pairs (an evaluation merges
     its model's config last, so the dataset's keys must come after it)."""
+    from engine.run_folder import flatten_config
+
     path = osp.join(repo, "configs", "datasets", f"{config}.yaml")
     with open(path, encoding="utf-8") as f:
         tree = yaml.safe_load(f) or {}
-    opts: list[str] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                opts.extend([f"{prefix}{key}", str(value)])
-
-    walk(tree, "")
-    return opts
+    return [text for key, value in flatten_config(tree).items() for text in (key, str(value))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,22 +150,88 @@ def split_overrides(pairs: Sequence[str]) -> list[tuple[str, str]]:
 def _method_overrides(method: Method, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The overrides for this method: another method's ``TRAINER.<node>.*`` keys are left out."""
     own = f"TRAINER.{method.node}."
-    return [(k, v) for k, v in overrides if not k.startswith("TRAINER.") or k == "TRAINER.NAME" or k.startswith(own)]
+    return [(k, v) for k, v in overrides if not k.startswith("TRAINER.") or k.startswith(own)]
 
 
-def override_tag(overrides: Sequence[tuple[str, str]], ignore: set[str]) -> str:
+@functools.lru_cache(maxsize=None)
+def _recipe(config_file: str, repo: str):
+    """The config a recipe file gives (defaults + the file), frozen; errors name the file."""
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import train
+
+    cfg = train.default_cfg()
+    train.merge_file(cfg, osp.join(repo, config_file), "method")
+    cfg.freeze()
+    return cfg
+
+
+def _value(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def effective_overrides(config_file: str, pairs: Sequence[tuple[str, str]], repo: str = REPO) -> list[tuple[str, Any]]:
+    """The overrides that change the recipe ``config_file``, each with its value as the config
+    reads it (``2e-3`` -> 0.002); one equal to the recipe's value is left out. An unknown key or a
+    value of the wrong type is an error that names it (checked before anything runs)."""
+    import train
+
+    recipe = _recipe(config_file, repo)
+    cfg = recipe.clone()
+    cfg.defrost()
+    train.merge_overrides(cfg, [x for kv in pairs for x in kv])
+    changed: dict[str, Any] = {}
+    for key, _ in pairs:
+        value = _value(cfg, key)
+        if value != _value(recipe, key):
+            changed[key] = value
+    return list(changed.items())
+
+
+def _short_name(key: str, keys: Sequence[str]) -> str:
+    """The shortest tail of a dotted key that no other key of the config ends with, lower-cased:
+    ``OPTIM.MAX_EPOCH`` -> ``max_epoch``; ``DATALOADER.TRAIN_X.BATCH_SIZE`` -> ``train_x.batch_size``
+    (``TEST.BATCH_SIZE`` ends the same)."""
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        tail = parts[-n:]
+        if sum(k.split(".")[-n:] == tail for k in keys) == 1:
+            return ".".join(tail).lower()
+    return key.lower()
+
+
+def override_tag(overrides: Sequence[tuple[str, Any]], ignore: set[str], keys: Sequence[str] = ()) -> str:
     """A short, readable name for the overrides that change results (``max_epoch2-prompt_depth3``),
-    in key order (the same overrides in another order name the same run); when that is long, it is
-    cut and ends with a hash of all of them."""
+    in key order (the same overrides in another order name the same run). Keys are named by their
+    shortest unambiguous tail among ``keys`` (the config's keys), values by their text with
+    anything but letters, digits and dots made ``_`` (``(32, 32)`` -> ``32_32``). When that is long,
+    or a text value lost characters (``a photo of`` and ``a_photo_of`` would look alike), the tag
+    ends with a hash of all of them, so that different settings never share a name."""
     counted = sorted((k, v) for k, v in dict(overrides).items() if k not in ignore)
     if not counted:
         return ""
-    parts = [f"{key.rsplit('.', 1)[-1].lower()}{re.sub(r'[^A-Za-z0-9.]+', '_', value).strip('_')}" for key, value in counted]
-    tag = "-".join(parts)
-    if len(tag) > TAG_MAX:
+    cleaned = [(k, re.sub(r"[^A-Za-z0-9.]+", "_", str(v)).strip("_")) for k, v in counted]
+    tag = "-".join(f"{_short_name(k, keys)}{v}" for k, v in cleaned)
+    lossy = any(isinstance(v, str) and v != c for (_, v), (_, c) in zip(counted, cleaned))
+    if len(tag) > TAG_MAX or lossy:
         digest = hashlib.sha1(repr(counted).encode()).hexdigest()[:6]
-        tag = f"{tag[: TAG_MAX - 7].rstrip('-_')}-{digest}"
+        tag = f"{tag[: TAG_MAX - 7].rstrip('-_.')}-{digest}"
     return tag
+
+
+@functools.lru_cache(maxsize=None)
+def _config_keys(node: str, repo: str) -> tuple[str, ...]:
+    """The keys of the config a method's runs have (other methods' TRAINER nodes left out)."""
+    from engine.run_folder import flatten_config
+
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import train
+
+    keys = flatten_config(train.default_cfg()).keys()
+    return tuple(k for k in keys if not k.startswith("TRAINER.") or k.startswith(f"TRAINER.{node}.") or k == TRAINER_KEY)
 
 
 def _config_name(path: str) -> str:
@@ -183,28 +252,48 @@ def make_plan(
     settings: Settings,
     non_result_keys: set[str],
 ) -> list[Unit]:
-    """The units of a selection, in table order (method, dataset, shots, seed).
+    """The units of a selection, in table order (method, dataset, shots, seed); a bad selection
+    is a :class:`ConfigError` that says what to give instead.
 
     Args:
         datasets: the specs to run on (None: the protocol's); for cross-dataset, the targets.
-        shots: few-shot: the shots to run (None: 1, 2, 4, 8, 16); others: None (16, or
-            ``DATASET.NUM_SHOTS`` among the overrides).
-        steps: the steps to run (None: all).
+        seeds: positive integers (repeats are dropped).
+        shots: few-shot: the shots to run, among the protocol's (None: all of them); others: None
+            (16, or ``DATASET.NUM_SHOTS`` among the overrides).
+        steps: the steps to run, by name (None: all).
+        overrides: ``KEY VALUE`` pairs for every run (``TRAINER.<NODE>.*`` keys: that method's).
         non_result_keys: config keys that cannot change results: not in folder names.
     """
     pairs = split_overrides(overrides)
     keys = [k for k, _ in pairs]
-    if SUBSAMPLE_KEY in keys:
-        raise ConfigError(f"{SUBSAMPLE_KEY} is set by the protocol's steps (base classes to train, new ones to test); leave it out.")
+    for key, why in (
+        (SUBSAMPLE_KEY, "is set by the protocol's steps (base classes to train, new ones to test)"),
+        (TRAINER_KEY, "is the method: choose it with --methods (or the script's folder)"),
+    ):
+        if key in keys:
+            raise ConfigError(f"{key} {why}; leave it out of the overrides.")
     if protocol.name == "fewshot" and SHOTS_KEY in keys:
         raise ConfigError(f"Few-shot runs take their shots from --shots (e.g. --shots 1 2 4), not from {SHOTS_KEY}.")
     if protocol.name != "fewshot" and shots:
         raise ConfigError(f"{protocol.name} trains with {protocol.shots[0]} shots; to change them, pass {SHOTS_KEY} K.")
-    shot_values = list(shots or protocol.shots)
+    shot_values = _unique(shots or protocol.shots)
     if protocol.name != "fewshot" and SHOTS_KEY in keys:
-        shot_values = [int(dict(pairs)[SHOTS_KEY])]
+        shot_values = [_positive(dict(pairs)[SHOTS_KEY], SHOTS_KEY, "the images per class to train with, e.g. 4")]
+    elif any(k not in protocol.shots for k in shot_values):
+        raise ConfigError(f"--shots takes some of {' '.join(map(str, protocol.shots))} (the protocol's), got {' '.join(map(str, shot_values))}.")
+    seeds = _unique(_positive(str(seed), "a seed", "e.g. --seeds 1 2 3") for seed in seeds)
     pairs = [(k, v) for k, v in pairs if k != SHOTS_KEY]
-    chosen_steps = [protocol.step(s) for s in steps] if steps else list(protocol.steps)
+    valid_steps = [step.name for step in protocol.steps]
+    unknown = [name for name in steps or () if name not in valid_steps]
+    if unknown:
+        raise ConfigError(f"{protocol.name} has no step {', '.join(unknown)}; its steps: {', '.join(valid_steps)}.")
+    chosen_steps = [step for step in protocol.steps if steps is None or step.name in steps]
+    methods = list({method.name: method for method in methods}.values())
+    if settings.config_file and len(methods) != 1:
+        raise ConfigError(
+            f"CFG / --config {settings.config_file} replaces the recipe of one method; name it with --methods "
+            f"(e.g. --methods {methods[0].name if methods else 'mudpt'})."
+        )
     ignore = set(non_result_keys)
 
     units: list[Unit] = []
@@ -213,7 +302,6 @@ def make_plan(
             raise ConfigError(f"{method.name} has no recipe for the {protocol.name} protocol (it has: {', '.join(method.protocols)}).")
         method_pairs = _method_overrides(method, pairs)
         flat = [x for kv in method_pairs for x in kv]
-        tag = override_tag(method_pairs, ignore)
         first = protocol.steps[0]
         if protocol.per_dataset:
             todo = [(spec, [spec]) for spec in (datasets if datasets is not None else protocol.datasets(first))]
@@ -223,14 +311,17 @@ def make_plan(
             todo = [(source, list(targets))]
         for train_spec, eval_specs in todo:
             for k in shot_values:
+                config_file = settings.config_file or method.config(protocol.name, train_spec.config, k)
+                changed = effective_overrides(config_file, method_pairs, settings.repo)
+                tag = override_tag(changed, ignore, _config_keys(method.node, settings.repo))
+                folder_config = _config_name(config_file) + (f"+{tag}" if tag else "")
                 for seed in seeds:
                     unit = Unit()
-                    config_file = settings.config_file or method.config(protocol.name, train_spec.config, k)
-                    folder_config = _config_name(config_file) + (f"+{tag}" if tag else "")
 
                     def step_run(step: Step, spec: Any, evaluates: StepRun | None = None) -> StepRun:
                         directory = run_dir(settings.output, protocol.name, step.folder, spec.config, k, method.trainer, folder_config, seed)
-                        return StepRun(method, protocol, step, spec, k, seed, config_file, folder_config, directory, flat, evaluates)
+                        alone = evaluates is not None and first not in chosen_steps
+                        return StepRun(method, protocol, step, spec, k, seed, config_file, folder_config, directory, flat, evaluates, alone)
 
                     trained = step_run(first, train_spec)
                     if first in chosen_steps:
@@ -243,21 +334,42 @@ def make_plan(
     return units
 
 
+def _unique(values: Any) -> list:
+    return list(dict.fromkeys(values))
+
+
+def _positive(value: str, what: str, example: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{what} must be a positive integer ({example}), got {value!r}.")
+    return number
+
+
 def resolve_trained(run: StepRun, output: str) -> str | None:
-    """For an evaluation run alone (its training run not in this plan's steps): the folder of the
-    run it evaluates. The planned folder if it holds a run; else the one training run of the same
-    method, recipe, dataset and seed under other overrides or shots, if there is exactly one (its
-    evaluation then goes to the matching folder; runs with this run's overrides come first). None:
-    not trained yet. Several: an error that lists them."""
+    """For an evaluation run alone (its training step not in the plan): the folder of the run it
+    evaluates. The planned folder if it holds a run; else the training run of the same method,
+    recipe, dataset and seed with other shots, or (when this evaluation names no overrides, as
+    ``base2new_test.sh DATASET SEED``) under any overrides, if there is exactly one; the
+    evaluation then goes to the matching folder. None: not trained yet. Several: an error that
+    lists them."""
     trained = run.evaluates
     assert trained is not None
     if osp.isfile(osp.join(trained.run_dir, "config.yaml")):
         return trained.run_dir
-    pattern = run_dir(
-        glob.escape(output), run.protocol.name, trained.step.folder, trained.dataset.config, 0,
-        run.method.trainer, glob.escape(_config_name(trained.config_file)) + "*", run.seed,
-    ).replace("shots_0", "shots_*")  # fmt: skip
-    found = sorted(d for d in glob.glob(pattern) if osp.isfile(osp.join(d, "config.yaml")))
+    recipe = _config_name(trained.config_file)
+    any_overrides = trained.folder_config == recipe  # named no overrides: those of the training run
+    configs = [glob.escape(recipe), glob.escape(recipe) + "+*"] if any_overrides else [glob.escape(trained.folder_config)]
+    found = []
+    for config in configs:
+        parts = list(Path(run_dir(
+            glob.escape(output), run.protocol.name, trained.step.folder, trained.dataset.config, 0, run.method.trainer, config, run.seed
+        )).parts)  # fmt: skip
+        parts[-4] = "shots_*"  # any shots (run_dir: .../shots_<K>/<Trainer>/<config>/seed<S>)
+        found += [d for d in glob.glob(osp.join(*parts)) if osp.isfile(osp.join(d, "config.yaml"))]
+    found = sorted(set(found))
     same_overrides = [d for d in found if Path(d).parts[-2] == trained.folder_config]
     found = same_overrides or found
     if len(found) > 1:

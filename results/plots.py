@@ -68,6 +68,7 @@ LEGEND_FONT = 8
 LEGEND_WRAP = 52  # characters per line of a legend entry (run folder names are long)
 LEGEND_COLUMN_WIDTH = 3.6  # inches per legend column: as many columns as fit the figure
 TITLE_FONT = 11
+TITLE_CHARS_PER_INCH = 10.5  # of a title line at TITLE_FONT
 TICK_FONT = 8
 AVERAGE_LABEL = "Average"
 KIND_TITLES = {
@@ -107,6 +108,13 @@ def _spread_text(ci95: bool) -> str:
 def _title(kind: str, detail: str, note: str) -> str:
     title = KIND_TITLES[kind] + (f", {detail}" if detail else "")
     return f"{title} ({note})" if note else title
+
+
+def _suptitle(fig, title: str, detail: str) -> None:
+    """The title and what the marks mean, wrapped to the figure's width."""
+    width = max(1, int(fig.get_figwidth() * TITLE_CHARS_PER_INCH))
+    lines = [*textwrap.wrap(title, width), *textwrap.wrap(detail, width)]
+    fig.suptitle("\n".join(lines), fontsize=TITLE_FONT)
 
 
 def _curve_limits(values: Sequence[float]) -> tuple[float, float]:
@@ -257,10 +265,10 @@ def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str)
             ax.set_title(column, fontsize=TITLE_FONT, loc="left")
         detail = "zero-shot" if shots is None else f"{shots} shots"
         detail += f", under {prefix}/" if prefix else ""
-        fig.suptitle(
-            _title(BASE2NEW, detail, note)
-            + f"\nmean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New{_partial_text(partial, 'hatched')}",
-            fontsize=TITLE_FONT,
+        _suptitle(
+            fig,
+            _title(BASE2NEW, detail, note),
+            f"mean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New{_partial_text(partial, 'hatched')}",
         )
         fig.tight_layout()
         _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=False)
@@ -340,10 +348,10 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
             if ax.get_visible():
                 ax.set_xlabel("shots per class")
         detail = f"under {prefix}/" if prefix else ""
-        fig.suptitle(
-            _title(FEWSHOT, detail, note)
-            + f"\nmean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
-            fontsize=TITLE_FONT,
+        _suptitle(
+            fig,
+            _title(FEWSHOT, detail, note),
+            f"mean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
         )
         fig.tight_layout()
         _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=True)
@@ -377,10 +385,10 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
     separators = [1] if groups[:1] == [bm.xd_source] and len(groups) > 1 else []
     _finish_bar_axis(ax, groups, [_x_label(d) for d in groups], "accuracy (%)", separators)
     source = bm.display_name(bm.xd_source)
-    fig.suptitle(
-        _title(table.kind, f"trained on {source}", note)
-        + f"\nmean over seeds, error bars {_spread_text(ci95)}; Average: over the targets{_partial_text(partial, 'hatched')}",
-        fontsize=TITLE_FONT,
+    _suptitle(
+        fig,
+        _title(table.kind, f"trained on {source}", note),
+        f"mean over seeds, error bars {_spread_text(ci95)}; Average: over the targets{_partial_text(partial, 'hatched')}",
     )
     fig.tight_layout()
     _legend(fig, labels, colours, lines=False)

@@ -55,7 +55,7 @@ grep -q "^Summary: 12 skipped$" "$WORK/rerun.txt" || { cat "$WORK/rerun.txt"; ec
 echo
 echo "== A protocol script with another learning rate writes its own run folder"
 bash scripts/coop/base2new_train.sh dtd 1 "${TINY[@]}" OPTIM.LR 0.5 > "$WORK/lr.txt"
-grep -q "vit_b16_ctxv1+batch_size2-size32_32-lr0.5-max_epoch2/seed1" "$WORK/lr.txt" || { cat "$WORK/lr.txt"; exit 1; }
+grep -q "vit_b16_ctxv1+train_x.batch_size2-size32_32-lr0.5-max_epoch2/seed1" "$WORK/lr.txt" || { cat "$WORK/lr.txt"; exit 1; }
 tail -n 1 "$WORK/lr.txt"
 
 echo

@@ -98,8 +98,9 @@ ARG_ERRORS = [
     ("base2new_train", ["foo", "1"], "Unknown dataset 'foo'. Valid names: ImageNet, Caltech101"),
     ("base2new_train", ["imagenet_a", "1"], "'imagenet_a' cannot be used in base2new (not one of its datasets)"),
     ("xd_test", ["imagenet", "1"], "'imagenet' cannot be used in xd (ImageNet is the training set"),
-    ("fewshot", ["dtd", "3", "1"], "SHOTS must be one of 1 2 4 8 16, got 3"),
-    ("xd_test", ["dtd", "1", "OPTIM.MAX_EPOCH"], "extra options come in KEY VALUE pairs, got: OPTIM.MAX_EPOCH"),
+    ("fewshot", ["dtd", "SHOTS", "1"], "SHOTS must be a positive integer, got 'SHOTS'"),
+    ("base2new_all", ["--methods", "coop"], "unrecognized arguments: --methods"),  # the method is the script's folder
+    ("base2new_all", ["--seeds", "5"], "unrecognized arguments: --seeds"),  # seeds are its arguments
 ]
 
 
@@ -108,6 +109,15 @@ def test_script_argument_errors_exit_2_with_the_usage(sweep, name, args, message
     code, out, err = sweep("script", script("mudpt", name), *args)
     assert code == 2 and out == ""
     assert message in err and f"usage: scripts/mudpt/{name}.sh" in err
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("fewshot", ["dtd", "3", "1"], "error: --shots takes some of 1 2 4 8 16 (the protocol's), got 3."),
+    ("xd_test", ["dtd", "1", "OPTIM.MAX_EPOCH"], "error: Config overrides come in KEY VALUE pairs; got an odd list: OPTIM.MAX_EPOCH"),
+])  # fmt: skip
+def test_script_selection_errors_are_the_sweeps(sweep, name, args, message):
+    code, out, err = sweep("script", script("mudpt", name), *args)
+    assert code == 2 and out == "" and err.startswith(message)
 
 
 def test_every_recipe_of_every_method_is_a_config_file():
@@ -193,6 +203,67 @@ def test_a_test_step_alone_finds_its_training_run(sweep, tmp_path):
     assert option(dry_run_commands(out)[0], "--model-dir") == str(other)
 
 
+def test_a_test_step_alone_never_evaluates_another_setting(sweep, tmp_path):
+    """Overrides name the setting to evaluate; without overrides, only the recipe's own runs."""
+    b2n = tmp_path / "output/base2new/train_base/dtd/shots_16/MuDPT"
+    for folder in (f"{MUDPT_B2N}+max_epoch2", f"{MUDPT_B2N}_inj-linear"):
+        (b2n / folder / "seed1").mkdir(parents=True)
+        (b2n / folder / "seed1" / "config.yaml").write_text("OPTIM:\n  MAX_EPOCH: 2\n")
+    code, out, _ = sweep("script", script("mudpt", "base2new_test"), "dtd", "1", "--dry-run", "OPTIM.MAX_EPOCH", "5")
+    (command,) = dry_run_commands(out)
+    assert out.startswith("[dry-run] mudpt base2new test dtd seed 1: pending")
+    assert option(command, "--model-dir") == str(b2n / f"{MUDPT_B2N}+max_epoch5" / "seed1")  # not the max_epoch2 model
+    shutil.rmtree(b2n / f"{MUDPT_B2N}+max_epoch2")
+    code, out, _ = sweep("script", script("mudpt", "base2new_test"), "dtd", "1", "--dry-run")
+    assert option(dry_run_commands(out)[0], "--model-dir") == str(b2n / MUDPT_B2N / "seed1")  # not the _inj-linear recipe
+
+
+def test_with_its_training_step_an_evaluation_evaluates_the_planned_run(sweep, tmp_path):
+    other = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1+max_epoch2/seed1"
+    other.mkdir(parents=True)
+    (other / "config.yaml").write_text("OPTIM:\n  MAX_EPOCH: 2\n")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    code, out, _ = sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--dry-run")
+    train, test = dry_run_commands(out)
+    assert option(test, "--model-dir") == option(train, "--output-dir") != str(other)
+    code, out, _ = sweep("status", "base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1")
+    assert code == 0 and out.startswith("Summary: 2 pending")
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # neither the dry run nor status wrote anything
+
+
+def test_folders_are_named_after_what_changes(sweep, tmp_path):
+    def folder(method: str, *overrides: str) -> str:
+        code, out, err = sweep("base2new", "--methods", method, "--datasets", "dtd", "--seeds", "1", "--steps", "train", "--dry-run", *overrides)
+        assert code == 0, err
+        return Path(option(dry_run_commands(out)[0], "--output-dir")).parts[-2]
+
+    assert folder("mudpt", "OPTIM.MAX_EPOCH", "10", "OPTIM.LR", "2.5e-3") == MUDPT_B2N  # the recipe's own values
+    assert folder("mudpt", "OPTIM.LR", "2e-3") == folder("mudpt", "OPTIM.LR", "0.002") == f"{MUDPT_B2N}+lr0.002"
+    assert folder("coop", "DATALOADER.TRAIN_X.BATCH_SIZE", "2") == "vit_b16_ctxv1+train_x.batch_size2"  # TEST.BATCH_SIZE too
+    with_spaces, with_underscores = folder("coop", "TRAINER.COOP.CTX_INIT", "a photo of"), folder("coop", "TRAINER.COOP.CTX_INIT", "a_photo_of")
+    assert with_spaces.startswith("vit_b16_ctxv1+ctx_inita_photo_of-") and with_spaces != with_underscores
+
+
+def test_repeated_selections_run_once(sweep):
+    once = dry_run_commands(sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--dry-run")[1])
+    twice = dry_run_commands(sweep("base2new", "--methods", "coop,CoOp", "--datasets", "dtd,dtd", "--seeds=1", "1", "--dry-run")[1])
+    assert once == twice and len(once) == 2
+
+
+def test_local_gpus_are_those_of_the_allocation(monkeypatch):
+    from engine.errors import ConfigError
+    from protocols.cli import _gpus, _jobs
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # e.g. a scheduler's allocation
+    assert _gpus(None) == [2, 3] and _gpus(["5"]) == [5]
+    assert (_jobs(None, [2, 3]), _jobs(1, [2, 3]), _jobs(None, [])) == (2, 1, 1)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f3a")
+    with pytest.raises(ConfigError, match="CUDA_VISIBLE_DEVICES=GPU-8f3a: the local launcher needs GPU numbers"):
+        _gpus(None)
+    with pytest.raises(ConfigError, match=r"--jobs 3 is more than the GPUs \(2,3\): one run per GPU"):
+        _jobs(3, [2, 3])
+
+
 def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
     code, out, _ = sweep("base2new", "--methods", "mudpt,coop", "--datasets", "eurosat,dtd", "--seeds", "1", "2", "--dry-run")
     commands = dry_run_commands(out)
@@ -224,11 +295,32 @@ def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
     (["fewshot", "--methods", "cocoop"], "cocoop has no recipe for the fewshot protocol (it has: base2new, xd)."),
     (["base2new", "--methods", "maple"], "Unknown method 'maple'; the methods: mudpt, coop, cocoop, zsclip"),
     (["base2new", "OPTIM.LEARNING_RATE", "0.1"], "Non-existent key: OPTIM.LEARNING_RATE (in the command-line overrides)"),
+    (["base2new", "--steps", "tset"], "base2new has no step tset; its steps: train, test."),
+    (["fewshot", "--methods", "coop", "--steps", "test"], "fewshot has no step test; its steps: train."),
+    (["fewshot", "--methods", "coop", "--shots", "3"], "--shots takes some of 1 2 4 8 16 (the protocol's), got 3."),
+    (["base2new", "--seeds", "0"], "a seed must be a positive integer (e.g. --seeds 1 2 3), got '0'."),
+    (["base2new", "--seeds"], "--seeds: expected at least one integer"),
+    (["base2new", "DATASET.NUM_SHOTS", "-1"], "DATASET.NUM_SHOTS must be a positive integer"),
+    (["base2new", "--methods", "mudpt", "TRAINER.NAME", "CoOp"], "TRAINER.NAME is the method: choose it with --methods"),
+    (["base2new", "--config", "configs/trainers/MuDPT/vit_b16_c2_ep10_batch4_depth9_inj-linear.yaml"],
+     "replaces the recipe of one method; name it with --methods"),
+    (["base2new", "--methods", "coop", "--launcher", "local", "--gpus", "a"], "--gpus=a: the local launcher needs GPU numbers"),
+    (["base2new", "--methods", "coop", "--launcher", "local", "--jobs", "0"], "--jobs must be at least 1, got 0."),
+    (["--methods", "coop"], "name the protocol: base2new, xd, fewshot"),
 ])  # fmt: skip
 def test_bad_selections_stop_before_anything_runs(sweep, tmp_path, args, message):
     code, out, err = sweep(*args)
     assert code == 2 and message in err and out == ""
     assert not (tmp_path / "output").exists()
+
+
+def test_a_config_file_with_an_unknown_key_and_a_script_that_is_not_one(sweep, tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("OPTIM:\n  MAX_EPOCHS: 2\n")
+    code, out, err = sweep("base2new", "--methods", "mudpt", "--config", str(bad), "--dry-run")
+    assert code == 2 and err.startswith(f"error: Unknown config key OPTIM.MAX_EPOCHS in {bad}. Did you mean OPTIM.MAX_EPOCH?")
+    code, out, err = sweep("script", "scripts/mudpt/base2new_tarin.sh", "dtd", "1")
+    assert code == 2 and err.startswith("error: scripts/mudpt/base2new_tarin.sh is not a protocol script")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +355,41 @@ def test_a_failed_run_does_not_stop_the_sweep(sweep, tmp_path, two_datasets, tin
     code, out, _ = sweep("status", "base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", *_tiny(tiny_clip_file))
     assert code == 0 and out.startswith("Summary: 2 done, 1 failed, 1 pending")
     assert "done     coop base2new test dtd seed 1" in out
+    code, out, _ = sweep("script", script("coop", "base2new_train"), "dtd", "1", *_tiny(tiny_clip_file))
+    assert code == 0 and out.rstrip().endswith("Summary: 1 skipped")
+    code, out, _ = sweep("script", script("coop", "base2new_train"), "dtd", "1", "--restart", *_tiny(tiny_clip_file))
+    assert code == 0 and out.rstrip().endswith("Summary: 1 done")  # run again, not "skipped"
+
+
+def test_ctrl_c_stops_a_local_sweep_and_its_runs_resume(tmp_path, two_datasets, tiny_clip_file):
+    """SIGINT to the sweep alone (as a scheduler or `kill -INT` sends it): the running job's train.py
+    records the interruption, nothing else starts, the sweep says how to go on."""
+    import signal
+    import time
+
+    output = tmp_path / "output"
+    env = {**os.environ, "DATA": str(two_datasets), "OUTPUT": str(output), "PYTHONPATH": str(REPO)}
+    args = ["base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", "--launcher", "local", "--jobs", "1",
+            *_tiny(tiny_clip_file), "OPTIM.MAX_EPOCH", "500"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "sweep.py", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        folder = next(iter(output.glob("base2new/train_base/dtd/shots_1/CoOp/*/seed1")), None)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            folder = next(iter(output.glob("base2new/train_base/dtd/shots_1/CoOp/*/seed1")), None)
+            if folder is not None and "epoch [" in "".join(p.read_text() for p in folder.glob("log.txt")):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the first run did not start training")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert "Interrupted. Rerun the same command: complete runs are skipped, interrupted ones resume." in out
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+    assert not (output / "base2new" / "train_base" / "eurosat").exists()  # the second job never started
 
 
 def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets, tiny_clip_file):
@@ -272,7 +399,7 @@ def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets,
     assert "Running 2 jobs, 2 at a time" in out and out.rstrip().endswith("Summary: 4 done")
     spans = []
     for dataset in ("dtd", "eurosat"):
-        folders = [tmp_path / f"output/base2new/{step}/{dataset}/shots_1/ZeroshotCLIP/vit_b16+batch_size2-size32_32-max_epoch1/seed1"
+        folders = [tmp_path / f"output/base2new/{step}/{dataset}/shots_1/ZeroshotCLIP/vit_b16+train_x.batch_size2-size32_32-max_epoch1/seed1"
                    for step in ("train_base", "test_new")]  # fmt: skip
         assert all(json.loads((f / "run.json").read_text())["status"] == "complete" for f in folders)
         spans.append(((folders[0] / "config.yaml").stat().st_mtime, (folders[1] / "log.txt").stat().st_mtime))

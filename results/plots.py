@@ -197,6 +197,18 @@ def _partial_text(partial: bool, marker: str) -> str:
     return f"; {marker}: average over fewer datasets (how many next to it)" if partial else ""
 
 
+def _table_labels(tables: Sequence[Table]) -> list[str]:
+    return [_legend_label(t.method, t.config, t.prefix, t.settings) for t in tables]
+
+
+def _finish(fig, title: tuple[str, str], labels: Sequence[str], colours, lines: bool, path: Path) -> Path:
+    """Title (and what the marks mean), layout, legend (lines or patches), saved to ``path``."""
+    _suptitle(fig, *title)
+    fig.tight_layout()
+    _legend(fig, labels, colours, lines)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -265,15 +277,12 @@ def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str)
             ax.set_title(column, fontsize=TITLE_FONT, loc="left")
         detail = "zero-shot" if shots is None else f"{shots} shots"
         detail += f", under {prefix}/" if prefix else ""
-        _suptitle(
-            fig,
+        stem = f"{BASE2NEW}_zeroshot" if shots is None else f"{BASE2NEW}_{shots}shots"
+        title = (
             _title(BASE2NEW, detail, note),
             f"mean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New{_partial_text(partial, 'hatched')}",
         )
-        fig.tight_layout()
-        _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=False)
-        stem = f"{BASE2NEW}_zeroshot" if shots is None else f"{BASE2NEW}_{shots}shots"
-        paths.append(_save(fig, out_dir / _file_name(stem, prefix)))
+        paths.append(_finish(fig, title, _table_labels(group), colours, False, out_dir / _file_name(stem, prefix)))
     return paths
 
 
@@ -348,14 +357,11 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
             if ax.get_visible():
                 ax.set_xlabel("shots per class")
         detail = f"under {prefix}/" if prefix else ""
-        _suptitle(
-            fig,
+        title = (
             _title(FEWSHOT, detail, note),
             f"mean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
         )
-        fig.tight_layout()
-        _legend(fig, [_legend_label(t.method, t.config, t.prefix, t.settings) for t in group], colours, lines=True)
-        paths.append(_save(fig, out_dir / _file_name(FEWSHOT, prefix)))
+        paths.append(_finish(fig, title, _table_labels(group), colours, True, out_dir / _file_name(FEWSHOT, prefix)))
     return paths
 
 
@@ -385,14 +391,11 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
     separators = [1] if groups[:1] == [bm.xd_source] and len(groups) > 1 else []
     _finish_bar_axis(ax, groups, [_x_label(d) for d in groups], "accuracy (%)", separators)
     source = bm.display_name(bm.xd_source)
-    _suptitle(
-        fig,
+    title = (
         _title(table.kind, f"trained on {source}", note),
         f"mean over seeds, error bars {_spread_text(ci95)}; Average: over the targets{_partial_text(partial, 'hatched')}",
     )
-    fig.tight_layout()
-    _legend(fig, labels, colours, lines=False)
-    return _save(fig, out_dir / f"{table.kind}.png")
+    return _finish(fig, title, labels, colours, False, out_dir / f"{table.kind}.png")
 
 
 def plot_tables(tables: Sequence[Table], out_dir: Path, ci95: bool = False, note: str = "") -> list[Path]:

@@ -2,10 +2,11 @@
 
 Methods: MuDPT (arXiv 2306.11400), CoOp (2109.01134), CoCoOp (2203.05557) and zero-shot CLIP
 (2103.00020). Each model is built as ``train.py`` builds it: the config is merged by
-``train.setup_cfg`` from the method's real yaml, the model comes from the trainer's
-``build_custom_model(cfg, classnames, clip_model)``, with the first ``n_cls`` ImageNet class names.
-The trainer's own ``forward_backward`` (autocast, cross-entropy, backward, optimizer step; through
-the GradScaler when fp16) and ``model_inference`` then run on synthetic batches (no data loading).
+``train.setup_cfg`` from the method's real yaml, the model comes from the model factory
+(``trainers.base.build_model(cfg, classnames, clip_model)``), with the first ``n_cls`` ImageNet
+class names, and the optimizer from the config. The training step is the trainers' own (autocast,
+the model's ``loss``, ``trainers.base.optimizer_step``: backward and step, through the GradScaler
+when fp16); evaluation is the model under autocast; both on synthetic batches (no data loading).
 
 Reported per method / precision / fused path / n_cls, in the shape of issue 7's table of the
 official implementations:
@@ -284,47 +285,41 @@ def load_method_cfg(spec: RowSpec, prec_key: str, resolution: int, batch: int | 
     return train.setup_cfg(train.build_parser().parse_args(argv + opts))
 
 
-def bare_trainer(trainer_cls: type, cfg, device: torch.device):
-    """An instance of the real trainer class on which only ``TrainerBase.__init__`` ran (its model,
-    optimizer and scheduler registries): its ``forward_backward``, ``model_inference`` and
-    ``set_model_mode`` are the training ones, but no data is loaded and no CLIP file is read."""
-    from engine.seam import TrainerX
+class Runner:
+    """A model from the factory, with the trainers' optimisation step and evaluation call."""
 
-    base = TrainerX.__mro__[2]  # TrainerX -> SimpleTrainer -> TrainerBase, in the built-in engine and in Dassl
-    if base.__name__ != "TrainerBase":
-        raise RuntimeError(f"unexpected trainer hierarchy {[k.__name__ for k in TrainerX.__mro__]}; the bench needs TrainerBase third")
-    trainer = trainer_cls.__new__(trainer_cls)
-    base.__init__(trainer)
-    trainer.cfg = cfg
-    trainer.device = device
-    trainer.start_epoch = trainer.epoch = 0
-    trainer.max_epoch = cfg.OPTIM.MAX_EPOCH
-    trainer.batch_idx = 0
-    trainer.num_batches = sys.maxsize  # never the epoch's last batch: the per-epoch LR step stays out of the timing
-    return trainer
+    def __init__(self, cfg, classnames: list[str], clip_model: nn.Module, device: torch.device):
+        from engine.seam import build_optimizer
+        from trainers.base import build_model
+
+        self.model = build_model(cfg, classnames, clip_model, device)
+        self.learner = self.model.learner
+        self.trains = self.learner is not None
+        self.optim = None
+        if self.trains:
+            self.optim = build_optimizer([p for _, p in self.learner.trainable_parameters()], cfg.OPTIM)
+        self.scaler = self.model.precision.make_scaler()
+
+    @property
+    def n_trainable(self) -> int:
+        return sum(p.numel() for _, p in self.learner.trainable_parameters()) if self.trains else 0
+
+    def train_step(self, batch: dict) -> dict:
+        from trainers.base import optimizer_step
+
+        with self.model.precision.autocast():
+            loss, _ = self.model.loss(batch["img"], batch["label"])
+        optimizer_step(loss, self.optim, self.scaler)
+        return {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def inference(self, images: torch.Tensor) -> torch.Tensor:
+        with self.model.precision.autocast():
+            return self.model(images).float()
 
 
 def prec_key_of(trainer_cls: type) -> str:
-    from trainers.base import ClipPromptTrainer
-    from trainers.zsclip import ZeroshotCLIP
-
-    if issubclass(trainer_cls, ClipPromptTrainer):
-        return f"TRAINER.{trainer_cls.CFG_NODE}.PREC"
-    if issubclass(trainer_cls, ZeroshotCLIP):
-        return "TRAINER.ZSCLIP.PREC"
-    raise ValueError(f"{trainer_cls.__name__} is neither a ClipPromptTrainer nor ZeroshotCLIP; the bench cannot build it")
-
-
-def build_trainer_for(trainer_cls: type, cfg, classnames: list[str], clip_model: nn.Module, device: torch.device):
-    """(trainer, trainable count, trains): the trainer's own ``setup_model`` (what ``build_model``
-    does once CLIP is loaded) on the given random CLIP, without a dataset."""
-    from trainers.base import ClipPromptTrainer
-
-    trainer = bare_trainer(trainer_cls, cfg, device)
-    trainer.setup_model(classnames, clip_model)
-    trains = issubclass(trainer_cls, ClipPromptTrainer)
-    n_trainable = sum(p.numel() for _, p in trainer.model.learner.trainable_parameters()) if trains else 0
-    return trainer, n_trainable, trains
+    return f"TRAINER.{trainer_cls.CFG_NODE}.PREC"
 
 
 # --- one row ----------------------------------------------------------------------------------
@@ -332,11 +327,11 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def saved_activation_mb(trainer, batch: dict) -> float:
+def saved_activation_mb(runner: Runner, batch: dict) -> float:
     """MB of the tensors one training step keeps for backward (distinct storages), without the
     model's own parameters and buffers: the activation memory, deterministic on any device.
-    Runs one extra, untimed ``forward_backward``."""
-    resident = {t.untyped_storage().data_ptr() for t in (*trainer.model.parameters(), *trainer.model.buffers())}
+    Runs one extra, untimed training step."""
+    resident = {t.untyped_storage().data_ptr() for t in (*runner.model.parameters(), *runner.model.buffers())}
     saved: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -346,15 +341,15 @@ def saved_activation_mb(trainer, batch: dict) -> float:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        trainer.forward_backward(batch)
+        runner.train_step(batch)
     return sum(saved.values()) / MB
 
 
-def time_training(trainer, batch: dict, iters: int, warmup: int, device: torch.device) -> dict[str, Any]:
-    """Warm-up, then ``iters`` timed calls of the trainer's own ``forward_backward``."""
-    trainer.set_model_mode("train")  # as run_epoch does at the start of every epoch
+def time_training(runner: Runner, batch: dict, iters: int, warmup: int, device: torch.device) -> dict[str, Any]:
+    """Warm-up, then ``iters`` timed training steps."""
+    runner.model.train()  # as run_epoch does at the start of every epoch
     for _ in range(warmup):
-        trainer.forward_backward(batch)
+        runner.train_step(batch)
     timer = StepTimer(device)
     _sync(device)
     start = time.perf_counter()
@@ -363,15 +358,14 @@ def time_training(trainer, batch: dict, iters: int, warmup: int, device: torch.d
     host_ms = []
     for _ in range(iters):
         t = time.perf_counter()
-        out = trainer.forward_backward(batch)
+        out = runner.train_step(batch)
         host_ms.append(1000.0 * (time.perf_counter() - t))
         timer.mark()
     steps = timer.intervals_ms()  # synchronises on CUDA
     wall_ms = 1000.0 * (time.perf_counter() - start)
-    check = getattr(trainer, "check_nonfinite", None)  # built-in engine: deferred finite-loss check
-    if check is not None:
-        check()
     loss = float(out["loss"]) if "loss" in out else None
+    if loss is not None and not torch.isfinite(torch.tensor(loss)):
+        raise FloatingPointError("non-finite training loss")
     return {
         "train_ms": _median(steps),
         "train_ms_mean": wall_ms / iters if iters else None,
@@ -384,18 +378,18 @@ def time_training(trainer, batch: dict, iters: int, warmup: int, device: torch.d
 
 
 @torch.no_grad()
-def time_eval(trainer, images: torch.Tensor, batches: int, device: torch.device) -> dict[str, Any]:
+def time_eval(runner: Runner, images: torch.Tensor, batches: int, device: torch.device) -> dict[str, Any]:
     """A first batch (text features computed and cached), then ``batches`` timed ones."""
-    trainer.set_model_mode("eval")  # as test() does: the learner's text cache starts empty
+    runner.model.eval()  # as test() does: the learner's text cache starts empty
     _sync(device)
     start = time.perf_counter()
-    logits = trainer.model_inference(images)
+    logits = runner.inference(images)
     _sync(device)
     first_ms = 1000.0 * (time.perf_counter() - start)
     timer = StepTimer(device)
     timer.mark()
     for _ in range(batches):
-        logits = trainer.model_inference(images)
+        logits = runner.inference(images)
         timer.mark()
     steps = timer.intervals_ms()
     median = _median(steps)
@@ -467,7 +461,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
         "error": None,
     }
     memory = PeakMemory(device)
-    trainer = None
+    runner = None
     try:
         gc.collect()
         if device.type == "cuda":
@@ -478,13 +472,13 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
         from trainers.clip_loader import freeze
 
         clip_model = freeze(copy.deepcopy(clip_master))
-        trainer, n_trainable, trains = build_trainer_for(trainer_cls, cfg, classnames, clip_model, device)
+        runner = Runner(cfg, classnames, clip_model, device)
         _sync(device)
         record["build_s"] = time.perf_counter() - start
-        record["trainable_params"] = n_trainable
-        record["text_seq_len"] = text_seq_len(trainer.model)
+        record["trainable_params"] = runner.n_trainable
+        record["text_seq_len"] = text_seq_len(runner.model)
 
-        if trains and args.iters > 0:
+        if runner.trains and args.iters > 0:
             batch_size = cfg.DATALOADER.TRAIN_X.BATCH_SIZE
             record["batch"] = batch_size
             gen = torch.Generator().manual_seed(args.seed)
@@ -494,21 +488,21 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
             }
             if device.type == "cpu":
                 memory.reset()  # CPU: growth of the peak RSS over training only
-            record.update(time_training(trainer, batch, args.iters, args.warmup, device))
+            record.update(time_training(runner, batch, args.iters, args.warmup, device))
             record["peak_mb"], record["peak_kind"] = memory.peak_mb(), memory.kind
-            record["activation_mb"] = saved_activation_mb(trainer, batch)
+            record["activation_mb"] = saved_activation_mb(runner, batch)
         if args.eval_batches > 0:
             images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, resolution, resolution,
                                  generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
             memory.reset()
-            record.update(time_eval(trainer, images, args.eval_batches, device))
+            record.update(time_eval(runner, images, args.eval_batches, device))
             record["eval_peak_mb"] = memory.peak_mb()
             if record["peak_kind"] is None:
                 record["peak_kind"] = memory.kind
     except torch.cuda.OutOfMemoryError as e:
         record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
     finally:
-        del trainer
+        del runner
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -3,14 +3,13 @@ precision and attention path, against CLIP's own blocks in fp32 (the reference p
 
 For MuDPT (arXiv 2306.11400), CoOp (2109.01134), CoCoOp (2203.05557) and zero-shot CLIP, each
 variant is built from the same random CLIP and the same seed (so the learners start identical),
-exactly as ``bench.bench`` builds it (real configs, ``build_custom_model``). Compared with the
+exactly as ``bench.bench`` builds it (real configs, the model factory). Compared with the
 reference ``fp32`` / ``MODEL.BACKBONE.FUSED False``:
 
-* eval logits (``model_inference`` in eval mode, no grad, text features cached): relative L2
+* eval logits (the model under autocast in eval mode, no grad, text features cached): relative L2
   error, max abs difference, top-1 agreement;
-* training loss and the learner's gradients (the forward of ``forward_backward`` under the
-  variant's autocast, then ``torch.autograd.grad`` with a fixed loss scale under fp16; no
-  optimizer step):
+* training loss and the learner's gradients (the model's ``loss`` under the variant's autocast,
+  then ``torch.autograd.grad`` with a fixed loss scale under fp16; no optimizer step):
   relative loss difference and cosine similarity of all gradients concatenated.
 
 On CPU every precision runs as fp32, so only the fused-vs-plain comparison is informative there.
@@ -40,7 +39,7 @@ from bench.bench import (  # noqa: E402
     RowSpec,
     append_json,
     available_methods,
-    build_trainer_for,
+    Runner,
     load_classnames,
     load_method_cfg,
     prec_key_of,
@@ -85,22 +84,21 @@ def run_variant(trainer_cls: type, method: str, config: str, prec: str, fused: b
 
     cfg = load_method_cfg(RowSpec(method, config, prec, fused, len(classnames)), prec_key_of(trainer_cls), resolution, None, None)
     torch.manual_seed(seed)  # same learner initialisation in every variant
-    trainer, _, trains = build_trainer_for(trainer_cls, cfg, classnames, freeze(copy.deepcopy(master)), device)
-    trainer.set_model_mode("eval")
-    with torch.no_grad():
-        logits = trainer.model_inference(images.to(device)).float().cpu()
+    runner = Runner(cfg, classnames, freeze(copy.deepcopy(master)), device)
+    model = runner.model
+    model.eval()
+    logits = runner.inference(images.to(device)).cpu()
     out = {"logits": logits, "loss": None, "grads": None}
-    if trains:
-        trainer.set_model_mode("train")
-        params = [p for _, p in trainer.model.learner.trainable_parameters()]
-        with trainer.precision.autocast():
-            output = trainer.model(images.to(device))
-        loss = F.cross_entropy(output.float(), labels.to(device))
-        scale = FP16_LOSS_SCALE if trainer.precision.uses_fp16 else 1.0
+    if runner.trains:
+        model.train()
+        params = [p for _, p in model.learner.trainable_parameters()]
+        with model.precision.autocast():
+            loss, _ = model.loss(images.to(device), labels.to(device))
+        scale = FP16_LOSS_SCALE if model.precision.uses_fp16 else 1.0
         grads = [None if g is None else g / scale for g in torch.autograd.grad(loss * scale, params, allow_unused=True)]
         out["loss"] = float(loss.detach())
         out["grads"] = torch.cat([(g if g is not None else torch.zeros_like(p)).double().flatten().cpu() for g, p in zip(grads, params)])  # float64: exact dot products over millions of entries
-    del trainer
+    del runner, model
     return out
 
 

@@ -20,11 +20,9 @@ class Method:
 
     Args:
         name: its name on the command line and its folder under ``scripts/``.
-        trainer: the registered trainer (``TRAINER.NAME``).
-        node: its config node (``TRAINER.<node>``); overrides of another node's keys are not
-            passed to its runs.
+        trainer: the registered trainer (``TRAINER.NAME``); its config node is ``TRAINER.<TRAINER>``
+            (upper-cased, Dassl's convention), and whether it trains at all is the trainer's fact.
         paper: the method and where it comes from, for help texts.
-        zero_shot: nothing to train: every step evaluates.
         base2new: the base-to-new recipe.
         xd: the cross-dataset recipe.
         base2new_imagenet: ImageNet's base-to-new recipe when it differs.
@@ -34,14 +32,24 @@ class Method:
 
     name: str
     trainer: str
-    node: str
     paper: str
-    zero_shot: bool
     base2new: str
     xd: str
     base2new_imagenet: str = ""
     fewshot: Callable[[str, int], str] | None = None
     fewshot_opts: tuple[str, ...] = ()
+
+    @property
+    def node(self) -> str:
+        """``TRAINER.<node>`` holds its keys: overrides of another node's keys do not reach its runs."""
+        return self.trainer.upper()
+
+    @property
+    def zero_shot(self) -> bool:
+        """Nothing to train: every step evaluates (the trainer's ``ZERO_SHOT``)."""
+        from trainers.base import method_class
+
+        return method_class(self.trainer).ZERO_SHOT
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -73,9 +81,7 @@ METHODS: dict[str, Method] = {
         Method(
             name="mudpt",
             trainer="MuDPT",
-            node="MUDPT",
             paper="MuDPT (Miao et al., arXiv 2306.11400)",
-            zero_shot=False,
             base2new=f"{TRAINERS}/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
             xd=f"{TRAINERS}/MuDPT/vit_b16_c2_ep5_batch4_depth9_xd.yaml",
             fewshot=lambda dataset, shots: f"{TRAINERS}/MuDPT/vit_b16_c2_ep10_batch4_depth9_fewshot.yaml",
@@ -83,9 +89,7 @@ METHODS: dict[str, Method] = {
         Method(
             name="coop",
             trainer="CoOp",
-            node="COOP",
             paper="CoOp (Zhou et al., arXiv 2109.01134)",
-            zero_shot=False,
             # Base-to-new and cross-dataset as in CoCoOp's scripts (ImageNet trains for 50 epochs).
             base2new=f"{TRAINERS}/CoOp/vit_b16_ctxv1.yaml",
             base2new_imagenet=f"{TRAINERS}/CoOp/vit_b16_ep50_ctxv1.yaml",
@@ -97,18 +101,14 @@ METHODS: dict[str, Method] = {
         Method(
             name="cocoop",
             trainer="CoCoOp",
-            node="COCOOP",
             paper="CoCoOp (Zhou et al., arXiv 2203.05557)",
-            zero_shot=False,
             base2new=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
             xd=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
         ),
         Method(
             name="zsclip",
             trainer="ZeroshotCLIP",
-            node="ZSCLIP",
             paper="Zero-shot CLIP (Radford et al., arXiv 2103.00020) with CoOp's hand-crafted prompts",
-            zero_shot=True,
             base2new=f"{TRAINERS}/CoOp/vit_b16.yaml",
             xd=f"{TRAINERS}/CoOp/vit_b16.yaml",
         ),

@@ -52,13 +52,14 @@ def _read(path) -> list[dict]:
 def _learner_numel(method: str) -> int:
     """Parameters of the learner built independently of the bench, from the same config."""
     import train
-    from trainers.clip_loader import build_tiny_clip
+    from trainers.clip_loader import build_tiny_clip, freeze
 
-    trainer_cls = bench.available_methods()[method]
+    from trainers.base import build_model
+
     cfg = train.setup_cfg(train.build_parser().parse_args(
         ["--trainer", method, "--config-file", str(bench.REPO / bench.METHOD_CONFIGS[method]), "INPUT.SIZE", "(32, 32)"]))
     names = bench.load_classnames(N_CLS)[0]
-    model = trainer_cls.build_custom_model(cfg, names, build_tiny_clip(**bench.SIZES["tiny"]))
+    model = build_model(cfg, names, freeze(build_tiny_clip(**bench.SIZES["tiny"])))
     return sum(p.numel() for p in model.learner.parameters())
 
 

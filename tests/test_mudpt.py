@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import trainers
 from engine.seam import get_cfg_default
 from trainers.clip_loader import build_tiny_clip, clip, freeze
-from trainers.clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder
+from trainers.clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, prompt_context
 from trainers.coop import CoOpModel, PromptLearner
 from trainers.mudpt import (
     INJECTION_CHOICES,
@@ -26,8 +26,6 @@ from trainers.mudpt import (
     build_injection,
     build_prompt_learner,
     check_config,
-    init_text_context,
-    prompt_context_text,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,9 +108,8 @@ def vit_b16_learner(injection: str, n: int, J: int, layer0: bool = False) -> MuD
     embedding of CLIP's vocabulary stands in for CLIP."""
     torch.manual_seed(0)
     stand_in = SimpleNamespace(token_embedding=nn.Embedding(49408, 512), ln_final=nn.LayerNorm(512))
-    context = prompt_context_text("a photo of a", n)
-    prompts = ClassPrompts(stand_in, NAMES, n, context)
-    ctx = init_text_context(stand_in, context, n, from_words=True)
+    prompts = ClassPrompts(stand_in, NAMES, n, prompt_context("a photo of a", n, "TRAINER.MUDPT"))
+    ctx = prompts.initial_context(from_words=True)
     fusion = build_injection(injection, 512, 768, J, inject_layer0=layer0)
     return MuDPTPromptLearner(prompts, ctx, 768, J, fusion=fusion)
 
@@ -385,11 +382,11 @@ def test_prefix_modes_and_init(asym_clip):
 
 def test_ctx_init_too_short_is_a_fix_it_error():
     with pytest.raises(ValueError, match=r'N_CTX = 5 but TRAINER.MUDPT.CTX_INIT "a photo of a" has only 4 tokens'):
-        prompt_context_text("a photo of a", 5)
+        prompt_context("a photo of a", 5, "TRAINER.MUDPT")
     with pytest.raises(ValueError, match=r"has only 4 words for PREFIX_MODE first_n_words"):
-        prompt_context_text("a photo of a", 5, "first_n_words")
-    assert prompt_context_text("", 5) == "X X X X X"
-    assert prompt_context_text("a_photo_of_a", 4) == "a photo of a"
+        prompt_context("a photo of a", 5, "TRAINER.MUDPT", keep="first_words")
+    assert prompt_context("", 5, "TRAINER.MUDPT") == "X X X X X"
+    assert prompt_context("a_photo_of_a", 4, "TRAINER.MUDPT") == "a photo of a"
 
 
 # --- config validation -----------------------------------------------------------------------------

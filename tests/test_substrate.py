@@ -172,6 +172,21 @@ def test_coop_initialised_from_words_reproduces_the_handcrafted_prompt(clip_mode
     torch.testing.assert_close(CoOpModel(clip_model, learner, fused=True).text_features(), ref, rtol=1e-5, atol=1e-5)
 
 
+@torch.no_grad()
+def test_coop_counts_the_words_of_ctx_init_and_shares_that_context_as_the_official_code(clip_model):
+    """"a chequered photo of a" is 5 words and 6 BPE tokens ("che", "quered"): the official CoOp
+    learns 5 vectors, the first 5 token embeddings, and leaves the 6th token ("a") in the frozen
+    prompt; with CTX_INIT it ignores CSC (one shared context)."""
+    learner = PromptLearner(clip_model, NAMES, n_ctx=16, ctx_init="a chequered photo of a", csc=True)
+    tokens = clip.tokenize("a chequered photo of a dog.")[0]
+    assert learner.n_ctx == 5 and learner.ctx.shape == (5, clip_model.transformer.width)
+    assert torch.equal(learner.ctx, clip_model.token_embedding(tokens[1:6]))
+    assert learner.prompts.prompt_texts[0] == "a chequered photo of a dog."
+    assert torch.equal(learner()[0], clip_model.token_embedding(tokens))  # the frozen 6th token follows the context
+    ref = clip_model.encode_text(clip.tokenize([f"a chequered photo of a {n}." for n in NAMES]))
+    assert torch.equal(CoOpModel(clip_model, learner, fused=False).text_features(), ref)
+
+
 @pytest.mark.parametrize("position", ["end", "middle", "front"])
 def test_coop_class_token_positions(clip_model, position):
     torch.manual_seed(0)

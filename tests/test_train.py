@@ -322,7 +322,8 @@ def test_eval_needs_a_model_dir_and_loads_its_last_checkpoint(tmp_path, dtd_data
 
 def test_eval_refuses_a_checkpoint_of_another_model(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
     model = tmp_path / "model"
-    assert run_train(_argv(dtd_data, model, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["TRAINER.COOP.CSC", "True"])) == 0
+    csc = ["TRAINER.COOP.CSC", "True", "TRAINER.COOP.CTX_INIT", "", "TRAINER.COOP.N_CTX", "4"]  # class-specific: random init
+    assert run_train(_argv(dtd_data, model, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + csc)) == 0
     capsys.readouterr()
 
     def evaluate(out: str, trainer: str, config: str, *opts: str) -> str:
@@ -333,9 +334,9 @@ def test_eval_refuses_a_checkpoint_of_another_model(tmp_path, dtd_data, tiny_cli
     err = evaluate("e1", "CoCoOp", COCOOP)
     assert f'"{model}/prompt_learner/model.pth.tar-2" was trained with another model config:\n' in err
     assert "  TRAINER.NAME: 'CoOp' (checkpoint) vs 'CoCoOp' (this run)" in err and "Traceback" not in err
-    err = evaluate("e2", "CoOp", COOP, "TRAINER.COOP.CSC", "True", "TRAINER.COOP.CLASS_TOKEN_POSITION", "front")
+    err = evaluate("e2", "CoOp", COOP, *csc, "TRAINER.COOP.CLASS_TOKEN_POSITION", "front")
     assert "  TRAINER.COOP.CLASS_TOKEN_POSITION: 'end' (checkpoint) vs 'front' (this run)" in err
-    err = evaluate("e3", "CoOp", COOP, "TRAINER.COOP.CSC", "True", "DATASET.SUBSAMPLE_CLASSES", "base")
+    err = evaluate("e3", "CoOp", COOP, *csc, "DATASET.SUBSAMPLE_CLASSES", "base")
     assert "tensors of other shapes:\n  ctx: checkpoint (4, 4, 128), this run (2, 4, 128)" in err
     assert "trained on 4 classes and this run has 2 (DATASET.SUBSAMPLE_CLASSES base)" in err
 

@@ -1,10 +1,15 @@
-"""What every CLIP prompt-tuning trainer shares: config keys, precision, model building,
-the optimisation step and checkpoint loading.
+"""What every CLIP trainer shares: config keys, precision, the optimisation step, model
+building through the model factory, and checkpoint loading.
 
-A method file (``coop.py``, ``cocoop.py``, ``mudpt.py``) subclasses :class:`ClipPromptTrainer` and
-provides only ``build_custom_model`` (its model, returning logits) plus its config node; the
-trainable tensors are the parameters of one module, the *learner*, which is what gets
-registered, optimised and checkpointed (frozen CLIP weights never are).
+A method file (``coop.py``, ``mudpt.py``, ...) subclasses :class:`ClipPromptTrainer` and provides
+only ``build_custom_model`` (its model: ``forward(image) -> logits`` and ``loss(image, label)``)
+plus its config node; the trainable tensors are the parameters of one module, the *learner*,
+which is what gets registered, optimised and checkpointed (frozen CLIP weights never are).
+Zero-shot methods have no learner and train nothing (``ZERO_SHOT``).
+
+:func:`build_model` (the model factory) builds any registered method's model from
+(cfg, class names, CLIP) with no data loader or optimizer: trainers, the benchmark and the
+analysis tools all build models through it.
 """
 from __future__ import annotations
 
@@ -15,11 +20,11 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from engine.seam import (
     CONSOLE,
+    TRAINER_REGISTRY,
     CheckpointError,
     ConfigError,
     TrainerX,
@@ -41,11 +46,25 @@ from engine.seam import (
 from .clip_loader import cast_clip_weights, freeze, load_clip_from_cfg
 from .clip_prompting import TextFeatureCache
 
-__all__ = ["PREC_CHOICES", "ClipPromptTrainer", "Learner", "Precision", "add_common_config", "check_choice"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "PREC_CHOICES",
+    "ClipPromptTrainer",
+    "Learner",
+    "Precision",
+    "add_common_config",
+    "build_model",
+    "check_choice",
+    "method_class",
+    "optimizer_step",
+]
 
 _log = get_logger("trainers.base")
 
 PREC_CHOICES = ("fp16", "fp32", "amp")
+# The hand-crafted prompt of a dataset that names none (the benchmarks' own, CoOp's choices, are
+# part of their facts in datasets/<benchmark>.py: ``DatasetSpec.template``).
+DEFAULT_TEMPLATE = "a photo of a {}."
 
 
 def add_common_config(cfg: CN) -> None:
@@ -140,75 +159,144 @@ class Learner(nn.Module):
         return list(self.named_parameters())
 
 
-class ClipPromptTrainer(TrainerX):
-    """Base trainer: frozen CLIP + a method-specific learner, cross-entropy on CLIP logits."""
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None, check=None) -> None:
+    """One optimisation step on ``loss``: zero the gradients, ``check`` the loss (the engine's
+    finite-loss check), backward and step, through the GradScaler when fp16 is used. The trainers
+    and the benchmark run this same step."""
+    optimizer.zero_grad(set_to_none=True)
+    if check is not None:
+        check(loss)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
 
-    #: TRAINER.<CFG_NODE> holds the method's keys (PREC among them).
+
+def method_class(name: str) -> type:
+    """The registered trainer class of a method (``TRAINER.NAME``)."""
+    import trainers  # noqa: F401  (registers every method)
+
+    if name not in TRAINER_REGISTRY.registered_names():
+        raise ConfigError(f"Unknown trainer {name!r}; registered: {', '.join(sorted(TRAINER_REGISTRY.registered_names()))}.")
+    return TRAINER_REGISTRY.get(name)
+
+
+def dataset_template(cfg: CN) -> str:
+    """The hand-crafted prompt of ``cfg.DATASET.NAME`` (its spec's), else :data:`DEFAULT_TEMPLATE`."""
+    from datasets import SPECS
+
+    spec = SPECS.get(cfg.DATASET.NAME)
+    return spec.template if spec is not None else DEFAULT_TEMPLATE
+
+
+def build_model(
+    cfg: CN, classnames: Sequence[str], clip_model: nn.Module, device: torch.device | str = "cpu", template: str | None = None
+) -> nn.Module:
+    """The model factory: method ``cfg.TRAINER.NAME``'s model for ``classnames`` on a loaded,
+    frozen ``clip_model``, exactly as training builds it (config checks, the method's builder, the
+    trainable-list checks, CLIP cast for the precision, moved to ``device``); no data loader, no
+    optimizer. ``template`` is the dataset's hand-crafted prompt (default: that of
+    ``cfg.DATASET.NAME``), for the methods that use hand-crafted text features.
+
+    The model has ``forward(image) -> logits``, ``loss(image, label) -> (loss, logits)``, a
+    ``learner`` (its trainable tensors; None for zero-shot methods) and ``precision`` (how it
+    runs: ``with model.precision.autocast(): ...``).
+    """
+    cls = method_class(cfg.TRAINER.NAME)
+    cls.check_cfg(cfg)
+    device = torch.device(device)
+    node = f"TRAINER.{cls.CFG_NODE}.PREC"
+    precision = Precision(cfg.TRAINER[cls.CFG_NODE].PREC, device, node)
+    check_input_size(cfg, clip_model)
+    _log.info(f"Building custom CLIP ({cls.__name__}, precision {precision})")
+    model = cls.build_custom_model(cfg, list(classnames), clip_model, template or dataset_template(cfg))
+    learner = getattr(model, "learner", None)
+    if learner is not None:
+        _check_trainable(clip_model, learner, learner.trainable_parameters())
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
+    precision.prepare_clip(clip_model)  # learner tensors stay fp32
+    model.precision = precision
+    return model.to(device)
+
+
+def _check_trainable(clip_model: nn.Module, learner: nn.Module, named: list[tuple[str, nn.Parameter]]) -> None:
+    """The learner's parameters are exactly the trainable list, and CLIP is fully frozen."""
+    listed = {id(p) for _, p in named}
+    owned = {id(p) for p in learner.parameters()}
+    if listed != owned:
+        raise RuntimeError("trainable_parameters() must list exactly the learner's parameters")
+    if any(p.requires_grad for p in clip_model.parameters()):
+        raise RuntimeError("a CLIP parameter requires grad; CLIP must stay frozen")
+    if not all(p.requires_grad for _, p in named):
+        raise RuntimeError("every listed trainable tensor must require grad")
+
+
+class ClipPromptTrainer(TrainerX):
+    """Base trainer: frozen CLIP + a method-specific model built by :func:`build_model`; the
+    training step is the model's ``loss`` and :func:`optimizer_step`."""
+
+    #: TRAINER.<CFG_NODE> holds the method's keys (PREC among them): the trainer's name
+    #: upper-cased, the one node Dassl's ``clean_cfg`` keeps (checked at import).
     CFG_NODE = ""
     #: Name under which the learner is registered (checkpoint sub-folder), as in the anchors.
     MODEL_NAME = "prompt_learner"
     #: State-dict keys that depend on the class list; dropped when loading (anchors' checkpoints).
     CLASS_DEPENDENT_KEYS = ("token_prefix", "token_suffix")
+    #: A method that trains nothing (train.py evaluates it without --model-dir, refuses to train).
+    ZERO_SHOT = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.CFG_NODE != cls.__name__.upper():
+            raise TypeError(f"{cls.__name__}.CFG_NODE must be {cls.__name__.upper()!r} (TRAINER.<NAME upper-cased>, the node Dassl's clean_cfg keeps)")
 
     # --- hooks a method implements ------------------------------------------------------------
     @classmethod
-    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> nn.Module:
-        """Return the model: ``forward(image) -> logits`` with a ``learner`` attribute (a :class:`Learner`).
-
-        A classmethod of plain inputs, so benchmarks build exactly what training builds.
-        """
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> nn.Module:
+        """Return the model: ``forward(image) -> logits``, ``loss(image, label)``, and a
+        ``learner`` attribute (a :class:`Learner`; None for a zero-shot method). Called by
+        :func:`build_model` only."""
         raise NotImplementedError
 
-    def check_method_cfg(self, cfg: CN) -> None:
+    @classmethod
+    def check_method_cfg(cls, cfg: CN) -> None:
         """Validate the method's own keys (called from ``check_cfg``)."""
 
     # --- Dassl hooks --------------------------------------------------------------------------
-    def method_cfg(self, cfg: CN | None = None) -> CN:
-        return (cfg or self.cfg).TRAINER[self.CFG_NODE]
+    @classmethod
+    def method_cfg(cls, cfg: CN) -> CN:
+        return cfg.TRAINER[cls.CFG_NODE]
 
-    def check_cfg(self, cfg: CN) -> None:
-        check_choice(self.method_cfg(cfg).PREC, PREC_CHOICES, f"TRAINER.{self.CFG_NODE}.PREC")
-        self.check_method_cfg(cfg)
+    @classmethod
+    def check_cfg(cls, cfg: CN) -> None:
+        check_choice(cls.method_cfg(cfg).PREC, PREC_CHOICES, f"TRAINER.{cls.CFG_NODE}.PREC")
+        cls.check_method_cfg(cfg)
 
     def build_model(self) -> None:
-        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg))
+        template = getattr(self.dm.dataset, "template", None)
+        self.setup_model(list(self.dm.dataset.classnames), load_frozen_clip(self.cfg), template)
 
-    def setup_model(self, classnames: list[str], clip_model: nn.Module) -> None:
-        """Everything ``build_model`` does once CLIP is loaded: the model, the trainable list and
-        its checks, INIT_WEIGHTS, precision, optimizer, scheduler, registration. The benchmark
-        calls it with a random CLIP, so it measures exactly what training runs."""
+    def setup_model(self, classnames: list[str], clip_model: nn.Module, template: str | None = None) -> None:
+        """The model (:func:`build_model`) and, for a method that trains, the optimizer, the
+        scheduler and the registration of its learner."""
         cfg = self.cfg
-        self.precision = Precision(self.method_cfg().PREC, self.device, f"TRAINER.{self.CFG_NODE}.PREC")
-        check_input_size(cfg, clip_model)
-        _log.info(f"Building custom CLIP ({type(self).__name__}, precision {self.precision})")
-        self.model = self.build_custom_model(cfg, classnames, clip_model)
+        self.model = build_model(cfg, classnames, clip_model, self.device, template)
+        self.precision = self.model.precision
         learner = self.model.learner
+        if learner is None:
+            self.scaler = None
+            return
         named = learner.trainable_parameters()
-        self._check_trainable(clip_model, learner, named)
-
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
-        self.precision.prepare_clip(clip_model)  # learner tensors stay fp32
-        self.model.to(self.device)
-
         _log.info(trainable_summary(named), extra=CONSOLE)
         _log.info(f"Trainable tensors: {', '.join(f'{n} {tuple(p.shape)}' for n, p in named)}")
         self.optim = build_optimizer([p for _, p in named], cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model(self.MODEL_NAME, learner, self.optim, self.sched)
         self.scaler = self.precision.make_scaler()
-
-    @staticmethod
-    def _check_trainable(clip_model: nn.Module, learner: nn.Module, named: list[tuple[str, nn.Parameter]]) -> None:
-        """The learner's parameters are exactly the trainable list, and CLIP is fully frozen."""
-        listed = {id(p) for _, p in named}
-        owned = {id(p) for p in learner.parameters()}
-        if listed != owned:
-            raise RuntimeError("trainable_parameters() must list exactly the learner's parameters")
-        if any(p.requires_grad for p in clip_model.parameters()):
-            raise RuntimeError("a CLIP parameter requires grad; CLIP must stay frozen")
-        if not all(p.requires_grad for _, p in named):
-            raise RuntimeError("every listed trainable tensor must require grad")
 
     def _checkpoint_extras(self) -> dict:
         """The engine's extras, plus the GradScaler (fp16) and the class count the learner was built for."""
@@ -236,8 +324,7 @@ class ClipPromptTrainer(TrainerX):
     def forward_backward(self, batch: dict) -> dict:
         image, label = self.parse_batch_train(batch)
         with self.precision.autocast():
-            output = self.model(image)
-        loss = F.cross_entropy(output.float(), label)
+            loss, output = self.model.loss(image, label)
         self.backward_and_update(loss)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
@@ -245,25 +332,21 @@ class ClipPromptTrainer(TrainerX):
         return {"loss": loss.detach(), "acc": compute_accuracy(output.detach(), label)[0]}
 
     def backward_and_update(self, loss: torch.Tensor) -> None:
-        """zero_grad, finite-loss check, backward, step; through the GradScaler when fp16 is used."""
-        if self.scaler is None:
-            self.model_backward_and_update(loss)
-            return
-        self.model_zero_grad()
-        self.detect_anomaly(loss)
-        self.scaler.scale(loss).backward()
-        for name in self.get_model_names():
-            self.scaler.step(self._optims[name])
-        self.scaler.update()
+        optimizer_step(loss, self.optim, self.scaler, self.detect_anomaly)
 
     def model_inference(self, input: torch.Tensor) -> torch.Tensor:
         with self.precision.autocast():
             return self.model(input).float()
 
+    def train(self, *args, **kwargs):  # type: ignore[override]
+        if self.ZERO_SHOT:
+            raise RuntimeError(f"{type(self).__name__} has nothing to train: run train.py with --eval-only")
+        return super().train(*args, **kwargs)
+
     def model_keys(self, cfg: CN | None = None) -> list[str]:
         """The config keys that define the learner's tensors: a checkpoint trained with other
         values does not fit (the method, the backbone, every ``TRAINER.<NODE>`` key but PREC)."""
-        node = self.method_cfg(cfg)
+        node = self.method_cfg(cfg or self.cfg)
         own = [f"TRAINER.{self.CFG_NODE}.{k}" for k in node if k != "PREC"]
         return ["TRAINER.NAME", "MODEL.BACKBONE.NAME", *own]
 

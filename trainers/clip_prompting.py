@@ -29,23 +29,76 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.seam import ConfigError
+
 from .clip_loader import CLIP_TOKENIZER, clip
 
 __all__ = [
+    "PROMPT_INIT_STD",
     "ClassPrompts",
+    "HandcraftedTextFeatures",
     "PromptedCLIP",
     "PromptedImageEncoder",
     "PromptedTextEncoder",
     "TextFeatureCache",
     "assemble_prompts",
     "clip_logits",
+    "count_tokens",
     "is_vit",
+    "prompt_context",
     "quick_gelu",
+    "random_prompts",
     "run_block",
 ]
 
 # Prompt tensors accepted by the encoders: (n, D) shared by every sequence, or (N, n, D) per sequence.
 Prompt = torch.Tensor
+
+# Randomly initialised prompts are N(0, 0.02^2) in every method of the family (CoOp, CoCoOp,
+# MaPLe, IVLP, VPT, PromptSRC, KgCoOp, the released MuDPT).
+PROMPT_INIT_STD = 0.02
+
+
+def random_prompts(*shape: int) -> torch.Tensor:
+    """Fresh N(0, 0.02^2) prompt vectors of ``shape`` (drawn from torch's global generator, in
+    creation order, as the official implementations draw them)."""
+    return torch.empty(shape).normal_(std=PROMPT_INIT_STD)
+
+
+def count_tokens(text: str) -> int:
+    """CLIP BPE tokens of ``text`` (without SOS and EOT)."""
+    return len(CLIP_TOKENIZER.encode(text))
+
+
+def prompt_context(ctx_init: str, n_ctx: int, key: str, keep: str = "all") -> str:
+    """The words written before each class name, whose first ``n_ctx`` tokens the learned context
+    replaces (``ClassPrompts``; its ``context_embedding`` is their initial value).
+
+    ``ctx_init`` "" gives ``n_ctx`` "X" placeholders (random context). ``keep="all"`` keeps the
+    whole ``ctx_init`` in the prompt (MaPLe, IVLP, PromptSRC: "a photo of a" with 2 context tokens
+    is ``[SOS] v1 v2 of a <class>.``); ``keep="first_words"`` keeps its first ``n_ctx`` words only
+    (the released MuDPT code). A ``ctx_init`` shorter than ``n_ctx`` is an error naming ``key``
+    (the official code would silently take EOT and padding embeddings as context).
+    """
+    ctx_init = ctx_init.replace("_", " ").strip()
+    if not ctx_init:
+        return " ".join(["X"] * n_ctx)
+    if keep == "first_words":
+        words = ctx_init.split()
+        if n_ctx > len(words):
+            raise ConfigError(
+                f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {len(words)} words for '
+                f"PREFIX_MODE first_n_words. Lower N_CTX to <= {len(words)}, use a longer CTX_INIT, or set "
+                'CTX_INIT "" for random prompts.'
+            )
+        return " ".join(words[:n_ctx])
+    n_tokens = count_tokens(ctx_init)
+    if n_ctx > n_tokens:
+        raise ConfigError(
+            f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {n_tokens} tokens. Lower N_CTX '
+            f'to <= {n_tokens}, use a longer CTX_INIT, or set CTX_INIT "" for random prompts.'
+        )
+    return ctx_init
 
 
 def is_vit(clip_model: nn.Module) -> bool:
@@ -255,15 +308,28 @@ class PromptedCLIP(nn.Module):
         self.logit_scale = clip_model.logit_scale
         self.fused = fused
 
+    def text_length(self, prompts: "ClassPrompts") -> int | None:
+        """Positions the text tower runs for these class prompts: up to the last EOT on the fused
+        path (exact, see the module docstring), all of them on CLIP's own blocks."""
+        return prompts.seq_len if self.fused else None
+
+    def loss(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training loss, logits) of a batch: cross-entropy on the logits (in fp32). Methods with
+        more terms (KgCoOp, PromptSRC) override it."""
+        logits = self(image)
+        return F.cross_entropy(logits.float(), label), logits
+
 
 class ClassPrompts(nn.Module):
     """Tokenised ``"<context words> <class name>."`` prompts and their frozen embeddings.
 
     ``token_prefix`` (n_cls, 1, D) is the SOS embedding; ``token_suffix`` (n_cls, L-1-n_ctx, D)
-    holds the class-name tokens, ".", EOT and padding. Both depend on the class list, so they are
-    *non-persistent* buffers: checkpoints never contain them and a model trained on base classes
-    evaluates on new ones. ``context_text`` provides the placeholder tokens whose embeddings the
-    learnable context replaces (e.g. "X X X X" or "a photo of a").
+    holds the tokens after the context: the rest of the context text, the class name, ".", EOT and
+    padding. Both depend on the class list, so they are *non-persistent* buffers: checkpoints never
+    contain them and a model trained on base classes evaluates on new ones. The learnable context
+    replaces the first ``n_ctx`` tokens of ``context_text`` (e.g. "X X X X" or "a photo of a", see
+    :func:`prompt_context`); ``context_embedding`` (n_ctx, D) holds their embeddings, the initial
+    context of a method that starts from words (:meth:`initial_context`).
     """
 
     def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, context_text: str | None = None):
@@ -279,7 +345,7 @@ class ClassPrompts(nn.Module):
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens).float()  # (n_cls, L, D)
         # Each class name's token count (without the "." and EOT), for the middle/front layouts.
-        self.name_lens = [len(CLIP_TOKENIZER.encode(name)) for name in self.classnames]
+        self.name_lens = [count_tokens(name) for name in self.classnames]
         eot_idx = tokens.argmax(dim=-1)  # EOT has the largest token id
         self.seq_len = int(eot_idx.max()) + 1  # computed once here: no device sync in forward
         self.register_buffer("tokens", tokens, persistent=False)
@@ -287,6 +353,13 @@ class ClassPrompts(nn.Module):
         self.register_buffer("token_prefix", embedding[:, :1], persistent=False)  # (n_cls, 1, D) SOS
         self.register_buffer("token_suffix", embedding[:, 1 + n_ctx :], persistent=False)  # (n_cls, L-1-n, D)
         self.register_buffer("context_embedding", embedding[0, 1 : 1 + n_ctx].clone(), persistent=False)  # (n, D)
+
+    def initial_context(self, from_words: bool, *lead: int) -> torch.Tensor:
+        """A fresh initial context (*lead, n_ctx, D): the embeddings of the context text's first
+        ``n_ctx`` tokens (``from_words``), else N(0, 0.02^2) (:func:`random_prompts`)."""
+        if from_words:
+            return self.context_embedding.expand(*lead, -1, -1).clone()
+        return random_prompts(*lead, self.n_ctx, self.context_embedding.shape[-1])
 
     def assemble(self, ctx: torch.Tensor, position: str = "end", length: int | None = None) -> torch.Tensor:
         """Prompts (n_cls, L, D) = SOS | ctx | class tokens "." EOT ... (``position`` "end"), or
@@ -336,6 +409,37 @@ def clip_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit
     if text_features.dim() == 3:  # per-image class features (CoCoOp)
         return scale * torch.einsum("be,bce->bc", image_features, text_features.to(image_features.dtype))
     return scale * image_features @ text_features.to(image_features.dtype).t()
+
+
+class HandcraftedTextFeatures(nn.Module):
+    """Normalised text features of hand-crafted prompts, one per class: the mean over
+    ``templates`` ("a photo of a {}.", ...) of each template's normalised features, normalised
+    again (CLIP's prompt ensembling). Computed at first use, where and how the model runs (its
+    device, its precision), then kept as a non-persistent buffer: never in a checkpoint.
+    """
+
+    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], templates: Sequence[str], fused: bool = True):
+        super().__init__()
+        self.encoder = PromptedTextEncoder(clip_model, fused=fused)
+        self.token_embedding = clip_model.token_embedding
+        self.templates = list(templates)
+        names = [c.replace("_", " ") for c in classnames]
+        tokens = torch.stack([clip.tokenize([t.format(n) for n in names]) for t in self.templates])  # (T, n_cls, L)
+        self.register_buffer("tokens", tokens, persistent=False)
+        self.register_buffer("features", None, persistent=False)  # (n_cls, E) once computed
+
+    @torch.no_grad()
+    def forward(self) -> torch.Tensor:
+        """(n_cls, E), normalised."""
+        if self.features is None:
+            feats = []
+            for tokens in self.tokens:  # (n_cls, L) per template
+                eot = tokens.argmax(dim=-1)
+                f = self.encoder(self.token_embedding(tokens), eot, seq_len=int(eot.max()) + 1)  # (n_cls, E)
+                feats.append(f / f.norm(dim=-1, keepdim=True))
+            mean = torch.stack(feats).mean(dim=0)
+            self.features = mean / mean.norm(dim=-1, keepdim=True)
+        return self.features
 
 
 class TextFeatureCache:

@@ -16,9 +16,9 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import TRAINER_REGISTRY, ConfigError, declare_non_result_keys, get_logger
 
-from .base import ClipPromptTrainer, Learner
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
-from .coop import context_init
+from .coop import context_words
 
 __all__ = ["CoCoOp", "CoCoOpModel", "CoCoOpPromptLearner", "MetaNet", "add_config"]
 
@@ -60,12 +60,11 @@ class CoCoOpPromptLearner(Learner):
 
     def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = ""):
         super().__init__()
-        vectors, prefix = context_init(clip_model, n_ctx, ctx_init)
-        self.ctx = nn.Parameter(vectors)  # (n, D)
-        self.n_ctx = vectors.shape[0]
-        self.meta_net = MetaNet(clip_model.visual.output_dim, vectors.shape[1])
-        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, prefix)
-        _log.info(f'Initial context: "{prefix}"; number of context words (tokens): {self.n_ctx}')
+        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init)
+        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text)
+        self.ctx = nn.Parameter(self.prompts.initial_context(from_words))  # (n, D)
+        self.meta_net = MetaNet(clip_model.visual.output_dim, self.ctx.shape[1])
+        _log.info(f'Initial context: "{text}"; number of context words (tokens): {self.n_ctx}')
 
     def forward(self, image_features: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Instance-conditional prompts (B, n_cls, L, D) for normalised image features (B, E)."""
@@ -85,8 +84,7 @@ class CoCoOpModel(PromptedCLIP):
     def text_features(self, image_features: torch.Tensor) -> torch.Tensor:
         """(B, n_cls, E) for normalised image features (B, E)."""
         p = self.learner.prompts
-        length = p.seq_len if self.fused else None
-        prompts = self.learner(image_features, length)  # (B, n_cls, L, D)
+        prompts = self.learner(image_features, self.text_length(p))  # (B, n_cls, L, D)
         B, n_cls = prompts.shape[:2]
         eot = p.eot_idx.repeat(B)  # (B*n_cls,)
         feats = self.text_encoder(prompts.flatten(0, 1), eot)  # (B*n_cls, E)
@@ -112,14 +110,15 @@ class CoCoOp(ClipPromptTrainer):
     CFG_NODE = "COCOOP"
     MODEL_NAME = "prompt_learner"
 
-    def check_method_cfg(self, cfg: CN) -> None:
+    @classmethod
+    def check_method_cfg(cls, cfg: CN) -> None:
         if cfg.TRAINER.COCOOP.N_CTX < 1 and not cfg.TRAINER.COCOOP.CTX_INIT:
             raise ConfigError(f"TRAINER.COCOOP.N_CTX must be >= 1, got {cfg.TRAINER.COCOOP.N_CTX}")
         if cfg.TRAINER.COCOOP.TEXT_BATCH < 1:
             raise ConfigError(f"TRAINER.COCOOP.TEXT_BATCH must be >= 1, got {cfg.TRAINER.COCOOP.TEXT_BATCH}")
 
     @classmethod
-    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> CoCoOpModel:
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> CoCoOpModel:
         c = cfg.TRAINER.COCOOP
         learner = CoCoOpPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT)
         return CoCoOpModel(clip_model, learner, c.TEXT_BATCH, fused=cfg.MODEL.BACKBONE.FUSED)

@@ -4,6 +4,10 @@ IJCV 2022, arXiv 2109.01134).
 Learnable context vectors replace the words of a hand-crafted prompt in CLIP's text input:
 ``[SOS] [V]_1 ... [V]_M [CLASS] . [EOT]``. The context is shared by all classes (unified) or
 one per class (``CSC``); the class token sits at the end, the middle or the front.
+
+As the official code: with ``CTX_INIT`` the context has one vector per *word* of it, initialised
+from the embeddings of its first tokens (a word of several BPE tokens leaves its last tokens in
+the frozen prompt, after the context), and is shared by all classes whatever ``CSC`` says.
 """
 from __future__ import annotations
 
@@ -13,16 +17,14 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
-from .base import ClipPromptTrainer, Learner, check_choice
-from .clip_loader import clip
-from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner, check_choice
+from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, prompt_context
 
-__all__ = ["CoOp", "CoOpModel", "PromptLearner", "add_config", "context_init"]
+__all__ = ["CoOp", "CoOpModel", "PromptLearner", "add_config", "context_words"]
 
 _log = get_logger("trainers.coop")
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
-CTX_INIT_STD = 0.02  # N(0, 0.02^2) for randomly initialised context (CoOp)
 
 
 def add_config(cfg: CN) -> None:
@@ -30,7 +32,8 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.COOP = CN()
     # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
     cfg.TRAINER.COOP.N_CTX = 16
-    # Class-specific context: one set of M vectors per class instead of one shared set.
+    # Class-specific context: one set of M vectors per class instead of one shared set (random
+    # init only: with CTX_INIT the context is shared, as in the official code).
     cfg.TRAINER.COOP.CSC = False
     # Initialise the context from these words (e.g. "a photo of a"); "" = random N(0, 0.02^2).
     cfg.TRAINER.COOP.CTX_INIT = ""
@@ -40,26 +43,12 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
 
 
-def context_init(clip_model: nn.Module, n_ctx: int, ctx_init: str, n_copies: int | None = None) -> tuple[torch.Tensor, str]:
-    """Initial context vectors and the prompt prefix text they stand for.
-
-    With ``ctx_init`` words: their token embeddings (n_words, D) and the words themselves. Without:
-    N(0, 0.02^2) vectors and "X X ... X" placeholders. ``n_copies`` adds a leading class axis (CSC).
-    """
-    dim = clip_model.ln_final.weight.shape[0]
-    if ctx_init:
-        ctx_init = ctx_init.replace("_", " ").strip()
-        n_words = len(clip.tokenize(ctx_init)[0].nonzero()) - 2  # minus SOS and EOT
-        with torch.no_grad():
-            emb = clip_model.token_embedding(clip.tokenize(ctx_init)).float()  # (1, L, D)
-        vectors, prefix = emb[0, 1 : 1 + n_words].clone(), ctx_init  # (n, D)
-        if n_copies is not None:
-            vectors = vectors.unsqueeze(0).repeat(n_copies, 1, 1)  # (n_cls, n, D)
-    else:
-        shape = (n_ctx, dim) if n_copies is None else (n_copies, n_ctx, dim)
-        vectors = torch.empty(shape).normal_(std=CTX_INIT_STD)
-        prefix = " ".join(["X"] * n_ctx)
-    return vectors, prefix
+def context_words(n_ctx: int, ctx_init: str) -> tuple[str, int, bool]:
+    """(context text, context length, initialised from words) as CoOp, CoCoOp and KgCoOp set
+    them: ``ctx_init`` and its word count, or ``n_ctx`` "X" placeholders and random vectors."""
+    words = ctx_init.replace("_", " ").split()
+    n = len(words) if words else n_ctx
+    return prompt_context(" ".join(words), n, "TRAINER.COOP"), n, bool(words)
 
 
 class PromptLearner(Learner):
@@ -76,12 +65,13 @@ class PromptLearner(Learner):
 
     def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = "", csc: bool = False, class_token_position: str = "end"):
         super().__init__()
-        vectors, prefix = context_init(clip_model, n_ctx, ctx_init, len(classnames) if csc else None)
-        self.ctx = nn.Parameter(vectors)
-        self.n_ctx = vectors.shape[-2]
+        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init)
+        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text)
+        csc = csc and not from_words  # the official code shares a context initialised from words
+        self.ctx = nn.Parameter(self.prompts.initial_context(from_words, *((len(classnames),) if csc else ())))
         self.class_token_position = class_token_position
-        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, prefix)
-        _log.info(f'Initial context: "{prefix}"; number of context words (tokens): {self.n_ctx}')
+        kind = "class-specific" if csc else "unified"
+        _log.info(f'Initial context: "{text}"; number of context words (tokens): {self.n_ctx} ({kind})')
 
     def forward(self, length: int | None = None) -> torch.Tensor:
         """Prompt embeddings (n_cls, L, D)."""
@@ -96,8 +86,7 @@ class CoOpModel(PromptedCLIP):
         p = self.learner.prompts
 
         def compute() -> torch.Tensor:
-            length = p.seq_len if self.fused else None
-            return self.text_encoder(self.learner(length), p.eot_idx)
+            return self.text_encoder(self.learner(self.text_length(p)), p.eot_idx)
 
         return self.learner.text_cache.get(self.learner, compute)
 
@@ -112,13 +101,14 @@ class CoOp(ClipPromptTrainer):
     CFG_NODE = "COOP"
     MODEL_NAME = "prompt_learner"
 
-    def check_method_cfg(self, cfg: CN) -> None:
+    @classmethod
+    def check_method_cfg(cls, cfg: CN) -> None:
         check_choice(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, "TRAINER.COOP.CLASS_TOKEN_POSITION")
         if cfg.TRAINER.COOP.N_CTX < 1 and not cfg.TRAINER.COOP.CTX_INIT:
             raise ConfigError(f"TRAINER.COOP.N_CTX must be >= 1, got {cfg.TRAINER.COOP.N_CTX}")
 
     @classmethod
-    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> CoOpModel:
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> CoOpModel:
         c = cfg.TRAINER.COOP
         learner = PromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION)
         return CoOpModel(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)

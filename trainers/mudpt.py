@@ -26,9 +26,9 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
-from .base import ClipPromptTrainer, Learner, check_choice
-from .clip_loader import CLIP_TOKENIZER, clip
-from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, is_vit
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner, check_choice
+from .clip_loader import clip
+from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, is_vit, prompt_context, random_prompts
 
 __all__ = [
     "HierarchicalFusion",
@@ -45,8 +45,7 @@ __all__ = [
     "build_injection",
     "build_prompt_learner",
     "check_config",
-    "init_text_context",
-    "prompt_context_text",
+    "context_of",
 ]
 
 _log = get_logger("trainers.mudpt")
@@ -56,7 +55,6 @@ _log = get_logger("trainers.mudpt")
 INJECTION_CHOICES = ("cross_attention", "transformer", "linear", "none")
 #: ``TRAINER.MUDPT.PREFIX_MODE``: how much of CTX_INIT stays in the prompt text.
 PREFIX_MODES = ("full_init", "first_n_words")
-PROMPT_INIT_STD = 0.02  # N(0, 0.02^2) for randomly initialised prompts (released code, MaPLe, CoOp)
 FFN_EXPANSION = 4  # feed-forward width = 4 x model width (the Transformer convention CLIP also uses)
 CLIP_HEAD_WIDTH = 64  # CLIP's blocks use width // 64 heads; so does the released light transformer
 
@@ -90,46 +88,6 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.MUDPT.INJ_HEADS = 8
     # fp32 | fp16 | amp (GPU only; fp32 on CPU).
     cfg.TRAINER.MUDPT.PREC = "amp"
-
-
-# --- prompt text ---------------------------------------------------------------------------------
-def prompt_context_text(ctx_init: str, n_ctx: int, prefix_mode: str = "full_init", key: str = "TRAINER.MUDPT") -> str:
-    """The words written before each class name; ``T_0`` replaces their first ``n_ctx`` tokens.
-
-    Raises a fix-it ``ValueError`` when ``ctx_init`` is too short for ``n_ctx`` (the released
-    code then silently took EOT/padding embeddings and dropped the first class token).
-    """
-    check_choice(prefix_mode, PREFIX_MODES, f"{key}.PREFIX_MODE")
-    ctx_init = ctx_init.replace("_", " ").strip()
-    if not ctx_init:
-        return " ".join(["X"] * n_ctx)
-    if prefix_mode == "first_n_words":
-        words = ctx_init.split()
-        if n_ctx > len(words):
-            raise ConfigError(
-                f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {len(words)} words for '
-                f"PREFIX_MODE first_n_words. Lower N_CTX to <= {len(words)}, use a longer CTX_INIT, or set "
-                'CTX_INIT "" for random prompts.'
-            )
-        return " ".join(words[:n_ctx])
-    n_tokens = len(CLIP_TOKENIZER.encode(ctx_init))
-    if n_ctx > n_tokens:
-        raise ConfigError(
-            f'{key}.N_CTX = {n_ctx} but {key}.CTX_INIT "{ctx_init}" has only {n_tokens} tokens. Lower N_CTX '
-            f'to <= {n_tokens}, use a longer CTX_INIT, or set CTX_INIT "" for random prompts.'
-        )
-    return ctx_init
-
-
-def init_text_context(clip_model: nn.Module, context_text: str, n_ctx: int, from_words: bool) -> torch.Tensor:
-    """Initial ``T_0`` (n_ctx, D_t): the token embeddings of the first ``n_ctx`` tokens of
-    ``context_text`` (``from_words``), else N(0, 0.02^2)."""
-    dim = clip_model.ln_final.weight.shape[0]
-    if not from_words:
-        return torch.empty(n_ctx, dim).normal_(std=PROMPT_INIT_STD)
-    with torch.no_grad():
-        emb = clip_model.token_embedding(clip.tokenize(context_text)).float()  # (1, L, D_t)
-    return emb[0, 1 : 1 + n_ctx].clone()  # (n, D_t), after SOS
 
 
 # --- the paper's Injection Model -----------------------------------------------------------------
@@ -324,7 +282,7 @@ class MuDPTPromptLearner(Learner):
         def prompt(*shape: int) -> nn.Parameter | None:
             if 0 in shape:
                 return None  # e.g. no deep layers: no empty tensors in the optimizer or checkpoint
-            return nn.Parameter(torch.empty(shape).normal_(std=PROMPT_INIT_STD))
+            return nn.Parameter(random_prompts(*shape))
 
         self.ctx = nn.Parameter(ctx_vectors.clone())  # T_0 (n, D_t)
         self.deep_prompts = prompt(n_deep, n_ctx, text_dim)  # T (J-1, n, D_t)
@@ -364,7 +322,7 @@ class MuDPTModel(PromptedCLIP):
     def encode_text(self, text_l0: torch.Tensor, text_deep: Sequence[torch.Tensor]) -> torch.Tensor:
         """Class text features (n_cls, E) for the (fused) textual prompts."""
         p = self.learner.prompts
-        prompts = p.assemble(text_l0, "end", p.seq_len if self.fused else None)  # (n_cls, L, D_t)
+        prompts = p.assemble(text_l0, "end", self.text_length(p))  # (n_cls, L, D_t)
         return self.text_encoder(prompts, p.eot_idx, deep_prompts=text_deep, n_ctx=self.learner.n_ctx)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -424,9 +382,9 @@ def build_prompt_learner(cfg: CN, classnames: Sequence[str], clip_model: nn.Modu
             f"TRAINER.MUDPT.PROMPT_DEPTH = {depth} but the backbone has {text_blocks} text and "
             f"{vision_blocks if vision_blocks is not None else 'no prompted'} image blocks; use 1..{max_depth}."
         )
-    context_text = prompt_context_text(c.CTX_INIT, n_ctx, c.PREFIX_MODE)
+    context_text = context_of(c)
     class_prompts = ClassPrompts(clip_model, classnames, n_ctx, context_text)
-    ctx_vectors = init_text_context(clip_model, context_text, n_ctx, from_words=bool(c.CTX_INIT.strip()))
+    ctx_vectors = class_prompts.initial_context(from_words=bool(c.CTX_INIT.strip()))
     fusion = build_injection(c.INJECTION, text_dim, vision_dim, depth, c.INJECT_LAYER0, c.INJ_WIDTH, c.INJ_HEADS)
     _log.info(
         f'Prompt text: "{context_text} <class>."; T_0 replaces its first {n_ctx} tokens '
@@ -468,7 +426,12 @@ def check_config(c: CN, key: str = "TRAINER.MUDPT") -> None:
             f"{key}.INJ_HEADS = {c.INJ_HEADS} must be a positive divisor of {key}.INJ_WIDTH = {c.INJ_WIDTH} "
             "(e.g. INJ_WIDTH 512 with INJ_HEADS 8)."
         )
-    prompt_context_text(c.CTX_INIT, c.N_CTX, c.PREFIX_MODE, key)
+    context_of(c, key)
+
+
+def context_of(c: CN, key: str = "TRAINER.MUDPT") -> str:
+    """The prompt's context text for ``c.CTX_INIT``, ``c.N_CTX`` and ``c.PREFIX_MODE``."""
+    return prompt_context(c.CTX_INIT, c.N_CTX, key, keep="all" if c.PREFIX_MODE == "full_init" else "first_words")
 
 
 @TRAINER_REGISTRY.register()
@@ -479,10 +442,11 @@ class MuDPT(ClipPromptTrainer):
     CFG_NODE = "MUDPT"
     MODEL_NAME = "MultimodalDeepPromptTuning"
 
-    def check_method_cfg(self, cfg: CN) -> None:
+    @classmethod
+    def check_method_cfg(cls, cfg: CN) -> None:
         check_config(cfg.TRAINER.MUDPT)
 
     @classmethod
-    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module) -> MuDPTModel:
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> MuDPTModel:
         learner = build_prompt_learner(cfg, classnames, clip_model)
         return MuDPTModel(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)

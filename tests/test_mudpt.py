@@ -16,7 +16,8 @@ import trainers
 from engine.seam import get_cfg_default
 from trainers.clip_loader import build_tiny_clip, clip, freeze
 from trainers.clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, prompt_context
-from trainers.coop import CoOpModel, PromptLearner
+from trainers.clip_prompting import ContextPromptedCLIP as CoOpModel
+from trainers.prompt_learners import ContextPromptLearner as PromptLearner
 from trainers.mudpt import (
     INJECTION_CHOICES,
     InjectionModel,

@@ -8,7 +8,8 @@ import torch
 from trainers.clip_loader import clip, freeze
 from trainers.clip_prompting import ClassPrompts, PromptedImageEncoder, PromptedTextEncoder, run_block
 from trainers.cocoop import CoCoOpModel, CoCoOpPromptLearner
-from trainers.coop import CoOpModel, PromptLearner
+from trainers.clip_prompting import ContextPromptedCLIP as CoOpModel
+from trainers.prompt_learners import ContextPromptLearner as PromptLearner
 
 NAMES = ["dog", "golden retriever", "cat", "sea lion", "a very long class name with many words"]
 

@@ -36,6 +36,8 @@ from .clip_loader import CLIP_TOKENIZER, clip
 __all__ = [
     "PROMPT_INIT_STD",
     "ClassPrompts",
+    "ContextPromptedCLIP",
+    "DeepPromptedCLIP",
     "HandcraftedTextFeatures",
     "PromptedCLIP",
     "PromptedImageEncoder",
@@ -318,6 +320,49 @@ class PromptedCLIP(nn.Module):
         more terms (KgCoOp, PromptSRC) override it."""
         logits = self(image)
         return F.cross_entropy(logits.float(), label), logits
+
+
+class ContextPromptedCLIP(PromptedCLIP):
+    """CLIP whose class prompts carry a learned context (CoOp, KgCoOp): the learner maps a length
+    to the prompt embeddings (n_cls, L, D) and has ``prompts`` (:class:`ClassPrompts`);
+    ``forward(image) -> logits`` (B, n_cls)."""
+
+    def text_features(self) -> torch.Tensor:
+        """(n_cls, E); computed once per evaluation (they do not depend on the image)."""
+        p = self.learner.prompts
+
+        def compute() -> torch.Tensor:
+            return self.text_encoder(self.learner(self.text_length(p)), p.eot_idx)
+
+        return self.learner.text_cache.get(self.learner, compute)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return clip_logits(self.image_encoder(image), self.text_features(), self.logit_scale)
+
+
+class DeepPromptedCLIP(PromptedCLIP):
+    """The model of every deep-prompt method (MuDPT, MaPLe, IVLP, PromptSRC): its learner returns
+    ``(text_l0, text_deep, vision_l0, vision_deep)`` (the shallow text context (n, D_t), the deep
+    text prompts [J_t-1 x (n, D_t)], the shallow visual prompts (n_v, D_v) or None, the deep
+    visual prompts [J_v-1 x (n_v, D_v)]) and has ``prompts`` (:class:`ClassPrompts`) and ``n_ctx``;
+    ``forward(image) -> logits`` (B, n_cls)."""
+
+    def encode_text(self, text_l0: torch.Tensor, text_deep: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Class text features (n_cls, E) for the text prompts."""
+        p = self.learner.prompts
+        prompts = p.assemble(text_l0, "end", self.text_length(p))  # (n_cls, L, D_t)
+        return self.text_encoder(prompts, p.eot_idx, deep_prompts=text_deep, n_ctx=self.learner.n_ctx)
+
+    def features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image features (B, E), class text features (n_cls, E)), not normalised. The prompts do
+        not depend on the image: during evaluation the text features are computed once."""
+        text_l0, text_deep, vision_l0, vision_deep = self.learner()
+        image_features = self.image_encoder(image, vision_l0, vision_deep)  # (B, E)
+        text_features = self.learner.text_cache.get(self.learner, lambda: self.encode_text(text_l0, text_deep))
+        return image_features, text_features
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return clip_logits(*self.features(image), self.logit_scale)
 
 
 class ClassPrompts(nn.Module):

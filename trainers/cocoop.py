@@ -18,7 +18,7 @@ from engine.seam import TRAINER_REGISTRY, ConfigError, declare_non_result_keys, 
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
-from .coop import context_words
+from .prompt_learners import context_words
 
 __all__ = ["CoCoOp", "CoCoOpModel", "CoCoOpPromptLearner", "MetaNet", "add_config"]
 
@@ -60,7 +60,7 @@ class CoCoOpPromptLearner(Learner):
 
     def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = ""):
         super().__init__()
-        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init)
+        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init, "TRAINER.COCOOP")
         self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text)
         self.ctx = nn.Parameter(self.prompts.initial_context(from_words))  # (n, D)
         self.meta_net = MetaNet(clip_model.visual.output_dim, self.ctx.shape[1])

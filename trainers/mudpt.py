@@ -28,7 +28,8 @@ from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner, check_choice
 from .clip_loader import clip
-from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, is_vit, prompt_context, random_prompts
+from .clip_prompting import ClassPrompts, DeepPromptedCLIP, is_vit, prompt_context
+from .prompt_learners import new_prompts
 
 __all__ = [
     "HierarchicalFusion",
@@ -279,15 +280,10 @@ class MuDPTPromptLearner(Learner):
         self.text_dim, self.vision_dim = text_dim, vision_dim
         n_deep = depth - 1
 
-        def prompt(*shape: int) -> nn.Parameter | None:
-            if 0 in shape:
-                return None  # e.g. no deep layers: no empty tensors in the optimizer or checkpoint
-            return nn.Parameter(random_prompts(*shape))
-
         self.ctx = nn.Parameter(ctx_vectors.clone())  # T_0 (n, D_t)
-        self.deep_prompts = prompt(n_deep, n_ctx, text_dim)  # T (J-1, n, D_t)
-        self.visual_ctx = prompt(n_ctx_vision, vision_dim)  # V_0 (n_v, D_v)
-        self.visual_deep_prompts = prompt(n_deep, n_ctx_vision, vision_dim)  # V (J-1, n_v, D_v)
+        self.deep_prompts = new_prompts(n_deep, n_ctx, text_dim)  # T (J-1, n, D_t)
+        self.visual_ctx = new_prompts(n_ctx_vision, vision_dim)  # V_0 (n_v, D_v)
+        self.visual_deep_prompts = new_prompts(n_deep, n_ctx_vision, vision_dim)  # V (J-1, n_v, D_v)
         self.fusion = fusion
 
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
@@ -316,21 +312,8 @@ class MuDPTPromptLearner(Learner):
         return text_l0, list(text_deep.unbind(0)), vision_l0, list(vision_deep.unbind(0))
 
 
-class MuDPTModel(PromptedCLIP):
-    """Frozen CLIP fed with MuDPT's prompts: ``forward(image) -> logits`` (B, n_cls)."""
-
-    def encode_text(self, text_l0: torch.Tensor, text_deep: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Class text features (n_cls, E) for the (fused) textual prompts."""
-        p = self.learner.prompts
-        prompts = p.assemble(text_l0, "end", self.text_length(p))  # (n_cls, L, D_t)
-        return self.text_encoder(prompts, p.eot_idx, deep_prompts=text_deep, n_ctx=self.learner.n_ctx)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        text_l0, text_deep, vision_l0, vision_deep = self.learner()
-        image_features = self.image_encoder(image, vision_l0, vision_deep)  # (B, E)
-        # The prompts do not depend on the image: text features are computed once per evaluation.
-        text_features = self.learner.text_cache.get(self.learner, lambda: self.encode_text(text_l0, text_deep))
-        return clip_logits(image_features, text_features, self.logit_scale)
+class MuDPTModel(DeepPromptedCLIP):
+    """Frozen CLIP fed with MuDPT's (fused) prompts: ``forward(image) -> logits`` (B, n_cls)."""
 
 
 # --- builders (the only readers of the config) ---------------------------------------------------

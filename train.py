@@ -73,8 +73,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_intermixed_args(argv)
 
 
-def merge_file(cfg, path: str, kind: str) -> None:
-    """merge_from_file with an error that names the file (and line), the key and the fix."""
+def official_keys(trainer: str):
+    """(official node, our node, value converter) for a trainer whose official code keeps its keys
+    in another method's node (KgCoOp: ``TRAINER.COOP``), else None: an official yaml or command line
+    then trains with this ``train.py`` unchanged."""
+    if not trainer:
+        return None
+    from engine.seam import TRAINER_REGISTRY
+
+    if trainer not in TRAINER_REGISTRY.registered_names():
+        return None
+    cls = TRAINER_REGISTRY.get(trainer)
+    node = getattr(cls, "OFFICIAL_NODE", "")
+    if not node:
+        return None
+    return node, cls.CFG_NODE, sys.modules[cls.__module__].official_value
+
+
+def _official_opts(opts: list[str], trainer: str) -> list[str]:
+    """``TRAINER.<official node>.KEY VALUE`` pairs as ``TRAINER.<node>.KEY VALUE`` (see official_keys)."""
+    alias = official_keys(trainer)
+    if alias is None:
+        return opts
+    node, ours, convert = alias
+    prefix = f"TRAINER.{node}."
+    out = list(opts)
+    for i in range(0, len(out) - 1, 2):
+        if out[i].startswith(prefix):
+            key = out[i][len(prefix) :]
+            out[i] = f"TRAINER.{ours}.{key}"
+            if key == "CTX_INIT" and out[i + 1] in ("True", "False"):
+                out[i + 1] = convert(key, out[i + 1] == "True")
+    return out
+
+
+def merge_file(cfg, path: str, kind: str, trainer: str = "") -> None:
+    """merge_from_file with an error that names the file (and line), the key and the fix. For a
+    trainer with official keys elsewhere (see official_keys), the file's keys of that node go to
+    the trainer's node."""
     import yaml
 
     from engine.registry import closest_names
@@ -83,7 +119,19 @@ def merge_file(cfg, path: str, kind: str) -> None:
     if not os.path.isfile(path):
         raise ConfigError(f"{kind} config file not found: {path}")
     try:
-        cfg.merge_from_file(path)
+        alias = official_keys(trainer)
+        if alias is None:
+            cfg.merge_from_file(path)
+        else:
+            node, ours, convert = alias
+            with open(path, encoding="utf-8") as f:
+                loaded = type(cfg).load_cfg(f)
+            official = loaded.get("TRAINER", {}).pop(node, None)
+            if official:
+                loaded.TRAINER.setdefault(ours, type(cfg)())
+                for key, value in official.items():
+                    loaded.TRAINER[ours][key] = convert(key, value)
+            cfg.merge_from_other_cfg(loaded)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else path
@@ -97,6 +145,10 @@ def merge_file(cfg, path: str, kind: str) -> None:
             node = node.get(part, {}) if hasattr(node, "get") else {}
         known = list(node.keys()) if hasattr(node, "keys") else []
         hint = f" Did you mean {parent + '.' if parent else ''}{closest_names(leaf, known)[0]}?" if closest_names(leaf, known) else ""
+        parts = key.split(".")
+        own = trainer.upper()
+        if trainer and len(parts) > 2 and parts[0] == "TRAINER" and parts[1] != own:
+            hint += f" (This run's trainer, {trainer}, reads TRAINER.{own}.*: is the file written for another method?)"
         raise ConfigError(
             f"Unknown config key {key} in {path}.{hint} Known keys under {parent or 'the root'}: {', '.join(known)}."
         ) from None
@@ -112,9 +164,9 @@ def setup_cfg(args: argparse.Namespace):
 
     cfg = default_cfg()
     if args.dataset_config_file:
-        merge_file(cfg, args.dataset_config_file, "dataset")
+        merge_file(cfg, args.dataset_config_file, "dataset", args.trainer)
     if args.config_file:
-        merge_file(cfg, args.config_file, "method")
+        merge_file(cfg, args.config_file, "method", args.trainer)
 
     if args.root:
         cfg.DATASET.ROOT = args.root
@@ -137,7 +189,7 @@ def setup_cfg(args: argparse.Namespace):
     if args.head:
         cfg.MODEL.HEAD.NAME = args.head
 
-    merge_overrides(cfg, args.opts or [])
+    merge_overrides(cfg, _official_opts(args.opts or [], args.trainer))
     cfg.freeze()
     datasets.check_dataset_config(cfg)
     return cfg

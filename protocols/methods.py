@@ -23,8 +23,8 @@ class Method:
         trainer: the registered trainer (``TRAINER.NAME``); its config node is ``TRAINER.<TRAINER>``
             (upper-cased, Dassl's convention), and whether it trains at all is the trainer's fact.
         paper: the method and where it comes from, for help texts.
-        base2new: the base-to-new recipe.
-        xd: the cross-dataset recipe.
+        base2new: the base-to-new recipe ("": none).
+        xd: the cross-dataset recipe ("": none).
         base2new_imagenet: ImageNet's base-to-new recipe when it differs.
         fewshot: (dataset config name, shots) -> recipe; None when the method has no few-shot recipe.
         fewshot_opts: extra ``KEY VALUE`` pairs of its few-shot runs.
@@ -33,8 +33,8 @@ class Method:
     name: str
     trainer: str
     paper: str
-    base2new: str
-    xd: str
+    base2new: str = ""
+    xd: str = ""
     base2new_imagenet: str = ""
     fewshot: Callable[[str, int], str] | None = None
     fewshot_opts: tuple[str, ...] = ()
@@ -53,7 +53,9 @@ class Method:
 
     @property
     def protocols(self) -> tuple[str, ...]:
-        return ("base2new", "xd") + (("fewshot",) if self.fewshot is not None else ())
+        """The protocols it has a recipe for."""
+        recipes = {"base2new": self.base2new, "xd": self.xd, "fewshot": self.fewshot}
+        return tuple(name for name, recipe in recipes.items() if recipe)
 
     def config(self, protocol: str, dataset: str, shots: int) -> str:
         """The recipe of ``protocol`` for ``dataset`` (a config name, e.g. "imagenet") and ``shots``."""
@@ -73,6 +75,16 @@ def _coop_fewshot(dataset: str, shots: int) -> str:
     if shots in (2, 4):
         return f"{TRAINERS}/CoOp/vit_b16_ep100.yaml"
     return f"{TRAINERS}/CoOp/vit_b16.yaml"
+
+
+# PromptSRC's few-shot recipe sets its Gaussian prompt aggregation per dataset (its official yaml,
+# switched by hand): mean 30 / std 30 for these, mean 45 / std 5 for the others.
+PROMPTSRC_GPA30 = frozenset({"imagenet", "caltech101", "oxford_pets", "food101", "ucf101", "sun397"})
+
+
+def _promptsrc_fewshot(dataset: str, shots: int) -> str:
+    suffix = "" if dataset in PROMPTSRC_GPA30 else "_gpa45"
+    return f"{TRAINERS}/PromptSRC/vit_b16_c2_ep50_batch4_4+4ctx_few_shot{suffix}.yaml"
 
 
 METHODS: dict[str, Method] = {
@@ -104,6 +116,45 @@ METHODS: dict[str, Method] = {
             paper="CoCoOp (Zhou et al., arXiv 2203.05557)",
             base2new=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
             xd=f"{TRAINERS}/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+        ),
+        Method(
+            name="kgcoop",
+            trainer="KgCoOp",
+            paper="KgCoOp (Yao et al., arXiv 2303.13283)",
+            # The official recipe for every protocol (its repository has no cross-dataset recipe).
+            base2new=f"{TRAINERS}/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+            xd=f"{TRAINERS}/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+            fewshot=lambda dataset, shots: f"{TRAINERS}/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+        ),
+        Method(
+            name="maple",
+            trainer="MaPLe",
+            paper="MaPLe (Khattak et al., arXiv 2210.03117)",
+            base2new=f"{TRAINERS}/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
+            xd=f"{TRAINERS}/MaPLe/vit_b16_c2_ep5_batch4_2ctx_cross_datasets.yaml",
+        ),
+        Method(
+            name="ivlp",
+            trainer="IVLP",
+            paper="IVLP, independent vision-language prompting (the baseline of MaPLe, arXiv 2210.03117)",
+            # MaPLe's recipe; PromptSRC's is IVLP/vit_b16_c2_ep20_batch4_4+4ctx.yaml (CFG=...).
+            base2new=f"{TRAINERS}/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml",
+            xd=f"{TRAINERS}/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml",
+        ),
+        Method(
+            name="vpt",
+            trainer="VPT",
+            paper="VPT, deep visual prompting (Jia et al., arXiv 2203.12119) as MaPLe's repository runs it",
+            base2new=f"{TRAINERS}/VPT/vit_b16_c2_ep5_batch4_4.yaml",
+            xd=f"{TRAINERS}/VPT/vit_b16_c2_ep5_batch4_4.yaml",
+        ),
+        Method(
+            name="promptsrc",
+            trainer="PromptSRC",
+            paper="PromptSRC (Khattak et al., arXiv 2307.06948)",
+            base2new=f"{TRAINERS}/PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml",
+            xd=f"{TRAINERS}/PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets.yaml",
+            fewshot=_promptsrc_fewshot,
         ),
         Method(
             name="zsclip",

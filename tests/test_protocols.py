@@ -293,7 +293,7 @@ def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
     (["fewshot", "--methods", "mudpt", "DATASET.NUM_SHOTS", "4"], "Few-shot runs take their shots from --shots"),
     (["base2new", "DATASET.SUBSAMPLE_CLASSES", "new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),
     (["fewshot", "--methods", "cocoop"], "cocoop has no recipe for the fewshot protocol (it has: base2new, xd)."),
-    (["base2new", "--methods", "maple"], "Unknown method 'maple'; the methods: mudpt, coop, cocoop, zsclip"),
+    (["base2new", "--methods", "mapel"], "Unknown method 'mapel'; the methods: mudpt, coop, cocoop, kgcoop, maple, ivlp, vpt, promptsrc, zsclip"),
     (["base2new", "OPTIM.LEARNING_RATE", "0.1"], "Non-existent key: OPTIM.LEARNING_RATE (in the command-line overrides)"),
     (["base2new", "--steps", "tset"], "base2new has no step tset; its steps: train, test."),
     (["fewshot", "--methods", "coop", "--steps", "test"], "fewshot has no step test; its steps: train."),

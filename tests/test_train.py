@@ -162,10 +162,12 @@ def test_unknown_trainer(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
 
 def test_unknown_config_key_in_a_yaml_file(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
     bad = tmp_path / "released_mudpt.yaml"
-    bad.write_text("TRAINER:\n  MAPLE:\n    N_CTX: 2\n")  # the released MuDPT configs' namespace bug
+    # the released MuDPT configs' namespace bug: MaPLe's node, MuDPT's key names
+    bad.write_text('TRAINER:\n  MAPLE:\n    N_CTX: 4\n    TEXT_CTX_INIT: "a photo of a"\n')
     assert run_train(_argv(dtd_data, tmp_path / "o", "MuDPT", str(bad), tiny_clip_file)) == 1
     err = _error(capsys)
-    assert f"Unknown config key TRAINER.MAPLE in {bad}." in err and "MUDPT" in err
+    assert f"Unknown config key TRAINER.MAPLE.TEXT_CTX_INIT in {bad}." in err
+    assert "(This run's trainer, MuDPT, reads TRAINER.MUDPT.*: is the file written for another method?)" in err
 
 
 def test_unknown_and_mistyped_overrides(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):

@@ -5,10 +5,10 @@ config tree; ``train.py`` calls it before merging any yaml.
 """
 from yacs.config import CfgNode as CN
 
-from . import cocoop, coop, mudpt, zsclip
+from . import cocoop, coop, ivlp, kgcoop, maple, mudpt, promptsrc, vpt, zsclip
 from .base import add_common_config
 
-_METHOD_MODULES = (zsclip, coop, cocoop, mudpt)
+_METHOD_MODULES = (zsclip, coop, cocoop, kgcoop, mudpt, maple, ivlp, vpt, promptsrc)
 
 
 def add_trainer_config(cfg: CN) -> None:

@@ -459,12 +459,16 @@ def clip_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit
 class HandcraftedTextFeatures(nn.Module):
     """Normalised text features of hand-crafted prompts, one per class: the mean over
     ``templates`` ("a photo of a {}.", ...) of each template's normalised features, normalised
-    again (CLIP's prompt ensembling). Computed at first use, where and how the model runs (its
-    device, its precision), then kept as a non-persistent buffer: never in a checkpoint.
+    again (CLIP's prompt ensembling; ``average="features"``: of the raw features, as PromptSRC).
+    Computed at first use, where and how the model runs (its device, its precision), then kept as
+    a non-persistent buffer: never in a checkpoint.
     """
 
-    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], templates: Sequence[str], fused: bool = True):
+    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], templates: Sequence[str], fused: bool = True, average: str = "normalised"):
         super().__init__()
+        if average not in ("normalised", "features"):
+            raise ValueError(f"average must be 'normalised' or 'features', got {average!r}")
+        self.average = average
         self.encoder = PromptedTextEncoder(clip_model, fused=fused)
         self.token_embedding = clip_model.token_embedding
         self.templates = list(templates)
@@ -481,7 +485,7 @@ class HandcraftedTextFeatures(nn.Module):
             for tokens in self.tokens:  # (n_cls, L) per template
                 eot = tokens.argmax(dim=-1)
                 f = self.encoder(self.token_embedding(tokens), eot, seq_len=int(eot.max()) + 1)  # (n_cls, E)
-                feats.append(f / f.norm(dim=-1, keepdim=True))
+                feats.append(f / f.norm(dim=-1, keepdim=True) if self.average == "normalised" else f)
             mean = torch.stack(feats).mean(dim=0)
             self.features = mean / mean.norm(dim=-1, keepdim=True)
         return self.features

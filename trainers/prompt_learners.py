@@ -5,7 +5,8 @@
   :func:`context_words` is the CoOp family's rule for the context length and text (CoCoOp too).
 * :class:`IndependentPromptLearner`: independent deep prompts in both towers, each with its own
   length and depth (IVLP, PromptSRC; VPT uses its visual half only). No coupling between them.
-* :func:`new_prompts`: a fresh N(0, 0.02^2) prompt parameter, or None for an empty shape.
+* :func:`new_prompts`, :func:`layered_prompts`: fresh N(0, 0.02^2) prompt parameters, or None
+  for an empty shape.
 
 Every learner's ``forward`` hands the encoders what they insert; the models that run them are in
 :mod:`trainers.clip_prompting` (:class:`~trainers.clip_prompting.DeepPromptedCLIP` for deep
@@ -16,12 +17,23 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from engine.seam import get_logger
+from yacs.config import CfgNode as CN
+
+from engine.seam import ConfigError, get_logger
 
 from .base import Learner
-from .clip_prompting import ClassPrompts, prompt_context, random_prompts
+from .clip_prompting import ClassPrompts, is_vit, prompt_context, random_prompts
 
-__all__ = ["ContextPromptLearner", "IndependentPromptLearner", "context_words", "new_prompts"]
+__all__ = [
+    "ContextPromptLearner",
+    "IndependentPromptLearner",
+    "add_independent_keys",
+    "build_independent_learner",
+    "check_independent_keys",
+    "context_words",
+    "layered_prompts",
+    "new_prompts",
+]
 
 _log = get_logger("trainers.prompt_learners")
 
@@ -33,6 +45,15 @@ def new_prompts(*shape: int) -> nn.Parameter | None:
     """A trainable N(0, 0.02^2) prompt tensor of ``shape``; None when the shape is empty (no deep
     layers, no visual prompts): no empty tensors in the optimizer or the checkpoint."""
     return None if 0 in shape else nn.Parameter(random_prompts(*shape))
+
+
+def layered_prompts(layers: int, n: int, dim: int) -> nn.Parameter | None:
+    """Deep prompts (layers, n, dim) drawn one layer after another, as the official code creates
+    one tensor per block (torch draws a large tensor in blocks, so one draw of the whole stack
+    would give other values); None when empty."""
+    if 0 in (layers, n, dim):
+        return None
+    return nn.Parameter(torch.stack([random_prompts(n, dim) for _ in range(layers)]))
 
 
 def context_words(n_ctx: int, ctx_init: str, key: str = "TRAINER.COOP") -> tuple[str, int, bool]:
@@ -101,11 +122,11 @@ class IndependentPromptLearner(Learner):
         visual = n_ctx_vision > 0 and vision_depth > 0
         self.n_ctx_vision = n_ctx_vision if visual else 0
         self.visual_ctx = new_prompts(n_ctx_vision, vision_dim) if visual else None  # (n_v, D_v)
-        self.visual_deep_prompts = new_prompts(vision_depth - 1, n_ctx_vision, vision_dim) if visual else None  # (J_v-1, n_v, D_v)
+        self.visual_deep_prompts = layered_prompts(vision_depth - 1, n_ctx_vision, vision_dim) if visual else None  # (J_v-1, n_v, D_v)
         self.prompts = class_prompts
         self.n_ctx = class_prompts.n_ctx if class_prompts is not None else 0
         text_dim = class_prompts.context_embedding.shape[-1] if class_prompts is not None else 0
-        self.deep_prompts = new_prompts(text_depth - 1, self.n_ctx, text_dim) if class_prompts is not None else None  # (J_t-1, n_t, D_t)
+        self.deep_prompts = layered_prompts(text_depth - 1, self.n_ctx, text_dim) if class_prompts is not None else None  # (J_t-1, n_t, D_t)
         self.ctx = nn.Parameter(class_prompts.initial_context(ctx_from_words)) if class_prompts is not None else None  # (n_t, D_t)
 
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
@@ -121,3 +142,57 @@ class IndependentPromptLearner(Learner):
         """``(ctx, text deep [J_t-1 x (n_t, D_t)], visual_ctx | None, visual deep [J_v-1 x (n_v, D_v)])``:
         entry ``i`` of a deep list goes before block ``i + 1``."""
         return self.ctx, self._layers(self.deep_prompts), self.visual_ctx, self._layers(self.visual_deep_prompts)
+
+
+# --- the config of independent deep prompts (IVLP, PromptSRC) -----------------------------------
+def add_independent_keys(node: CN) -> None:
+    """The keys of independent deep prompts (IVLP, PromptSRC), with IVLP's official defaults."""
+    # Prompt tokens per layer in the image tower (0: no visual prompts).
+    node.N_CTX_VISION = 2
+    # Prompt tokens per layer in the text tower.
+    node.N_CTX_TEXT = 2
+    # The prompt text; the text context replaces its first N_CTX_TEXT tokens ("" = random).
+    node.CTX_INIT = "a photo of a"
+    # fp32 | fp16 | amp (GPU only; fp32 on CPU).
+    node.PREC = "amp"
+    # J_v: image blocks that receive prompts, counting block 0 (0: none, 1: shallow only).
+    node.PROMPT_DEPTH_VISION = 9
+    # J_t: text blocks that receive prompts, counting block 0 (1: shallow only).
+    node.PROMPT_DEPTH_TEXT = 9
+
+
+def check_independent_keys(c: CN, key: str) -> None:
+    """Validate the keys of :func:`add_independent_keys`; errors name the key and the fix."""
+    if c.N_CTX_TEXT < 1:
+        raise ConfigError(f"{key}.N_CTX_TEXT = {c.N_CTX_TEXT} is not valid; use a positive number of prompt tokens (e.g. 2).")
+    if c.N_CTX_VISION < 0:
+        raise ConfigError(f"{key}.N_CTX_VISION = {c.N_CTX_VISION} is not valid; use 0 (no visual prompts) or a positive number.")
+    if c.PROMPT_DEPTH_TEXT < 1:
+        raise ConfigError(f"{key}.PROMPT_DEPTH_TEXT = {c.PROMPT_DEPTH_TEXT} is not valid; use 1 (shallow prompts) to the number of text blocks.")
+    if c.PROMPT_DEPTH_VISION < 0:
+        raise ConfigError(f"{key}.PROMPT_DEPTH_VISION = {c.PROMPT_DEPTH_VISION} is not valid; use 0 (no visual prompts) to the number of image blocks.")
+    prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
+
+
+def build_independent_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module) -> IndependentPromptLearner:
+    """The learner of :func:`add_independent_keys`'s node ``c``, sized from ``clip_model``."""
+    check_independent_keys(c, key)
+    text_blocks = len(clip_model.transformer.resblocks)
+    if c.PROMPT_DEPTH_TEXT > text_blocks:
+        raise ConfigError(f"{key}.PROMPT_DEPTH_TEXT = {c.PROMPT_DEPTH_TEXT} but the text tower has {text_blocks} blocks; use 1..{text_blocks}.")
+    visual = c.N_CTX_VISION > 0 and c.PROMPT_DEPTH_VISION > 0
+    vision_dim = 0
+    if visual:
+        if not is_vit(clip_model):
+            raise ConfigError(f"Visual prompts need a ViT image tower (this backbone is a ResNet): use MODEL.BACKBONE.NAME ViT-B/16, or {key}.PROMPT_DEPTH_VISION 0.")
+        vision_blocks = len(clip_model.visual.transformer.resblocks)
+        if c.PROMPT_DEPTH_VISION > vision_blocks:
+            raise ConfigError(f"{key}.PROMPT_DEPTH_VISION = {c.PROMPT_DEPTH_VISION} but the image tower has {vision_blocks} blocks; use 0..{vision_blocks}.")
+        vision_dim = clip_model.visual.conv1.out_channels
+    text = prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
+    prompts = ClassPrompts(clip_model, classnames, c.N_CTX_TEXT, text)
+    _log.info(
+        f'Prompt text: "{text} <class>."; text prompts: {c.N_CTX_TEXT} tokens, depth {c.PROMPT_DEPTH_TEXT}; '
+        f"visual prompts: {c.N_CTX_VISION if visual else 0} tokens, depth {c.PROMPT_DEPTH_VISION if visual else 0}"
+    )
+    return IndependentPromptLearner(prompts, bool(c.CTX_INIT.strip()), c.PROMPT_DEPTH_TEXT, vision_dim, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION)

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Base-to-new, step 2: evaluate the model of base2new_train.sh on the new classes of DATASET.
+# PromptSRC (Khattak et al., arXiv 2307.06948). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Cross-dataset transfer / domain generalisation, step 1: train on ImageNet (all classes), then test on it.
+# PromptSRC (Khattak et al., arXiv 2307.06948). Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

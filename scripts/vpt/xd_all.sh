@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Cross-dataset and domain-generalisation sweep: for each seed, train on ImageNet, then test on every target.
+# VPT, deep visual prompting (Jia et al., arXiv 2203.12119) as MaPLe's repository runs it. Run with --help for the arguments; the logic is in protocols/ (sweep.py).
+exec "${PYTHON:-python}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"

@@ -1,0 +1,102 @@
+"""KgCoOp: Knowledge-guided Context Optimization (Yao, Zhang, Xu, "Visual-Language Prompt Tuning
+with Knowledge-guided Context Optimization", CVPR 2023, arXiv 2303.13283).
+
+CoOp's learned context, plus a term that keeps each class's learned text feature ``w_c`` close
+to the frozen feature ``w_c^clip`` of the dataset's hand-crafted prompt ("a photo of a {}, a type
+of pet.", ...): ``L = CE + W * (1 - mean_c cos(w_c, w_c^clip))`` over all classes of the split
+(the official code's cosine form; for unit vectors it is ``W/2`` times the mean squared distance
+the paper writes).
+
+The official code reads CoOp's keys (``TRAINER.COOP.N_CTX / CSC / CTX_INIT / PREC /
+CLASS_TOKEN_POSITION / W``, with CTX_INIT a bool meaning "a photo of a"); here they live in
+``TRAINER.KGCOOP`` (the node Dassl's clean_cfg keeps for this trainer) and ``train.py`` reads an
+official yaml's ``TRAINER.COOP`` keys into it (see ``OFFICIAL_NODE``). Differences: CTX_INIT is
+any text (True = "a photo of a", as the official yamls write it); the class token position is
+honoured (the official code always puts it at the end); the unused ``bias_vectors``, Meta-Net and
+adapter of the official code are not built; the anchors are computed by the run's own CLIP at its
+precision (the official code loads a second fp16 CLIP for them).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from yacs.config import CfgNode as CN
+
+from engine.seam import TRAINER_REGISTRY, ConfigError
+
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, check_choice
+from .clip_prompting import ContextPromptedCLIP, HandcraftedTextFeatures, clip_logits
+from .prompt_learners import CLASS_TOKEN_POSITIONS, ContextPromptLearner
+
+__all__ = ["KgCoOp", "KgCoOpModel", "add_config"]
+
+#: CTX_INIT True in an official KgCoOp yaml: the context the official code then uses.
+OFFICIAL_CTX_INIT = "a photo of a"
+COSINE_EPS = 1e-7  # the official torch.nn.CosineSimilarity(eps=1e-07)
+
+
+def add_config(cfg: CN) -> None:
+    """TRAINER.KGCOOP: CoOp's keys and W, with the official defaults (PREC: ours)."""
+    cfg.TRAINER.KGCOOP = CN()
+    # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
+    cfg.TRAINER.KGCOOP.N_CTX = 16
+    # Class-specific context (random init only, as CoOp).
+    cfg.TRAINER.KGCOOP.CSC = False
+    # Initialise the context from these words (the official recipes: "a photo of a"); "" = random.
+    cfg.TRAINER.KGCOOP.CTX_INIT = ""
+    # fp32 | fp16 | amp (GPU only; fp32 on CPU).
+    cfg.TRAINER.KGCOOP.PREC = "amp"
+    # Where the class name goes: "end", "middle" or "front".
+    cfg.TRAINER.KGCOOP.CLASS_TOKEN_POSITION = "end"
+    # Weight of the knowledge-guided term (the official default 1.0; every official run uses 8.0).
+    cfg.TRAINER.KGCOOP.W = 1.0
+
+
+def official_value(key: str, value):
+    """An official ``TRAINER.COOP.<key>`` value as ``TRAINER.KGCOOP`` reads it: CTX_INIT True/False
+    is "a photo of a"/""."""
+    if key == "CTX_INIT" and isinstance(value, bool):
+        return OFFICIAL_CTX_INIT if value else ""
+    return value
+
+
+class KgCoOpModel(ContextPromptedCLIP):
+    """CoOp's model plus the frozen hand-crafted text features ``anchors`` and the KG term."""
+
+    def __init__(self, clip_model: nn.Module, learner: ContextPromptLearner, classnames: list[str], template: str, weight: float, fused: bool = True):
+        super().__init__(clip_model, learner, fused)
+        self.anchors = HandcraftedTextFeatures(clip_model, classnames, [template], fused=fused)  # w^clip, normalised
+        self.weight = weight
+
+    def loss(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CE + W (1 - mean over classes of cos(w_c, w_c^clip))."""
+        text = self.text_features()  # (n_cls, E)
+        logits = clip_logits(self.image_encoder(image), text, self.logit_scale)
+        distance = 1 - F.cosine_similarity(text.float(), self.anchors().float(), dim=-1, eps=COSINE_EPS).mean()
+        return F.cross_entropy(logits.float(), label) + self.weight * distance, logits
+
+
+@TRAINER_REGISTRY.register()
+class KgCoOp(ClipPromptTrainer):
+    """KgCoOp trainer (registered model: ``prompt_learner``, as the official code)."""
+
+    CFG_NODE = "KGCOOP"
+    MODEL_NAME = "prompt_learner"
+    #: The official code's node: train.py reads its keys of an official yaml or command line into ours.
+    OFFICIAL_NODE = "COOP"
+
+    @classmethod
+    def check_method_cfg(cls, cfg: CN) -> None:
+        c = cfg.TRAINER.KGCOOP
+        check_choice(c.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, "TRAINER.KGCOOP.CLASS_TOKEN_POSITION")
+        if c.N_CTX < 1 and not c.CTX_INIT:
+            raise ConfigError(f"TRAINER.KGCOOP.N_CTX must be >= 1, got {c.N_CTX}")
+        if c.W < 0:
+            raise ConfigError(f"TRAINER.KGCOOP.W = {c.W} is not valid; use a weight >= 0 (the official runs use 8.0).")
+
+    @classmethod
+    def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> KgCoOpModel:
+        c = cfg.TRAINER.KGCOOP
+        learner = ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, "TRAINER.KGCOOP")
+        return KgCoOpModel(clip_model, learner, classnames, template, c.W, fused=cfg.MODEL.BACKBONE.FUSED)

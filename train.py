@@ -109,8 +109,8 @@ def _official_opts(opts: list[str], trainer: str) -> list[str]:
 
 def merge_file(cfg, path: str, kind: str, trainer: str = "") -> None:
     """merge_from_file with an error that names the file (and line), the key and the fix. For a
-    trainer with official keys elsewhere (see official_keys), the file's keys of that node go to
-    the trainer's node."""
+    trainer with official keys elsewhere (see official_keys), an official file's keys of that node
+    go to the trainer's node (a file that has the trainer's own node is merged as it is)."""
     import yaml
 
     from engine.registry import closest_names
@@ -126,7 +126,9 @@ def merge_file(cfg, path: str, kind: str, trainer: str = "") -> None:
             node, ours, convert = alias
             with open(path, encoding="utf-8") as f:
                 loaded = type(cfg).load_cfg(f)
-            official = loaded.get("TRAINER", {}).pop(node, None)
+            trainer_node = loaded.get("TRAINER", {})
+            # An official file has the official node only; a full config (a run's config.yaml) has both.
+            official = trainer_node.pop(node, None) if ours not in trainer_node else None
             if official:
                 loaded.TRAINER.setdefault(ours, type(cfg)())
                 for key, value in official.items():

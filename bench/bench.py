@@ -1,7 +1,9 @@
 """Speed and memory benchmark of the CLIP prompt-tuning trainers on a randomly initialised CLIP.
 
-Methods: MuDPT (arXiv 2306.11400), CoOp (2109.01134), CoCoOp (2203.05557) and zero-shot CLIP
-(2103.00020). Each model is built as ``train.py`` builds it: the config is merged by
+Methods: every registered trainer of ``METHOD_CONFIGS``: MuDPT (arXiv 2306.11400), CoOp
+(2109.01134), CoCoOp (2203.05557), KgCoOp (2303.13283), MaPLe (2210.03117), IVLP, VPT, PromptSRC
+(2307.06948), zero-shot and linear-probe CLIP (2103.00020); the last two are timed in evaluation
+only (they take no optimizer steps). Each model is built as ``train.py`` builds it: the config is merged by
 ``train.setup_cfg`` from the method's real yaml, the model comes from the model factory
 (``trainers.base.build_model(cfg, classnames, clip_model)``), with the first ``n_cls`` ImageNet
 class names, and the optimizer from the config. The training step is the trainers' own (autocast,
@@ -74,7 +76,13 @@ METHOD_CONFIGS: dict[str, str] = {
     "MuDPT": "configs/trainers/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
     "CoOp": "configs/trainers/CoOp/vit_b16_ep50.yaml",
     "CoCoOp": "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+    "KgCoOp": "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+    "MaPLe": "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
+    "IVLP": "configs/trainers/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml",
+    "VPT": "configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml",
+    "PromptSRC": "configs/trainers/PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml",
     "ZeroshotCLIP": "configs/trainers/CoOp/vit_b16.yaml",
+    "LinearProbeCLIP": "configs/trainers/LinearProbeCLIP/vit_b16.yaml",
 }
 DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present; ZeroshotCLIP prompts with ImageNet's template, the default one
 DATASET_NAME = "ImageNet"
@@ -292,9 +300,11 @@ class Runner:
         from engine.seam import build_optimizer
         from trainers.base import build_model
 
+        from trainers.base import method_class
+
         self.model = build_model(cfg, classnames, clip_model, device)
         self.learner = self.model.learner
-        self.trains = self.learner is not None
+        self.trains = self.learner is not None and method_class(cfg.TRAINER.NAME).GRADIENT_STEPS
         self.optim = None
         if self.trains:
             self.optim = build_optimizer([p for _, p in self.learner.trainable_parameters()], cfg.OPTIM)
@@ -302,7 +312,7 @@ class Runner:
 
     @property
     def n_trainable(self) -> int:
-        return sum(p.numel() for _, p in self.learner.trainable_parameters()) if self.trains else 0
+        return sum(p.numel() for _, p in self.learner.trainable_parameters()) if self.learner is not None else 0
 
     def train_step(self, batch: dict) -> dict:
         from trainers.base import optimizer_step

@@ -157,6 +157,12 @@ METHODS: dict[str, Method] = {
             fewshot=_promptsrc_fewshot,
         ),
         Method(
+            name="lpclip",
+            trainer="LinearProbeCLIP",
+            paper="Linear-probe CLIP (Radford et al., arXiv 2103.00020) as CoOp's lpclip runs it",
+            fewshot=lambda dataset, shots: f"{TRAINERS}/LinearProbeCLIP/vit_b16.yaml",
+        ),
+        Method(
             name="zsclip",
             trainer="ZeroshotCLIP",
             paper="Zero-shot CLIP (Radford et al., arXiv 2103.00020) with CoOp's hand-crafted prompts",

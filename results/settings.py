@@ -35,9 +35,13 @@ SHOTS_KEY = "DATASET.NUM_SHOTS"
 EPOCHS_KEY = "OPTIM.MAX_EPOCH"
 SUBSAMPLE_KEY = "DATASET.SUBSAMPLE_CLASSES"
 TRAINER_KEY = "TRAINER.NAME"
-# The method keys a caption names (TRAINER.<node>.<key>), in caption order: context tokens, prompt
-# depth (ours and MaPLe's PROMPT_DEPTH, the released MuDPT's DEEP_PROMPT_DEPTH), the injection model.
-METHOD_KEYS = ("N_CTX", "PROMPT_DEPTH", "DEEP_PROMPT_DEPTH", "INJECTION")
+# The method keys a caption names (TRAINER.<node>.<key>), in caption order: context tokens (text and
+# vision for IVLP/PromptSRC/VPT), prompt depth (MuDPT's and MaPLe's PROMPT_DEPTH, the released MuDPT's
+# DEEP_PROMPT_DEPTH, IVLP's per tower), MuDPT's injection model, KgCoOp's weight W.
+METHOD_KEYS = (
+    "N_CTX", "N_CTX_TEXT", "N_CTX_VISION", "PROMPT_DEPTH", "DEEP_PROMPT_DEPTH", "PROMPT_DEPTH_TEXT", "PROMPT_DEPTH_VISION",
+    "INJECTION", "W",
+)  # fmt: skip
 SHOTS_LABEL, EPOCHS_LABEL = "shots", "epochs"
 ZERO_SHOT = "zero-shot"  # the caption of a method that trains nothing
 SEPARATOR = "/"  # between the differing values of one setting: "N_CTX 2/4"

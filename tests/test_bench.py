@@ -22,8 +22,15 @@ TINY_ARGS = ["--size", "tiny", "--device", "cpu", "--n-cls", str(N_CLS), "--warm
 # Training batch of each method's benchmark config (issue 7's table), and its trainable tensors on
 # the tiny CLIP (text width 64, image feature width 32): CoOp 16 context vectors; CoCoOp 4 context
 # vectors ("a photo of a") + Meta-Net 32 -> 2 -> 64.
-CONFIG_BATCH = {"MuDPT": 4, "CoOp": 32, "CoCoOp": 1, "ZeroshotCLIP": None}
-TINY_TRAINABLE = {"CoOp": 16 * 64, "CoCoOp": 4 * 64 + (32 * 2 + 2) + (2 * 64 + 64), "ZeroshotCLIP": 0}
+CONFIG_BATCH = {"MuDPT": 4, "CoOp": 32, "CoCoOp": 1, "KgCoOp": 128, "MaPLe": 4, "IVLP": 4, "VPT": 4, "PromptSRC": 4,
+                "ZeroshotCLIP": None, "LinearProbeCLIP": None}  # fmt: skip
+TINY_TRAINABLE = {
+    "CoOp": 16 * 64, "CoCoOp": 4 * 64 + (32 * 2 + 2) + (2 * 64 + 64), "KgCoOp": 4 * 64, "ZeroshotCLIP": 0,
+    "LinearProbeCLIP": 32 * N_CLS + N_CLS,  # the head on the 32-d image features
+    "IVLP": 12 * 2 * 64 + 12 * 2 * 64, "VPT": 12 * 8 * 64, "PromptSRC": 9 * 4 * 64 + 9 * 4 * 64,
+    "MaPLe": 9 * (2 * 64 + 64 * 64 + 64),  # per layer: P_i (2 x 64) and F_i (64 -> 64)
+}  # fmt: skip
+EVAL_ONLY = {"ZeroshotCLIP", "LinearProbeCLIP"}
 KEYS = {
     "method", "config", "precision", "precision_run", "fused", "n_cls", "batch", "eval_batch", "size", "device",
     "train_ms", "train_ms_mean", "peak_mb", "peak_kind", "eval_img_s", "eval_batch_ms", "eval_first_batch_ms",
@@ -65,7 +72,7 @@ def _learner_numel(method: str) -> int:
 
 def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
     methods = _methods()
-    assert {"CoOp", "CoCoOp", "ZeroshotCLIP"} <= set(methods)
+    assert set(CONFIG_BATCH) == set(methods)
     out = tmp_path / "bench.jsonl"
     assert main([*TINY_ARGS, "--fused", "both", "--json", str(out)]) == 0
     records = _read(out)
@@ -83,7 +90,7 @@ def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
         if expected is None:
             expected = _learner_numel(r["method"])
         assert r["trainable_params"] == expected
-        if r["method"] == "ZeroshotCLIP":  # evaluation only
+        if r["method"] in EVAL_ONLY:
             assert r["train_ms"] is None and r["loss"] is None and r["activation_mb"] is None
         else:
             assert r["train_ms"] > 0 and r["train_ms_mean"] > 0 and r["train_host_ms"] > 0 and r["activation_mb"] > 0

@@ -235,6 +235,11 @@ def test_official_kgcoop_yaml_and_options_train_with_our_train_py(tmp_path):
     assert (cfg.TRAINER.COOP.CTX_INIT, cfg.TRAINER.COOP.N_CTX) == ("", 16)  # CoOp's own node untouched
     cfg = train.setup_cfg(train.build_parser().parse_args(["--trainer", "KgCoOp", "TRAINER.COOP.CTX_INIT", "False"]))
     assert cfg.TRAINER.KGCOOP.CTX_INIT == ""
+    # A run's own config.yaml (every node, CoOp's defaults included) is merged as it is: what evaluation reads.
+    dump = tmp_path / "config.yaml"
+    dump.write_text(train.setup_cfg(args).dump())
+    again = train.setup_cfg(train.build_parser().parse_args(["--trainer", "KgCoOp", "--config-file", str(dump)]))
+    assert (again.TRAINER.KGCOOP.CTX_INIT, again.TRAINER.KGCOOP.W) == ("a photo of a", 8.0)
 
 
 # --- PromptSRC -----------------------------------------------------------------------------------

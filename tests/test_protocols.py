@@ -124,6 +124,7 @@ def test_every_recipe_of_every_method_is_a_config_file():
     import yaml
 
     from protocols import METHODS, PROTOCOLS
+    from trainers.base import method_class
 
     for method in METHODS.values():
         for name in method.protocols:
@@ -133,7 +134,8 @@ def test_every_recipe_of_every_method_is_a_config_file():
                     path = REPO / method.config(name, spec.config, shots)
                     assert path.is_file(), (method.name, name, spec.config, shots, path)
                     optim = yaml.safe_load(path.read_text()).get("OPTIM") or {}
-                    assert method.zero_shot or optim.get("MAX_EPOCH", 0) > 0, path
+                    trains_by_epochs = not method.zero_shot and method_class(method.trainer).GRADIENT_STEPS
+                    assert not trains_by_epochs or optim.get("MAX_EPOCH", 0) > 0, path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
     (["fewshot", "--methods", "mudpt", "DATASET.NUM_SHOTS", "4"], "Few-shot runs take their shots from --shots"),
     (["base2new", "DATASET.SUBSAMPLE_CLASSES", "new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),
     (["fewshot", "--methods", "cocoop"], "cocoop has no recipe for the fewshot protocol (it has: base2new, xd)."),
-    (["base2new", "--methods", "mapel"], "Unknown method 'mapel'; the methods: mudpt, coop, cocoop, kgcoop, maple, ivlp, vpt, promptsrc, zsclip"),
+    (["base2new", "--methods", "mapel"], "Unknown method 'mapel'; the methods: mudpt, coop, cocoop, kgcoop, maple, ivlp, vpt, promptsrc, lpclip, zsclip"),
     (["base2new", "OPTIM.LEARNING_RATE", "0.1"], "Non-existent key: OPTIM.LEARNING_RATE (in the command-line overrides)"),
     (["base2new", "--steps", "tset"], "base2new has no step tset; its steps: train, test."),
     (["fewshot", "--methods", "coop", "--steps", "test"], "fewshot has no step test; its steps: train."),

@@ -5,10 +5,10 @@ config tree; ``train.py`` calls it before merging any yaml.
 """
 from yacs.config import CfgNode as CN
 
-from . import cocoop, coop, ivlp, kgcoop, maple, mudpt, promptsrc, vpt, zsclip
+from . import cocoop, coop, ivlp, kgcoop, linear_probe, maple, mudpt, promptsrc, vpt, zsclip
 from .base import add_common_config
 
-_METHOD_MODULES = (zsclip, coop, cocoop, kgcoop, mudpt, maple, ivlp, vpt, promptsrc)
+_METHOD_MODULES = (zsclip, linear_probe, coop, cocoop, kgcoop, mudpt, maple, ivlp, vpt, promptsrc)
 
 
 def add_trainer_config(cfg: CN) -> None:

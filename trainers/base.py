@@ -248,6 +248,9 @@ class ClipPromptTrainer(TrainerX):
     CLASS_DEPENDENT_KEYS = ("token_prefix", "token_suffix")
     #: A method that trains nothing (train.py evaluates it without --model-dir, refuses to train).
     ZERO_SHOT = False
+    #: Its training is optimizer steps on ``model.loss`` (the benchmark times them); False for a
+    #: method fitted otherwise (linear-probe CLIP).
+    GRADIENT_STEPS = True
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 7's GPU check in one go (about 5-8 minutes on one H200): correctness of the fast paths,
-# then the benchmark table on a random-init ViT-B/16 next to the official numbers.
+# The GPU check in one go (about 8-11 minutes on one H200): correctness of the fast paths, then the
+# benchmark table on a random-init ViT-B/16 next to the official numbers; the peers (KgCoOp, MaPLe,
+# IVLP, VPT, PromptSRC, LinearProbeCLIP) in steps of their own, last.
 #
 #   bash bench/gpu_check.sh                 # results in $OUT, or output/bench_gpu/ when OUT is unset
 #   PYTHON=/path/to/python bash bench/gpu_check.sh
@@ -15,6 +16,8 @@ OUT="${OUT:-output/bench_gpu}"
 PY="${PYTHON:-python}"
 mkdir -p "$OUT"
 status=0
+CORE=(MuDPT CoOp CoCoOp ZeroshotCLIP)  # the methods with official rows beside them
+PEERS=(KgCoOp MaPLe IVLP VPT PromptSRC LinearProbeCLIP)
 
 step() {  # step NAME SECONDS CMD...: run CMD under a time limit, log to $OUT/NAME.txt
     local name=$1 limit=$2
@@ -36,13 +39,16 @@ step() {  # step NAME SECONDS CMD...: run CMD under a time limit, log to $OUT/NA
 cat "$OUT/env.txt"
 
 # 1. Same results: logits and gradients of fp32/amp/fp16 x fused/plain against fp32 with CLIP's own blocks.
-step precision 100 "$PY" -m bench.precision_check --size vitb16 --n-cls 500 --json "$OUT/precision.jsonl"
+step precision 100 "$PY" -m bench.precision_check --size vitb16 --n-cls 500 --methods "${CORE[@]}" --json "$OUT/precision.jsonl"
 # 2. The headline table: n_cls 500 (ImageNet's base half), optimised path, every precision.
-step bench_500 170 "$PY" -m bench.bench --size vitb16 --n-cls 500 --prec amp fp16 fp32 --fused on --json "$OUT/bench.jsonl"
+step bench_500 170 "$PY" -m bench.bench --size vitb16 --n-cls 500 --methods "${CORE[@]}" --prec amp fp16 fp32 --fused on --json "$OUT/bench.jsonl"
 # 3. The plain path (CLIP's own blocks, full 77 tokens) on the same rows, for the speed-up of the substrate.
-step bench_500_plain 130 "$PY" -m bench.bench --size vitb16 --n-cls 500 --prec amp fp32 --fused off --eval-batches 3 --json "$OUT/bench.jsonl"
+step bench_500_plain 130 "$PY" -m bench.bench --size vitb16 --n-cls 500 --methods "${CORE[@]}" --prec amp fp32 --fused off --eval-batches 3 --json "$OUT/bench.jsonl"
 # 4. Fewer classes (a typical base-to-new dataset).
-step bench_50 60 "$PY" -m bench.bench --size vitb16 --n-cls 50 --prec amp fp16 fp32 --fused on --json "$OUT/bench.jsonl"
+step bench_50 60 "$PY" -m bench.bench --size vitb16 --n-cls 50 --methods "${CORE[@]}" --prec amp fp16 fp32 --fused on --json "$OUT/bench.jsonl"
+# 5. The peers: the same correctness check, then their n_cls 500 rows on the optimised path.
+step precision_peers 120 "$PY" -m bench.precision_check --size vitb16 --n-cls 500 --methods "${PEERS[@]}" --json "$OUT/precision.jsonl"
+step bench_500_peers 150 "$PY" -m bench.bench --size vitb16 --n-cls 500 --methods "${PEERS[@]}" --prec amp fp32 --fused on --json "$OUT/bench.jsonl"
 
 echo "results: $OUT (exit $status)"
 exit $status

@@ -308,3 +308,27 @@ def test_every_trainer_builds_with_only_its_own_config_node():
         model = build_model(cfg, NAMES, clip_model)
         with torch.no_grad():
             assert model(IMAGE).shape == (3, len(NAMES)), name
+
+
+# The official keys and value types of each method's yaml (their train.py's extend_cfg; PREC fp16 is
+# the only precision their code runs): such a file merges unchanged into our config.
+OFFICIAL_KEYS = {
+    "MaPLe": 'MAPLE:\n    N_CTX: 2\n    CTX_INIT: "a photo of a"\n    PREC: "fp16"\n    PROMPT_DEPTH: 9\n',
+    "IVLP": 'IVLP:\n    N_CTX_VISION: 2\n    N_CTX_TEXT: 2\n    CTX_INIT: "a photo of a"\n    PREC: "fp16"\n'
+            "    PROMPT_DEPTH_VISION: 9\n    PROMPT_DEPTH_TEXT: 9\n",
+    "VPT": 'VPT:\n    N_CTX_VISION: 8\n    CTX_INIT: "a photo of a"\n    PREC: "fp16"\n    PROMPT_DEPTH_VISION: 12\n',
+    "PromptSRC": 'PROMPTSRC:\n    N_CTX_VISION: 4\n    N_CTX_TEXT: 4\n    CTX_INIT: "a photo of a"\n    PREC: "fp16"\n'
+                 "    PROMPT_DEPTH_VISION: 9\n    PROMPT_DEPTH_TEXT: 9\n    TEXT_LOSS_WEIGHT: 25\n    IMAGE_LOSS_WEIGHT: 10\n"
+                 "    GPA_MEAN: 15\n    GPA_STD: 1\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("trainer", list(OFFICIAL_KEYS))
+def test_official_yaml_keys_merge_unchanged(tmp_path, trainer):
+    path = tmp_path / "official.yaml"
+    path.write_text("TRAINER:\n  " + OFFICIAL_KEYS[trainer])
+    cfg = train.setup_cfg(train.build_parser().parse_args(["--trainer", trainer, "--config-file", str(path)]))
+    import yaml
+
+    expected = next(iter(yaml.safe_load(OFFICIAL_KEYS[trainer]).values()))
+    assert {k: cfg.TRAINER[trainer.upper()][k] for k in expected} == expected

@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, ConfigError
+from engine.seam import TRAINER_REGISTRY
 
-from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, check_choice
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer
 from .clip_prompting import ContextPromptedCLIP
-from .prompt_learners import CLASS_TOKEN_POSITIONS, ContextPromptLearner
+from .prompt_learners import add_context_keys, build_context_learner, check_context_keys
 
 __all__ = ["CoOp", "add_config"]
 
@@ -26,17 +26,7 @@ __all__ = ["CoOp", "add_config"]
 def add_config(cfg: CN) -> None:
     """TRAINER.COOP, with CoOp's keys and defaults (PREC defaults to amp: bf16 autocast on GPU)."""
     cfg.TRAINER.COOP = CN()
-    # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
-    cfg.TRAINER.COOP.N_CTX = 16
-    # Class-specific context: one set of M vectors per class instead of one shared set (random
-    # init only: with CTX_INIT the context is shared, as in the official code).
-    cfg.TRAINER.COOP.CSC = False
-    # Initialise the context from these words (e.g. "a photo of a"); "" = random N(0, 0.02^2).
-    cfg.TRAINER.COOP.CTX_INIT = ""
-    # fp32 | fp16 | amp (GPU only; fp32 on CPU).
-    cfg.TRAINER.COOP.PREC = "amp"
-    # Where the class name goes: "end", "middle" (between the two context halves) or "front".
-    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
+    add_context_keys(cfg.TRAINER.COOP)
 
 
 @TRAINER_REGISTRY.register()
@@ -48,12 +38,9 @@ class CoOp(ClipPromptTrainer):
 
     @classmethod
     def check_method_cfg(cls, cfg: CN) -> None:
-        check_choice(cfg.TRAINER.COOP.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, "TRAINER.COOP.CLASS_TOKEN_POSITION")
-        if cfg.TRAINER.COOP.N_CTX < 1 and not cfg.TRAINER.COOP.CTX_INIT:
-            raise ConfigError(f"TRAINER.COOP.N_CTX must be >= 1, got {cfg.TRAINER.COOP.N_CTX}")
+        check_context_keys(cfg.TRAINER.COOP, "TRAINER.COOP")
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> ContextPromptedCLIP:
-        c = cfg.TRAINER.COOP
-        learner = ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION)
+        learner = build_context_learner(cfg.TRAINER.COOP, "TRAINER.COOP", classnames, clip_model)
         return ContextPromptedCLIP(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)

@@ -25,9 +25,9 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import TRAINER_REGISTRY, ConfigError
 
-from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, check_choice
+from .base import DEFAULT_TEMPLATE, ClipPromptTrainer
 from .clip_prompting import ContextPromptedCLIP, HandcraftedTextFeatures, clip_logits
-from .prompt_learners import CLASS_TOKEN_POSITIONS, ContextPromptLearner
+from .prompt_learners import ContextPromptLearner, add_context_keys, build_context_learner, check_context_keys
 
 __all__ = ["KgCoOp", "KgCoOpModel", "add_config"]
 
@@ -39,16 +39,7 @@ COSINE_EPS = 1e-7  # the official torch.nn.CosineSimilarity(eps=1e-07)
 def add_config(cfg: CN) -> None:
     """TRAINER.KGCOOP: CoOp's keys and W, with the official defaults (PREC: ours)."""
     cfg.TRAINER.KGCOOP = CN()
-    # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
-    cfg.TRAINER.KGCOOP.N_CTX = 16
-    # Class-specific context (random init only, as CoOp).
-    cfg.TRAINER.KGCOOP.CSC = False
-    # Initialise the context from these words (the official recipes: "a photo of a"); "" = random.
-    cfg.TRAINER.KGCOOP.CTX_INIT = ""
-    # fp32 | fp16 | amp (GPU only; fp32 on CPU).
-    cfg.TRAINER.KGCOOP.PREC = "amp"
-    # Where the class name goes: "end", "middle" or "front".
-    cfg.TRAINER.KGCOOP.CLASS_TOKEN_POSITION = "end"
+    add_context_keys(cfg.TRAINER.KGCOOP)  # the official recipes set CTX_INIT "a photo of a"
     # Weight of the knowledge-guided term (the official default 1.0; every official run uses 8.0).
     cfg.TRAINER.KGCOOP.W = 1.0
 
@@ -89,14 +80,12 @@ class KgCoOp(ClipPromptTrainer):
     @classmethod
     def check_method_cfg(cls, cfg: CN) -> None:
         c = cfg.TRAINER.KGCOOP
-        check_choice(c.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, "TRAINER.KGCOOP.CLASS_TOKEN_POSITION")
-        if c.N_CTX < 1 and not c.CTX_INIT:
-            raise ConfigError(f"TRAINER.KGCOOP.N_CTX must be >= 1, got {c.N_CTX}")
+        check_context_keys(c, "TRAINER.KGCOOP")
         if c.W < 0:
             raise ConfigError(f"TRAINER.KGCOOP.W = {c.W} is not valid; use a weight >= 0 (the official runs use 8.0).")
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> KgCoOpModel:
         c = cfg.TRAINER.KGCOOP
-        learner = ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, "TRAINER.KGCOOP")
+        learner = build_context_learner(c, "TRAINER.KGCOOP", classnames, clip_model)
         return KgCoOpModel(clip_model, learner, classnames, template, c.W, fused=cfg.MODEL.BACKBONE.FUSED)

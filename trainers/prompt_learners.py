@@ -21,7 +21,7 @@ from yacs.config import CfgNode as CN
 
 from engine.seam import ConfigError, get_logger
 
-from .base import Learner
+from .base import Learner, check_choice
 from .clip_prompting import ClassPrompts, is_vit, prompt_context, random_prompts
 
 __all__ = [
@@ -142,6 +142,35 @@ class IndependentPromptLearner(Learner):
         """``(ctx, text deep [J_t-1 x (n_t, D_t)], visual_ctx | None, visual deep [J_v-1 x (n_v, D_v)])``:
         entry ``i`` of a deep list goes before block ``i + 1``."""
         return self.ctx, self._layers(self.deep_prompts), self.visual_ctx, self._layers(self.visual_deep_prompts)
+
+
+# --- the config of CoOp's context (CoOp, KgCoOp) ---------------------------------------------------
+def add_context_keys(node: CN) -> None:
+    """The keys of CoOp's context (CoOp, KgCoOp), with CoOp's defaults (PREC: ours, amp)."""
+    # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
+    node.N_CTX = 16
+    # Class-specific context: one set of M vectors per class instead of one shared set (random
+    # init only: with CTX_INIT the context is shared, as in the official code).
+    node.CSC = False
+    # Initialise the context from these words (e.g. "a photo of a"); "" = random N(0, 0.02^2).
+    node.CTX_INIT = ""
+    # fp32 | fp16 | amp (GPU only; fp32 on CPU).
+    node.PREC = "amp"
+    # Where the class name goes: "end", "middle" (between the two context halves) or "front".
+    node.CLASS_TOKEN_POSITION = "end"
+
+
+def check_context_keys(c: CN, key: str) -> None:
+    """Validate the keys of :func:`add_context_keys`; errors name the key and the fix."""
+    check_choice(c.CLASS_TOKEN_POSITION, CLASS_TOKEN_POSITIONS, f"{key}.CLASS_TOKEN_POSITION")
+    if c.N_CTX < 1 and not c.CTX_INIT.strip():
+        raise ConfigError(f"{key}.N_CTX = {c.N_CTX} is not valid; use a positive number of context tokens (e.g. 16), or give {key}.CTX_INIT.")
+
+
+def build_context_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module) -> ContextPromptLearner:
+    """The learner of :func:`add_context_keys`'s node ``c``."""
+    check_context_keys(c, key)
+    return ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, key)
 
 
 # --- the config of independent deep prompts (IVLP, PromptSRC) -----------------------------------

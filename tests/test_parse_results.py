@@ -342,12 +342,12 @@ def test_find_runs_statuses_and_reasons(tree: Path) -> None:
             1,
         ),
         (
-            f"imagenet/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/nctx4_cscFalse_ctpend/seed1",
+            "imagenet/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/nctx4_cscFalse_ctpend/seed1",
             RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "imagenet", "source"),
             1,
         ),
         (
-            f"evaluation/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/food101/nctx4_cscFalse_ctpend/seed1",
+            "evaluation/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1_16shots/food101/nctx4_cscFalse_ctpend/seed1",
             RunKey("xd", "CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1/nctx4_cscFalse_ctpend", 16, "food101", "target"),
             1,
         ),

@@ -410,6 +410,15 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         trainer.test()
     elif not args.no_train:
         trainer.train()
+        cost = getattr(trainer, "training_cost", lambda: None)()
+        if cost is not None:
+            log.info(
+                f"Cost: {cost['trainable_params']:,} trainable parameters, {cost['train_ms_per_iter']:.1f} ms/iter "
+                f"(median over {cost['epochs_timed']} epoch(s), data loading included), peak memory "
+                f"{cost['peak_memory_mb']:,.0f} MB ({cost['memory_kind']})"
+            )
+            if state.started:
+                state.folder.update(cost=cost)
     if state.started:
         state.folder.update(status="complete")
     return 0

@@ -111,8 +111,8 @@ def vit_b16_learner(injection: str, n: int, J: int, layer0: bool = False) -> MuD
     stand_in = SimpleNamespace(token_embedding=nn.Embedding(49408, 512), ln_final=nn.LayerNorm(512))
     prompts = ClassPrompts(stand_in, NAMES, n, prompt_context("a photo of a", n, "TRAINER.MUDPT"))
     ctx = prompts.initial_context(from_words=True)
-    fusion = build_injection(injection, 512, 768, J, inject_layer0=layer0)
-    return MuDPTPromptLearner(prompts, ctx, 768, J, fusion=fusion)
+    injection_module = build_injection(injection, 512, 768, J, inject_layer0=layer0)
+    return MuDPTPromptLearner(prompts, ctx, 768, J, injection=injection_module)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_one_backward_reaches_every_trainable_tensor_and_no_clip_weight(asym_cli
     assert no_grad == []
     assert all(not p.requires_grad and p.grad is None for p in asym_clip.parameters())
     prompts = {"ctx", "visual_ctx"} | ({"deep_prompts", "visual_deep_prompts"} if J > 1 else set())
-    assert prompts == {name for name, _ in named if not name.startswith("fusion.")}
+    assert prompts == {name for name, _ in named if not name.startswith("injection.")}
     coupled = injection in ("linear", "transformer") or (injection == "cross_attention" and (J > 1 or layer0))
     assert (len(named) > len(prompts)) == coupled  # the coupling's weights are listed too
 
@@ -259,10 +259,11 @@ def manual_injection(m: InjectionModel, text: torch.Tensor, vision: torch.Tensor
     """The paper's Injection Model in plain tensor ops: adapters, post-LN cross-attention layer
     (queries from one modality, keys and values from the other, same layer), output maps."""
     t, v = _lin(text, m.text_adapter), _lin(vision, m.vision_adapter)  # (L, n, d)
+    (block,) = m.layers
 
     def layer(query_src, context_src):
-        x = _ln(query_src + _attention(query_src, context_src, m.attn), m.ln_1)
-        return _ln(x + _lin(F.gelu(_lin(x, m.mlp[0])), m.mlp[2]), m.ln_2)
+        x = _ln(query_src + _attention(query_src, context_src, block.attn), block.ln_1)
+        return _ln(x + _lin(F.gelu(_lin(x, block.mlp[0])), block.mlp[2]), block.ln_2)
 
     return _lin(layer(t, v), m.to_vision), _lin(layer(v, t), m.to_text)
 
@@ -284,7 +285,7 @@ def test_injection_model_equals_manual_cross_attention():
     torch.manual_seed(0)
     m = InjectionModel(text_dim=24, vision_dim=40, width=32, heads=4)
     text, vision = torch.randn(5, 3, 24), torch.randn(5, 3, 40)
-    t2v, v2t = m(text, vision)
+    t2v, v2t, _ = m.carry(text, vision)
     ref_t2v, ref_v2t = manual_injection(m, text, vision)
     assert t2v.shape == (5, 3, 40) and v2t.shape == (5, 3, 24)
     torch.testing.assert_close(t2v, ref_t2v, rtol=1e-5, atol=1e-5)
@@ -295,7 +296,7 @@ def test_injection_model_equals_manual_cross_attention():
     t0, t_deep, v0, v_deep = learner()
     T = torch.cat([learner.ctx[None], learner.deep_prompts])
     V = torch.cat([learner.visual_ctx[None], learner.visual_deep_prompts])
-    ref_t2v, ref_v2t = manual_injection(learner.fusion.injection_model, T, V)
+    ref_t2v, ref_v2t = manual_injection(learner.injection, T, V)
     torch.testing.assert_close(torch.stack([t0, *t_deep]), T + ref_v2t, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.stack([v0, *v_deep]), V + ref_t2v, rtol=1e-5, atol=1e-5)
 
@@ -308,7 +309,7 @@ def test_linear_variant_reproduces_the_released_equations(asym_clip):
     for p in learner.parameters():  # random values everywhere (biases included)
         p.normal_(std=0.5)
     T0, T, V0, V = learner.ctx, learner.deep_prompts, learner.visual_ctx, learner.visual_deep_prompts
-    A0, A, B = learner.fusion.embed_projection, learner.fusion.text_to_vision, learner.fusion.vision_to_text
+    A0, A, B = learner.injection.embed_projection, learner.injection.text_to_vision, learner.injection.vision_to_text
     # mudpt_method.md Sec. 2: text block 0 T_0; vision block 0 V_0 + A0(T_0);
     # text block i T_{i-1} + B(V_{i-1}); vision block i V_{i-1} + A(T_{i-1}) (deep-array index).
     ref_t0 = T0
@@ -341,8 +342,8 @@ def test_transformer_variant_reproduces_the_released_uumudpt_equations(asym_clip
     T0, T, V0, V = learner.ctx, learner.deep_prompts, learner.visual_ctx, learner.visual_deep_prompts
     # mudpt_method.md Sec. 3b: S' = P_tv([T_0; T]) over all J layers, V'' = P_vt(V) over the deep ones;
     # text block 0 T_0, image block 0 V_0 + S'_0; deep i: text T_i + V''_i, image V_i + S'_i.
-    S = manual_prompt_transformer(learner.fusion.text_to_vision, torch.cat([T0[None], T]))  # (J, n, D_v)
-    V2 = manual_prompt_transformer(learner.fusion.vision_to_text, V)  # (J-1, n, D_t)
+    S = manual_prompt_transformer(learner.injection.text_to_vision, torch.cat([T0[None], T]))  # (J, n, D_v)
+    V2 = manual_prompt_transformer(learner.injection.vision_to_text, V)  # (J-1, n, D_t)
     t0, t_deep, v0, v_deep = learner()
     torch.testing.assert_close(t0, T0, rtol=0, atol=0)
     torch.testing.assert_close(v0, V0 + S[0], rtol=1e-5, atol=1e-4)
@@ -402,7 +403,10 @@ def test_ctx_init_too_short_is_a_fix_it_error():
         ({"N_CTX_VISION": 3}, "needs N_CTX_VISION -1 (= N_CTX = 2); other values need INJECTION 'none'"),
         ({"N_CTX_VISION": 0, "INJECTION": "linear"}, "other values need INJECTION 'none'"),
         ({"INJECT_LAYER0": True, "INJECTION": "transformer"}, "INJECT_LAYER0 True applies to INJECTION 'cross_attention' only"),
-        ({"INJ_HEADS": 3}, "INJ_HEADS = 3 must be a positive divisor of TRAINER.MUDPT.INJ_WIDTH = 64"),
+        ({"INJ_HEADS": 3}, "INJ_HEADS = 3 must be 0 (= INJ_WIDTH // 64) or a positive divisor of TRAINER.MUDPT.INJ_WIDTH = 64"),
+        ({"INJ_LAYERS": 0}, "INJ_LAYERS = 0 is not valid; use 1"),
+        ({"INJ_SPAN": "global"}, "INJ_SPAN = 'global' is not valid; choose one of 'layer', 'all'"),
+        ({"INJ_NORM": "none"}, "INJ_NORM = 'none' is not valid; choose one of 'post', 'pre'"),
         ({"N_CTX": 6}, "has only 4 tokens"),
     ],
 )
@@ -442,7 +446,8 @@ def test_defaults_match_the_documented_method():
     trainers.add_trainer_config(defaults)
     d = defaults.TRAINER.MUDPT
     assert (d.N_CTX, d.N_CTX_VISION, d.CTX_INIT, d.PREFIX_MODE, d.PROMPT_DEPTH) == (2, -1, "a photo of a", "full_init", 9)
-    assert (d.INJECTION, d.INJECT_LAYER0, d.INJ_WIDTH, d.INJ_HEADS, d.PREC) == ("cross_attention", False, 512, 8, "amp")
+    assert (d.INJECTION, d.INJECT_LAYER0, d.INJ_WIDTH, d.INJ_HEADS, d.PREC) == ("cross_attention", False, 512, 0, "amp")
+    assert (d.INJ_LAYERS, d.INJ_SPAN, d.INJ_NORM) == (1, "layer", "post")
     assert INJECTION_CHOICES == ("cross_attention", "transformer", "linear", "none")
     check_config(c)
 
@@ -501,3 +506,126 @@ def test_config_merges_with_no_unknown_keys(name):
     assert list(cfg.INPUT.TRANSFORMS) == ["random_resized_crop", "random_flip", "normalize"]
     assert cfg.TRAIN.PRINT_FREQ == 20
     check_config(c)
+
+
+# --- the Injection Model's open design axes (INJ_LAYERS, INJ_HEADS, INJ_SPAN, INJ_NORM) -------------
+def manual_injection_general(m: InjectionModel, text: torch.Tensor, vision: torch.Tensor, span: str, norm: str):
+    """``(T', V', attention weights (layers, 2, L, n, k))`` in plain ops, for any number of layers,
+    either span and either norm: queries refined layer after layer against the other modality's
+    adapted prompts (of the same layer, or of all L layers flattened)."""
+    L, n = text.shape[:2]
+    t, v = _lin(text, m.text_adapter), _lin(vision, m.vision_adapter)  # (L, n, d)
+    d = t.shape[-1]
+
+    def context_of(src):  # (L, k, d)
+        return src if span == "layer" else src.reshape(1, L * n, d).expand(L, -1, -1)
+
+    def weights_of(q, c, attn):  # (L, n, k), averaged over heads
+        H = attn.num_heads
+        W, b = attn.in_proj_weight, attn.in_proj_bias
+        qh = (q @ W[:d].t() + b[:d]).view(L, -1, H, d // H).transpose(1, 2)
+        kh = (c @ W[d : 2 * d].t() + b[d : 2 * d]).view(L, -1, H, d // H).transpose(1, 2)
+        return torch.softmax(qh @ kh.transpose(-1, -2) / (d // H) ** 0.5, dim=-1).mean(1)
+
+    out, weights = [], []
+    for query, context in ((t, context_of(v)), (v, context_of(t))):
+        x, w_dir = query, []
+        for block in m.layers:
+            if norm == "pre":
+                q, c = _ln(x, block.ln_1), _ln(context, block.ln_1)
+                w_dir.append(weights_of(q, c, block.attn))
+                x = x + _attention(q, c, block.attn)
+                x = x + _lin(F.gelu(_lin(_ln(x, block.ln_2), block.mlp[0])), block.mlp[2])
+            else:
+                w_dir.append(weights_of(x, context, block.attn))
+                x = _ln(x + _attention(x, context, block.attn), block.ln_1)
+                x = _ln(x + _lin(F.gelu(_lin(x, block.mlp[0])), block.mlp[2]), block.ln_2)
+        if norm == "pre":
+            x = _ln(x, m.ln_out)
+        out.append(x)
+        weights.append(torch.stack(w_dir))  # (layers, L, n, k)
+    return _lin(out[0], m.to_vision), _lin(out[1], m.to_text), torch.stack(weights, dim=1)
+
+
+@pytest.mark.parametrize("layers,span,norm", [(1, "all", "post"), (2, "layer", "post"), (2, "all", "pre"), (3, "layer", "pre")])
+@torch.no_grad()
+def test_injection_model_design_axes_equal_manual_computation(layers, span, norm):
+    torch.manual_seed(0)
+    m = InjectionModel(text_dim=24, vision_dim=40, width=32, heads=4, n_layers=layers, span=span, norm=norm)
+    for p in m.parameters():  # LayerNorm weights away from 1, biases away from 0
+        p.add_(0.1 * torch.randn_like(p))
+    text, vision = torch.randn(5, 3, 24), torch.randn(5, 3, 40)
+    t2v, v2t, weights = m.carry(text, vision, need_weights=True)
+    ref_t2v, ref_v2t, ref_weights = manual_injection_general(m, text, vision, span, norm)
+    torch.testing.assert_close(t2v, ref_t2v, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(v2t, ref_v2t, rtol=1e-5, atol=1e-5)
+    assert weights.shape == (layers, 2, 5, 3, 3 if span == "layer" else 15)
+    torch.testing.assert_close(weights, ref_weights, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(layers, 2, 5, 3))
+
+
+@pytest.mark.parametrize("layers,norm", [(1, "pre"), (3, "post")])
+def test_injection_model_count_with_more_layers_and_pre_ln(asym_clip, layers, norm):
+    cfg = make_cfg(INJ_LAYERS=layers, INJ_NORM=norm, INJ_SPAN="all", CTX_INIT="")
+    learner = build_prompt_learner(cfg, NAMES, asym_clip)
+    extra = (layers - 1) * transformer_layer(64) + (norm == "pre") * layer_norm(64)  # more layers; pre-LN's final norm
+    assert count(learner) == expected_count("cross_attention", 2, BLOCKS, D_T, D_V, width=64) + extra
+
+
+def test_injection_heads_default_to_width_over_64():
+    assert InjectionModel(64, 128, width=512).layers[0].attn.num_heads == 8
+    assert InjectionModel(64, 128, width=256).layers[0].attn.num_heads == 4
+    assert InjectionModel(64, 128, width=32).layers[0].attn.num_heads == 1
+    assert InjectionModel(64, 128, width=64, heads=2).layers[0].attn.num_heads == 2
+
+
+@pytest.mark.parametrize("layer0", [False, True])
+@torch.no_grad()
+def test_learner_reports_the_injection_attention(asym_clip, layer0):
+    learner = build_model(asym_clip, INJECT_LAYER0=layer0, INJ_SPAN="all").learner
+    report = learner.injection_attention()
+    assert report["layers"] == list(range(0 if layer0 else 1, BLOCKS))
+    L = len(report["layers"])
+    assert report["weights"].shape == (1, 2, L, 2, L * 2)
+    text, vision = learner.raw_prompts()
+    skip = 0 if layer0 else 1
+    torch.testing.assert_close(report["weights"], manual_injection_general(learner.injection, text[skip:], vision[skip:], "all", "post")[2])
+    for injection in ("linear", "transformer", "none"):
+        assert build_model(asym_clip, INJECTION=injection).learner.injection_attention() is None
+
+
+@pytest.mark.parametrize("injection", ["cross_attention", "linear", "transformer"])
+@torch.no_grad()
+def test_checkpoints_with_the_former_fusion_names_load(asym_clip, injection):
+    """Learners saved before the injection got its one name (``fusion.*``) load unchanged."""
+    saved = build_model(asym_clip, INJECTION=injection).learner
+    for p in saved.parameters():
+        p.normal_()
+    # The former names: the paper's model under fusion.injection_model. (its one layer unnumbered),
+    # the released injections under fusion.
+    former = "fusion.injection_model." if injection == "cross_attention" else "fusion."
+    state = {}
+    for key, value in saved.state_dict().items():
+        if key.startswith("injection."):
+            key = former + key[len("injection.") :].replace("layers.0.", "", 1)
+        state[key] = value
+    assert any(k.startswith("fusion.") for k in state) and not any(k.startswith("injection.") for k in state)
+    loaded = build_model(asym_clip, INJECTION=injection).learner
+    loaded.load_state_dict(state)
+    for (name, a), (_, b) in zip(saved.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_the_factory_checks_the_config_once(asym_clip, monkeypatch):
+    import trainers.mudpt as mudpt
+    from trainers.base import build_model as factory
+
+    calls = []
+    real = mudpt.check_config
+    monkeypatch.setattr(mudpt, "check_config", lambda c, *a: (calls.append(1), real(c, *a)))
+    cfg = make_cfg()
+    cfg.TRAINER.NAME, cfg.INPUT.SIZE = "MuDPT", (32, 32)
+    factory(cfg, NAMES, asym_clip)
+    assert len(calls) == 1
+    factory(cfg, NAMES, asym_clip, checked=True)  # a trainer's constructor already ran check_cfg
+    assert len(calls) == 1

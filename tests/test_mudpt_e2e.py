@@ -55,7 +55,7 @@ def test_base_to_new_train_save_and_evaluate(tmp_path, tiny_clip_file, run_train
     prompts = {"ctx", "deep_prompts", "visual_ctx", "visual_deep_prompts"}
     assert prompts <= keys
     coupling = keys - prompts
-    assert coupling and all(k.startswith("fusion.") for k in coupling), sorted(coupling)
+    assert coupling and all(k.startswith("injection.") for k in coupling), sorted(coupling)
     assert not any(k.rpartition(".")[2] in ("token_prefix", "token_suffix", "tokens", "eot_idx") for k in keys)
     assert not any("resblocks" in k or "token_embedding" in k or k.startswith("visual.") for k in keys)
     assert raw["state_dict"]["deep_prompts"].shape == (2, 2, 128)  # (J-1, n, D_t)

@@ -522,3 +522,23 @@ def test_restart_from_scratch_repeats_the_first_attempt_exactly(tmp_path, dtd_da
     assert run_train(argv) == 0
     assert "starting again from scratch: the previous attempt was interrupted before its first checkpoint" in capsys.readouterr().out
     assert _files(out / "prompt_learner") == reference
+
+
+def test_a_training_run_records_its_cost(tmp_path, dtd_data, tiny_clip_file, run_train):
+    """run.json holds what the training cost (results tables show it next to accuracy); an
+    evaluation-only run records none."""
+    import re
+
+    out = tmp_path / "run"
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 0
+    cost = json.loads((out / "run.json").read_text())["cost"]
+    log = (out / "log.txt").read_text()
+    shapes = re.search(r"Trainable tensors: ctx \((\d+), (\d+)\)\n", log).groups()
+    assert cost["trainable_params"] == int(shapes[0]) * int(shapes[1])
+    assert cost["epochs_timed"] == 2 and cost["train_ms_per_iter"] > 0
+    assert cost["memory_kind"] == "cpu_peak_rss" and cost["peak_memory_mb"] > 50  # a Python process with torch
+    assert f"Cost: {cost['trainable_params']:,} trainable parameters, " in log
+
+    evaluation = tmp_path / "eval"
+    assert run_train(_argv(dtd_data, evaluation, "CoOp", COOP, tiny_clip_file, "--eval-only", "--model-dir", str(out), opts=TRAIN_OPTS)) == 0
+    assert "cost" not in json.loads((evaluation / "run.json").read_text())

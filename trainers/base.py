@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
+import statistics
+import time
 from typing import Any, Sequence
 
 import torch
@@ -193,7 +195,8 @@ def dataset_template(cfg: CN) -> str:
 
 
 def build_model(
-    cfg: CN, classnames: Sequence[str], clip_model: nn.Module, device: torch.device | str = "cpu", template: str | None = None
+    cfg: CN, classnames: Sequence[str], clip_model: nn.Module, device: torch.device | str = "cpu", template: str | None = None,
+    checked: bool = False,
 ) -> nn.Module:
     """The model factory: method ``cfg.TRAINER.NAME``'s model for ``classnames`` on a loaded,
     frozen ``clip_model``, exactly as training builds it (config checks, the method's builder, the
@@ -203,10 +206,12 @@ def build_model(
 
     The model has ``forward(image) -> logits``, ``loss(image, label) -> (loss, logits)``, a
     ``learner`` (its trainable tensors; None for zero-shot methods) and ``precision`` (how it
-    runs: ``with model.precision.autocast(): ...``).
+    runs: ``with model.precision.autocast(): ...``). ``checked``: the trainer's ``check_cfg``
+    already validated ``cfg`` (the trainer's constructor runs it first, in Dassl's order).
     """
     cls = method_class(cfg.TRAINER.NAME)
-    cls.check_cfg(cfg)
+    if not checked:
+        cls.check_cfg(cfg)
     device = torch.device(device)
     node = f"TRAINER.{cls.CFG_NODE}.PREC"
     precision = Precision(cfg.TRAINER[cls.CFG_NODE].PREC, device, node)
@@ -287,7 +292,7 @@ class ClipPromptTrainer(TrainerX):
         """The model (:func:`build_model`) and, for a method that trains, the optimizer, the
         scheduler and the registration of its learner."""
         cfg = self.cfg
-        self.model = build_model(cfg, classnames, clip_model, self.device, template)
+        self.model = build_model(cfg, classnames, clip_model, self.device, template, checked=True)
         self.precision = self.model.precision
         learner = self.model.learner
         if learner is None:
@@ -313,6 +318,37 @@ class ClipPromptTrainer(TrainerX):
         super()._restore_extras(checkpoint)
         if self.scaler is not None and "grad_scaler" in checkpoint:
             self.scaler.load_state_dict(checkpoint["grad_scaler"])
+
+    def run_epoch(self) -> None:
+        """The engine's epoch, timed for :meth:`training_cost` (wall clock / iterations, data
+        loading included; one device sync per epoch)."""
+        start = time.perf_counter()
+        super().run_epoch()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self._epoch_iter_ms = [*getattr(self, "_epoch_iter_ms", []), 1000.0 * (time.perf_counter() - start) / max(self.num_batches, 1)]
+
+    def training_cost(self) -> dict[str, Any] | None:
+        """What this process's training cost, for ``run.json`` and the results tables: trainable
+        parameters, the median over its epochs of ms per iteration, and its peak memory (CUDA: the
+        largest allocation; CPU: the process's peak RSS); None when it trained no epoch."""
+        epochs = getattr(self, "_epoch_iter_ms", [])
+        if not epochs:
+            return None
+        learner = self.model.learner
+        if self.device.type == "cuda":
+            peak, kind = torch.cuda.max_memory_allocated(self.device) / 2**20, "cuda_max_allocated"
+        else:
+            import resource  # POSIX only
+
+            peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"  # KiB on Linux
+        return {
+            "trainable_params": sum(p.numel() for _, p in learner.trainable_parameters()) if learner is not None else 0,
+            "train_ms_per_iter": round(statistics.median(epochs), 3),
+            "peak_memory_mb": round(peak, 1),
+            "memory_kind": kind,
+            "epochs_timed": len(epochs),
+        }
 
     def after_epoch(self) -> None:
         super().after_epoch()

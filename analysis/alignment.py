@@ -137,6 +137,11 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
     trainer_cls = train.check_required(cfg, args)
     zero_shot = getattr(trainer_cls, "ZERO_SHOT", False)
     if not zero_shot and not RunFolder(run_dir).model_dirs():
+        if RunFolder(run_dir).record().get("kind") == "eval":
+            raise CheckpointError(
+                f"{run_dir} is an evaluation run (train.py --eval-only): the checkpoint is in the training run it "
+                "evaluated. Pass that folder (its --model-dir, e.g. .../train_base/...) and --classes new for the new classes."
+            )
         raise CheckpointError(
             f"{run_dir} holds no checkpoint (no <model>/checkpoint sub-folder): its training has not saved one. "
             "Finish it (rerun its train.py command: it resumes), or pass a run that has one."

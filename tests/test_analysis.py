@@ -184,6 +184,11 @@ def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{no_checkpoint} holds no checkpoint" in err and "rerun its train.py command" in err
 
+    (no_checkpoint / "run.json").write_text(json.dumps({"kind": "eval"}))  # a train.py --eval-only folder
+    assert main(["alignment", str(no_checkpoint), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"{no_checkpoint} is an evaluation run" in err and "--classes new" in err
+
     assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o"), "--root", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path / "nowhere") in err and "DATASETS.md" in err

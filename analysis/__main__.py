@@ -6,7 +6,8 @@ Usage (from the repository root)::
         [--max-images N] [--classes base|new|all] [--root DATA] [--load-epoch E] [--no-plots]
 
 Each RUN_DIR is the output folder of a ``train.py`` run (config.yaml, run.json, checkpoints).
-Writes DIR/alignment.json, DIR/alignment.md and DIR/alignment_*.png (see ``docs/alignment.md``).
+Writes DIR/alignment.json, DIR/alignment.md, DIR/alignment_*.png (see ``docs/alignment.md``) and
+DIR/alignment.log (every log line; ``--verbose`` shows them on the console too).
 
 Errors: bad input (``engine.errors.UserError``: not a run folder, no checkpoint, data not found)
 prints one line, ``error: ...``, saying what to fix, and exits 1; bad arguments exit 2.
@@ -19,6 +20,7 @@ import sys
 from typing import Sequence
 
 DEBUG_ENV = "MUDPT_DEBUG"  # set: user errors keep their traceback (as train.py)
+LOG_NAME = "alignment.log"  # in --out: every log line of building and measuring the runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
 def alignment(args: argparse.Namespace) -> int:
     from analysis.alignment import alignment_measures, load_run
     from analysis.report import write_report
-    from engine.seam import ConfigError, get_logger, set_verbose
+    from engine.seam import CONSOLE, ConfigError, get_logger, set_verbose, setup_logger
     from trainers.base import load_frozen_clip
 
     set_verbose(args.verbose)
     log = get_logger("analysis")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images {args.max_images}: give a positive number of images (or leave it out for the whole split).")
+    setup_logger(os.path.join(args.out, LOG_NAME))  # every line there; on the console only what says what happens
     rows, references, clips = [], {}, {}
     for run_dir in args.runs:
         run = load_run(run_dir, root=args.root, classes=args.classes, load_epoch=args.load_epoch)
@@ -68,13 +71,12 @@ def alignment(args: argparse.Namespace) -> int:
         rows.append(mine)
         key = (ref.identity["dataset"], ref.identity["classes"], backbone, args.split)
         references.setdefault(key, ref)
-        print(f"{run_dir}: {mine.identity['method']}, {mine.images} images, accuracy {mine.accuracy:.2f}%, "
-              f"gap {mine.modality_gap:.4f}, margin {mine.margin:.4f}")  # fmt: skip
+        log.info(f"{run_dir}: {mine.identity['method']}, {mine.images} images, accuracy {mine.accuracy:.2f}%, "
+              f"gap {mine.modality_gap:.4f}, margin {mine.margin:.4f}", extra=CONSOLE)  # fmt: skip
     if args.zero_shot:
         rows = [r for r in references.values() if not any(_same_reference(r, m) for m in rows)] + rows
     for path in write_report(rows, args.out, plots=not args.no_plots):
-        print(f"wrote {path}")
-    log.info("alignment analysis done")
+        log.info(f"wrote {path}", extra=CONSOLE)
     return 0
 
 
@@ -90,13 +92,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["MUDPT_BACKEND"] = args.backend  # read by engine.seam at first import
     from engine.errors import UserError
 
+    from engine.seam import close_logger, write_log_file
+
     try:
         return alignment(args)
     except UserError as e:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {e}", file=sys.stderr)
+        write_log_file(f"error: {e}")
         return 1
+    finally:
+        close_logger()
 
 
 if __name__ == "__main__":

@@ -193,6 +193,6 @@ def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path / "nowhere") in err and "DATASETS.md" in err
 
-    assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o"), "--max-images", "0"]) == 1
+    assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o2"), "--max-images", "0"]) == 1
     assert "--max-images 0" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o2").exists()  # refused before anything is written

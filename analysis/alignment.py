@@ -364,6 +364,7 @@ def run_identity(run: LoadedRun, split: str) -> dict[str, Any]:
         "shots": cfg.DATASET.NUM_SHOTS,
         "seed": cfg.SEED,
         "backbone": cfg.MODEL.BACKBONE.NAME,
+        "backbone_path": cfg.MODEL.BACKBONE.PATH,
         "split": split,
         "checkpoint": run.checkpoint,
         "settings": {label: value for label, value in settings},

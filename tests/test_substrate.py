@@ -316,3 +316,57 @@ def test_amp_weight_storage_gives_the_same_results_under_autocast(clip_model):
         t = PromptedTextEncoder(clip_model)(x, prompts.eot_idx, prompts.seq_len)
         i = PromptedImageEncoder(clip_model)(image)
     assert torch.equal(t, ref_t) and torch.equal(i, ref_i)
+
+
+# --- hidden states (the optional ``states`` path, analysis/alignment) -----------------------------
+def _block_outputs(blocks) -> tuple[list[torch.Tensor], list]:
+    """Forward hooks on CLIP's own blocks: their outputs (L, B, D), in block order."""
+    outputs: list[torch.Tensor] = []
+    handles = [b.register_forward_hook(lambda m, i, o: outputs.append(o)) for b in blocks]
+    return outputs, handles
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("fused", [False, True])
+def test_states_are_clips_own_block_outputs_at_the_readout_tokens(clip_model, fused):
+    from trainers.clip_prompting import record_states
+
+    prompts, x = _text_inputs(clip_model)
+    outputs, handles = _block_outputs(clip_model.transformer.resblocks)
+    ref = clip_model.encode_text(prompts.tokens)
+    for h in handles:
+        h.remove()
+    states: list[torch.Tensor] = []
+    got = PromptedTextEncoder(clip_model, fused=fused)(x, prompts.eot_idx, seq_len=prompts.seq_len, states=states)
+    assert len(states) == len(outputs) == len(clip_model.transformer.resblocks)
+    rows = torch.arange(len(NAMES))
+    check = torch.testing.assert_close if fused else (lambda a, b: torch.equal(a, b) or pytest.fail("not bitwise"))
+    for mine, theirs in zip(states, outputs):
+        check(mine, theirs[prompts.eot_idx, rows])  # (N, D) at each prompt's EOT
+    check(got, ref)
+
+    image = torch.randn(3, 3, 32, 32)
+    outputs, handles = _block_outputs(clip_model.visual.transformer.resblocks)
+    clip_model.encode_image(image)
+    for h in handles:
+        h.remove()
+    encoder = PromptedImageEncoder(clip_model, fused=fused)
+    with record_states(encoder) as calls:  # the hook point passes a fresh list to each call
+        encoder(image)
+        encoder(image)
+    assert len(calls) == 2 and len(calls[0]) == len(outputs)
+    for mine, theirs in zip(calls[1], outputs):
+        check(mine, theirs[0])  # (B, D_v) at CLS
+    assert encoder._forward_pre_hooks == {}  # removed on exit
+
+
+@torch.no_grad()
+def test_states_default_changes_nothing(clip_model):
+    prompts, x = _text_inputs(clip_model)
+    enc = PromptedTextEncoder(clip_model, fused=True)
+    states: list[torch.Tensor] = []
+    assert torch.equal(enc(x, prompts.eot_idx, states=states), enc(x, prompts.eot_idx))
+    deep = [torch.randn(4, clip_model.visual.conv1.out_channels)]
+    image = torch.randn(2, 3, 32, 32)
+    venc = PromptedImageEncoder(clip_model)
+    assert torch.equal(venc(image, deep[0], deep, states=[]), venc(image, deep[0], deep))

@@ -20,9 +20,17 @@ kept. Two ways to run a block: ``fused=False`` calls CLIP's own ``ResidualAttent
 frozen weights batch-first through ``F.scaled_dot_product_attention`` and lets the text tower
 stop at the longest EOT position: the causal mask makes every later token irrelevant to the EOT
 feature, so this is exact up to float rounding and several times cheaper.
+
+Hidden states (for analysis, e.g. ``python -m analysis alignment``): both encoders take an optional
+``states`` list and append to it, after each block ``i``, the hidden state of their readout token,
+the one the final feature is read from: the EOT token of each prompt (text, (N, D_t)) and the CLS
+token (image, (B, D_v)), before ``ln_final`` / ``ln_post``. :func:`record_states` passes such a
+list to every call of an encoder made inside a ``with`` block, so a model's own ``forward`` can be
+observed unchanged. Without ``states`` nothing is collected and nothing else changes.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator, Sequence
 
 import torch
@@ -50,6 +58,7 @@ __all__ = [
     "prompt_context",
     "quick_gelu",
     "random_prompts",
+    "record_states",
     "run_block",
 ]
 
@@ -204,6 +213,7 @@ class PromptedTextEncoder(nn.Module):
         seq_len: int | None = None,
         deep_prompts: Sequence[Prompt | None] | None = None,
         n_ctx: int | None = None,
+        states: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Text features (N, E).
 
@@ -215,6 +225,8 @@ class PromptedTextEncoder(nn.Module):
                 ``prompts`` may also arrive already cut to that length.
             deep_prompts: entry ``i`` (or None) replaces rows ``1..n`` before block ``i + 1``.
             n_ctx: rows replaced by deep prompts (default: their length).
+            states: if given, receives after each block the (N, D) hidden state at each prompt's
+                EOT token (the token the feature is read from), one entry per block.
         """
         N, L = prompts.shape[:2]
         if self.fused and seq_len is not None and seq_len < L:
@@ -231,6 +243,8 @@ class PromptedTextEncoder(nn.Module):
                 n = n_ctx or p.shape[1]
                 x = torch.cat([x[:, :1], p, x[:, 1 + n :]], dim=1)  # SOS | prompt_i | rest
             x = run_block(block, x, causal=True, fused=self.fused)
+            if states is not None:
+                states.append(x[torch.arange(N, device=x.device), eot_idx.to(x.device)])  # (N, D) at EOT
         x = self.ln_final(x).to(self.dtype)
         x = x[torch.arange(N, device=x.device), eot_idx.to(x.device)]  # (N, D) at the EOT tokens
         return x @ self.text_projection  # (N, E)
@@ -265,15 +279,20 @@ class PromptedImageEncoder(nn.Module):
         image: torch.Tensor,
         shallow_prompt: Prompt | None = None,
         deep_prompts: Sequence[Prompt | None] | None = None,
+        states: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Image features (B, E) for images (B, 3, H, W).
 
         Args:
             shallow_prompt: (n, Dv) or (B, n, Dv) tokens appended after the positional embedding.
             deep_prompts: entry ``i`` (or None) replaces the last ``n`` rows before block ``i + 1``.
+            states: if given (ViT only), receives after each block the (B, D_v) hidden state at
+                the CLS token, one entry per block.
         """
         image = image.to(self.dtype)
         if not self.is_vit:
+            if states is not None:
+                raise ValueError("hidden states are collected from ViT image towers only")
             if shallow_prompt is not None or deep_prompts:
                 raise ValueError("visual prompts need a ViT backbone (MODEL.BACKBONE.NAME ViT-B/16, ...)")
             return self.visual(image)
@@ -294,8 +313,29 @@ class PromptedImageEncoder(nn.Module):
                 p = _as_batch(deep[i - 1], B, x.dtype)  # (B, n, Dv)
                 x = torch.cat([x[:, : -p.shape[1]], p], dim=1)  # tokens | prompt_i
             x = run_block(block, x, causal=False, fused=self.fused)
+            if states is not None:
+                states.append(x[:, 0])  # (B, Dv) at CLS
         x = v.ln_post(x[:, 0])  # (B, Dv) at CLS
         return x @ v.proj  # (B, E)
+
+
+@contextlib.contextmanager
+def record_states(encoder: nn.Module) -> Iterator[list[list[torch.Tensor]]]:
+    """Collect the hidden states of every call of ``encoder`` (a :class:`PromptedTextEncoder` or
+    :class:`PromptedImageEncoder`) made inside the ``with`` block: yields a list that receives, per
+    call, that call's ``states`` list (one (N, D) tensor per block, see the module docstring). The
+    encoder is called as its owner calls it (``model(image)``); only ``states`` is added."""
+    calls: list[list[torch.Tensor]] = []
+
+    def add_states(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        calls.append([])
+        return args, {**kwargs, "states": calls[-1]}
+
+    handle = encoder.register_forward_pre_hook(add_states, with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        handle.remove()
 
 
 class PromptedCLIP(nn.Module):

@@ -1,0 +1,198 @@
+"""The alignment analysis (``python -m analysis alignment``) on real runs of the tiny CLIP and a
+generated dataset, trained for one epoch through ``train.py``: its numbers against independent
+computations (CLIP's own ``encode_text`` / ``encode_image``, hand-made features), what a method
+that leaves a tower frozen must give, the files it writes, and its error messages."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import TINY_CLIP, TINY_INPUT_SIZE
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINERS = REPO / "configs" / "trainers"
+DEPTH = 3  # the tiny CLIP's blocks per tower
+# method -> (recipe, overrides that fit the tiny CLIP, flags)
+RUNS = {
+    "MuDPT": ("MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
+              ["TRAINER.MUDPT.PROMPT_DEPTH", str(DEPTH), "TRAINER.MUDPT.INJ_WIDTH", "64", "TRAINER.MUDPT.INJ_HEADS", "2"], []),
+    "CoOp": ("CoOp/vit_b16_ep50.yaml", ["TRAINER.COOP.N_CTX", "4"], []),
+    "VPT": ("VPT/vit_b16_c2_ep5_batch4_4.yaml", ["TRAINER.VPT.PROMPT_DEPTH_VISION", str(DEPTH)], []),
+    "ZeroshotCLIP": ("CoOp/vit_b16_ep50.yaml", [], ["--eval-only"]),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, str]:
+    """One run folder per method of RUNS (1 epoch, 2 shots, 4 classes, 8 test images)."""
+    import engine.seam
+    import train
+    from datasets.synthetic import make_synthetic_dataset
+    from trainers.clip_loader import build_tiny_clip, save_state_dict
+
+    work = tmp_path_factory.mktemp("alignment")
+    data = make_synthetic_dataset(str(work / "data"), "dtd", n_classes=4, n_train=4, n_val=2, n_test=2)
+    clip_file = str(work / "tiny_clip.pt")
+    save_state_dict(build_tiny_clip(**TINY_CLIP), clip_file)
+    folders = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stdout", sys.stdout)  # train.py tees stdout into log.txt
+        mp.setattr(engine.seam, "collect_env_info", lambda: "(skipped in tests)")
+        for method, (config, fit, flags) in RUNS.items():
+            out = work / method
+            argv = [
+                "--root", data.root, "--seed", "1", "--trainer", method, "--backend", "builtin",
+                "--dataset-config-file", str(REPO / "configs" / "datasets" / "dtd.yaml"),
+                "--config-file", str(TRAINERS / config), "--output-dir", str(out), *flags,
+                "MODEL.BACKBONE.PATH", clip_file, "INPUT.SIZE", TINY_INPUT_SIZE, "DATALOADER.NUM_WORKERS", "0",
+                "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "DATALOADER.TEST.BATCH_SIZE", "3", "OPTIM.MAX_EPOCH", "1",
+                "DATASET.NUM_SHOTS", "2", "OPTIM.LR", "0.5", *fit,
+            ]  # fmt: skip
+            assert train.main(argv) == 0
+            sys.stdout.flush()
+            folders[method] = str(out)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def measured(runs) -> dict[str, tuple]:
+    """(run, its measures, frozen CLIP's measures) per method, on the test split."""
+    from analysis.alignment import alignment_measures, load_run
+
+    out = {}
+    for method, folder in runs.items():
+        run = load_run(folder)
+        out[method] = (run, *alignment_measures(run, "test"))
+    return out
+
+
+def _split_images(run) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = zip(*((b["img"], b["label"]) for b in run.loader("test")))
+    return torch.cat(images), torch.cat(labels)
+
+
+# --- numbers against independent computations --------------------------------------------------------
+def test_zero_shot_numbers_recomputed_with_clips_own_encoders(measured):
+    from trainers.clip_loader import clip, load_clip_from_cfg
+
+    run, mine, ref = measured["ZeroshotCLIP"]
+    clip_model = load_clip_from_cfg(run.cfg).eval()
+    images, labels = _split_images(run)
+    with torch.no_grad():
+        f = F.normalize(clip_model.encode_image(images), dim=-1)  # (N, E)
+        tokens = clip.tokenize([run.template.format(c.replace("_", " ")) for c in run.classnames])
+        t = F.normalize(clip_model.encode_text(tokens), dim=-1)  # (C, E)
+    cos = f @ t.t()
+    rows = torch.arange(len(labels))
+    true = cos[rows, labels]
+    wrong = torch.stack([torch.cat([cos[i, :y], cos[i, y + 1 :]]).max() for i, y in enumerate(labels.tolist())])
+    assert mine.images == len(labels) == 8 and mine.classes == 4
+    assert mine.modality_gap == pytest.approx(float((f.mean(0) - t.mean(0)).norm()), rel=1e-5)
+    assert mine.true_cosine == pytest.approx(float(true.mean()), abs=1e-6)
+    assert mine.margin == pytest.approx(float((true - wrong).mean()), abs=1e-6)
+    assert mine.accuracy == pytest.approx(100.0 * float((cos.argmax(1) == labels).float().mean()))
+    assert mine.image_movement == pytest.approx(1.0, abs=1e-6) and mine.text_movement == pytest.approx(1.0, abs=1e-6)
+    assert mine.prompt_cosine is None and mine.modality_gap == ref.modality_gap  # the run is its own reference
+
+
+def test_coop_leaves_the_image_tower_frozen_and_moves_the_text_tower(measured):
+    _, coop, ref = measured["CoOp"]
+    assert coop.image_movement == pytest.approx(1.0, abs=1e-6)
+    assert len(coop.image_state_movement) == DEPTH and all(c == pytest.approx(1.0, abs=1e-6) for c in coop.image_state_movement)
+    assert coop.text_movement < 0.999 and len(coop.text_state_movement) == DEPTH
+    assert coop.prompt_cosine is None and coop.injection_attention is None
+    assert ref.identity["method"] == "ZeroshotCLIP" and ref.identity["reference_of"] == coop.identity["path"]
+
+
+def test_vpt_moves_the_image_tower_only_by_its_prompts(measured):
+    _, vpt, _ = measured["VPT"]
+    assert vpt.image_movement < 0.9999 and vpt.prompt_cosine is None
+    assert len(vpt.image_state_movement) == len(vpt.text_state_movement) == DEPTH
+
+
+def test_mudpt_prompt_cosines_per_layer_in_clips_joint_space(measured):
+    run, mudpt, _ = measured["MuDPT"]
+    model = run.model
+    assert len(mudpt.prompt_cosine) == len(mudpt.prompt_cosine_matched) == DEPTH
+    assert len(mudpt.image_state_movement) == len(mudpt.text_state_movement) == DEPTH
+    with torch.no_grad():  # layer 1 written out: deep prompts through ln_final + text_projection / ln_post + proj
+        _, text_deep, _, vision_deep = model.learner()
+        t = F.normalize(model.text_encoder.ln_final(text_deep[0]) @ model.text_encoder.text_projection, dim=-1)
+        v = F.normalize(model.image_encoder.visual.ln_post(vision_deep[0]) @ model.image_encoder.visual.proj, dim=-1)
+    assert mudpt.prompt_cosine[1] == pytest.approx(float((t @ v.t()).mean()), abs=1e-6)
+    assert mudpt.prompt_cosine_matched[1] == pytest.approx(float(torch.diagonal(t @ v.t()).mean()), abs=1e-6)
+    assert mudpt.image_movement < 1.0 and mudpt.text_movement < 1.0
+
+
+def test_margin_and_gap_by_hand():
+    from analysis.alignment import modality_gap, true_class_scores
+
+    image = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])  # normalised: e1, e2, (e1+e2)/sqrt2
+    text = torch.tensor([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])  # e1, e2, -e1
+    true, margin = true_class_scores(image, text, torch.tensor([0, 0, 1]))
+    s = 2**-0.5
+    torch.testing.assert_close(true, torch.tensor([1.0, 0.0, s]))
+    torch.testing.assert_close(margin, torch.tensor([1.0 - 0.0, 0.0 - 1.0, s - s]))
+    centre_i = torch.tensor([1 + s, 1 + s]) / 3
+    centre_t = torch.tensor([0.0, 1.0]) / 3
+    assert modality_gap(image, text) == pytest.approx(float((centre_i - centre_t).norm()), rel=1e-6)
+
+
+def test_injection_attention_is_a_placeholder(measured):
+    from analysis.alignment import injection_attention
+
+    assert injection_attention(measured["MuDPT"][0].model.learner) is None
+
+
+# --- the command line -------------------------------------------------------------------------------
+def test_cli_writes_json_markdown_and_figures(runs, tmp_path):
+    from analysis.__main__ import main
+
+    out = tmp_path / "out"
+    assert main(["alignment", runs["MuDPT"], runs["CoOp"], "--out", str(out), "--zero-shot", "--max-images", "5"]) == 0
+    record = json.loads((out / "alignment.json").read_text())
+    labels = [r["label"] for r in record["runs"]]
+    assert labels == ["ZeroshotCLIP", "MuDPT", "CoOp"]  # one reference row for both runs (same data and backbone)
+    assert all(r["images"] == 5 for r in record["runs"]) and record["split"] == "test"
+    mudpt = record["runs"][1]
+    assert mudpt["identity"]["method"] == "MuDPT" and mudpt["identity"]["settings"]["PROMPT_DEPTH"] == str(DEPTH)
+    assert mudpt["identity"]["checkpoint"].endswith("model.pth.tar-1") and len(mudpt["prompt_cosine"]) == DEPTH
+    md = (out / "alignment.md").read_text()
+    assert "| MuDPT | DescribableTextures |" in md and "## Image tower" in md and "## Text vs visual prompts" in md
+    for png in ("alignment_layers.png", "alignment_gap_margin.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
+    from analysis.__main__ import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["alignment", str(empty), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {empty} is not a run folder" in err and "--output-dir" in err
+
+    no_checkpoint = tmp_path / "no_checkpoint"
+    no_checkpoint.mkdir()
+    (no_checkpoint / "config.yaml").write_text((Path(runs["CoOp"]) / "config.yaml").read_text())
+    assert main(["alignment", str(no_checkpoint), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"{no_checkpoint} holds no checkpoint" in err and "rerun its train.py command" in err
+
+    (no_checkpoint / "run.json").write_text(json.dumps({"kind": "eval"}))  # a train.py --eval-only folder
+    assert main(["alignment", str(no_checkpoint), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert f"{no_checkpoint} is an evaluation run" in err and "--classes new" in err
+
+    assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o"), "--root", str(tmp_path / "nowhere")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path / "nowhere") in err and "DATASETS.md" in err
+
+    assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o2"), "--max-images", "0"]) == 1
+    assert "--max-images 0" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()  # refused before anything is written

@@ -302,9 +302,36 @@ def prompt_cosines(model: nn.Module) -> tuple[list[float | None], list[float | N
     return pairwise, matched
 
 
+INJECTION_DIRECTIONS = ("text->vision", "vision->text")  # queries -> keys, in the order of the weights
+
+
+@torch.no_grad()
 def injection_attention(learner: nn.Module | None) -> dict | None:
-    """Will report MuDPT's Injection Model attention weights per layer and direction; None for now."""
-    return None
+    """MuDPT's Injection Model attention (``INJECTION cross_attention``), or None for every other
+    learner: ``layers`` (the prompted layers it injects into), ``weights`` (INJ_LAYERS, 2, L, n, k)
+    averaged over heads (direction 0: text queries -> visual keys, 1: the reverse; ``k`` = n keys of
+    the same layer, or L n with ``INJ_SPAN all``), and per direction and prompted layer:
+    ``entropy`` = mean over queries and Injection Model layers of H(a) / log k (1: uniform over
+    the keys, 0: one key), and with ``INJ_SPAN all`` ``same_layer_share`` = the weight the queries
+    of layer l give to layer l's keys (1/L if spread evenly)."""
+    report_of = getattr(learner, "injection_attention", None)
+    report = report_of() if report_of is not None else None
+    if report is None:
+        return None
+    w = report["weights"].float().cpu()  # (I, 2, L, n, k)
+    L, n, k = w.shape[2:]
+    entropy = -(w * w.clamp_min(1e-12).log()).sum(-1) / (torch.log(torch.tensor(float(k))) if k > 1 else 1.0)  # (I, 2, L, n)
+    out = {
+        "layers": report["layers"],
+        "directions": list(INJECTION_DIRECTIONS),
+        "weights": w.tolist(),
+        "entropy": {d: entropy[:, i].mean(dim=(0, 2)).tolist() for i, d in enumerate(INJECTION_DIRECTIONS)},
+    }
+    if k == L * n and L > 1:  # every layer's keys: how much stays on the query's own layer
+        own = w.reshape(*w.shape[:4], L, n).sum(-1)  # (I, 2, L, n, L): weight per key layer
+        share = own.diagonal(dim1=2, dim2=4).mean(dim=(0, 2))  # (2, L)
+        out["same_layer_share"] = {d: share[i].tolist() for i, d in enumerate(INJECTION_DIRECTIONS)}
+    return out
 
 
 @dataclass

@@ -84,7 +84,28 @@ def _markdown(rows: Sequence[RunMeasures], labels: Sequence[str]) -> str:
         lines += [f"| {axis} | " + " | ".join(labels) + " |", "|---:|" + "---:|" * len(labels)]
         for b in range(depth):
             lines.append(f"| {b} | " + " | ".join(_fmt(s[b] if s and b < len(s) else None) for s in series) + " |")
+    lines += _injection_markdown(rows, labels)
     return "\n".join(lines) + "\n"
+
+
+def _injection_markdown(rows: Sequence[RunMeasures], labels: Sequence[str]) -> list[str]:
+    """Per run with an Injection Model: its attention entropy (and same-layer share) per layer."""
+    lines = []
+    for label, r in zip(labels, rows):
+        a = r.injection_attention
+        if not a:
+            continue
+        if not lines:
+            lines = ["", "## Injection Model attention (MuDPT)", "",
+                     "Entropy of the attention over the keys, divided by log(keys): 1 = uniform, 0 = one key; "
+                     "same-layer share (INJ_SPAN all): the weight a layer's queries give to the same layer's keys."]  # fmt: skip
+        shares = a.get("same_layer_share")
+        header = [f"{d} entropy" for d in a["directions"]] + ([f"{d} same-layer share" for d in a["directions"]] if shares else [])
+        lines += ["", f"{label}:", "", "| prompted layer | " + " | ".join(header) + " |", "|---:|" + "---:|" * len(header)]
+        for j, layer in enumerate(a["layers"]):
+            cells = [_fmt(a["entropy"][d][j]) for d in a["directions"]] + ([_fmt(shares[d][j]) for d in a["directions"]] if shares else [])
+            lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _plots(rows: Sequence[RunMeasures], labels: Sequence[str], out_dir: Path) -> list[Path]:

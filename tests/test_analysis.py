@@ -143,10 +143,46 @@ def test_margin_and_gap_by_hand():
     assert modality_gap(image, text) == pytest.approx(float((centre_i - centre_t).norm()), rel=1e-6)
 
 
-def test_injection_attention_is_a_placeholder(measured):
+def test_injection_attention_of_mudpt_recomputed_from_its_weights(measured):
+    import math
+
     from analysis.alignment import injection_attention
 
-    assert injection_attention(measured["MuDPT"][0].model.learner) is None
+    run, mudpt, _ = measured["MuDPT"]
+    learner = run.model.learner
+    report = mudpt.injection_attention
+    assert report["layers"] == list(range(1, DEPTH)) and report["directions"] == ["text->vision", "vision->text"]
+    with torch.no_grad():
+        weights = learner.injection.attention(*learner.raw_prompts())["weights"]  # (1, 2, L, n, n)
+    torch.testing.assert_close(torch.tensor(report["weights"]), weights)
+    n = weights.shape[-1]
+    for d, name in enumerate(report["directions"]):
+        for j in range(DEPTH - 1):
+            rows = weights[0, d, j]  # (n queries, n keys)
+            by_hand = sum(-sum(a * math.log(a) for a in row.tolist()) / math.log(n) for row in rows) / len(rows)
+            assert report["entropy"][name][j] == pytest.approx(by_hand, abs=1e-5) and 0 <= by_hand <= 1 + 1e-6
+    assert "same_layer_share" not in report  # INJ_SPAN layer: every key is of the query's own layer
+    assert injection_attention(measured["CoOp"][0].model.learner) is None
+
+
+def test_injection_attention_same_layer_share_with_span_all():
+    from analysis.alignment import injection_attention
+
+    class Learner:  # what injection_attention reads: the learner's own report
+        def __init__(self, weights):
+            self.weights = weights
+
+        def injection_attention(self):
+            return {"layers": [1, 2], "weights": self.weights}
+
+    w = torch.zeros(1, 2, 2, 1, 2)  # one query per layer, keys: layer 1 then layer 2 (n = 1)
+    w[0, 0, 0, 0] = torch.tensor([0.75, 0.25])  # text layer 1 looks mostly at vision layer 1
+    w[0, 0, 1, 0] = torch.tensor([0.5, 0.5])
+    w[0, 1, :, 0] = torch.tensor([1.0, 0.0])  # vision queries all look at text layer 1
+    report = injection_attention(Learner(w))
+    assert report["same_layer_share"] == {"text->vision": [0.75, 0.5], "vision->text": [1.0, 0.0]}
+    assert report["entropy"]["vision->text"] == [pytest.approx(0.0), pytest.approx(0.0)]
+    assert report["entropy"]["text->vision"][1] == pytest.approx(1.0)
 
 
 # --- the command line -------------------------------------------------------------------------------
@@ -164,6 +200,7 @@ def test_cli_writes_json_markdown_and_figures(runs, tmp_path):
     assert mudpt["identity"]["checkpoint"].endswith("model.pth.tar-1") and len(mudpt["prompt_cosine"]) == DEPTH
     md = (out / "alignment.md").read_text()
     assert "| MuDPT | DescribableTextures |" in md and "## Image tower" in md and "## Text vs visual prompts" in md
+    assert "## Injection Model attention (MuDPT)" in md and "| 1 | " in md.split("## Injection Model attention")[1]
     for png in ("alignment_layers.png", "alignment_gap_margin.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

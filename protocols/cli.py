@@ -127,17 +127,26 @@ def _int_list(value: str) -> list[int]:
 
 
 INT_LISTS = ("--seeds", "--shots")
+GRID = "--grid"
 
 
 def _join_int_lists(argv: Sequence[str]) -> list[str]:
     """``--seeds 1 2 3 KEY VALUE`` (or ``--seeds=1 2 3``) -> ``--seeds=1,2,3 KEY VALUE``: the
     integers after the flag are its values, the first other word starts the overrides (argparse
-    would take them all)."""
+    would take them all). ``--grid A=1,2 B=3 KEY VALUE`` -> ``--grid=A=1,2 --grid=B=3 KEY VALUE``:
+    the words with ``=`` after the flag are its entries (the first word after it always is one, so
+    that a malformed entry is reported as such)."""
     out: list[str] = []
     i = 0
     while i < len(argv):
         flag, equals, first = argv[i].partition("=")
-        if flag in INT_LISTS:
+        if flag == GRID:
+            entries = [first] if equals else []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("-") and ("=" in argv[i + 1] or not entries):
+                entries.append(argv[i + 1])
+                i += 1
+            out += [f"{GRID}={entry}" for entry in entries or [""]]
+        elif flag in INT_LISTS:
             values = [first] if equals else []
             while i + 1 < len(argv) and argv[i + 1].replace(",", "").isdigit():
                 values.append(argv[i + 1])
@@ -171,6 +180,12 @@ def _add_selection(p: argparse.ArgumentParser, one_run: bool = False, script: bo
     fewshot = " ".join(map(str, PROTOCOLS["fewshot"].shots))
     sel.add_argument("--shots", type=_int_list, help=f"few-shot: shots per class, e.g. --shots 1 2 4 (default: {fewshot})")
     sel.add_argument("--steps", type=_list, help="steps to run (default: all): train, test")
+    if not script:
+        sel.add_argument(
+            GRID, action="append", default=[], metavar="KEY=V1,V2",
+            help="sweep config keys: every point of the product of the entries runs, e.g. "
+            "--grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,9 TRAINER.MUDPT.N_CTX=2,4 (a TRAINER.<METHOD>.* key sweeps that method only)",
+        )  # fmt: skip
     if status:
         return
     run = p.add_argument_group("how")
@@ -279,7 +294,8 @@ def execute(
     status_only: bool = False,
 ) -> int:
     settings = _settings(args)
-    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, _non_result_keys())
+    grid = getattr(args, "grid", None) or ()
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, _non_result_keys(), grid)
     if getattr(args, "restart", False):
         for unit in units:
             for run in unit.steps:

@@ -41,7 +41,7 @@ from .execute import (
     with_trained_run,
 )
 from .methods import METHODS, Method, method_for
-from .plan import REPO, Settings, Unit, make_plan
+from .plan import REPO, Settings, Unit, make_plan, non_result_keys
 
 __all__ = ["SCRIPTS", "main", "script_text", "write_scripts"]
 
@@ -246,17 +246,6 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
     return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
 
 
-def _non_result_keys() -> set[str]:
-    """The config keys that cannot change results (the trainers add theirs with their config)."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
-    import train
-    from engine.run_folder import NON_RESULT_KEYS
-
-    train.default_cfg()
-    return set(NON_RESULT_KEYS)
-
-
 def _jobs_folder(settings: Settings) -> str:
     """Where submitit keeps each job's output."""
     return osp.join(settings.output, ".submitit")
@@ -295,7 +284,7 @@ def execute(
 ) -> int:
     settings = _settings(args)
     grid = getattr(args, "grid", None) or ()
-    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, _non_result_keys(), grid)
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result_keys(), grid)
     if getattr(args, "restart", False):
         for unit in units:
             for run in unit.steps:

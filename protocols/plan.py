@@ -41,6 +41,7 @@ __all__ = [
     "grid_points",
     "make_plan",
     "mirror",
+    "non_result_keys",
     "override_tag",
     "parse_grid",
     "resolve_trained",
@@ -299,6 +300,17 @@ def _config_keys(node: str, repo: str) -> tuple[str, ...]:
 
     keys = flatten_config(train.default_cfg()).keys()
     return tuple(k for k in keys if not k.startswith("TRAINER.") or k.startswith(f"TRAINER.{node}.") or k == TRAINER_KEY)
+
+
+def non_result_keys(repo: str = REPO) -> set[str]:
+    """The config keys that cannot change results (the trainers add theirs with their config)."""
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import train
+    from engine.run_folder import NON_RESULT_KEYS
+
+    train.default_cfg()
+    return set(NON_RESULT_KEYS)
 
 
 def _config_name(path: str) -> str:

@@ -107,8 +107,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return STATUS_EXIT_CODES[status]
     if args.directory is None:
         parser.error("the directory to parse is required (e.g. python parse_results.py output/)")
-    if args.runs and (args.plot is not None or args.grid or args.cost):
-        parser.error("--plot, --grid and --cost are about the tables; --runs lists runs instead of tables: give one of them")
+    if args.runs and args.plot is not None:
+        parser.error("--plot draws the tables; --runs lists runs instead of tables: give one of them")
+    if args.runs and (args.grid or args.cost):
+        parser.error(f"{'--grid' if args.grid else '--cost'} shapes the tables; --runs lists runs instead of tables: give one of them")
     root: Path = args.directory
     _check_paths(root, args.out, args.plot)
 

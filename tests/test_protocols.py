@@ -6,6 +6,8 @@ executor, and a SLURM submission through submitit with a stand-in ``sbatch``.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shlex
@@ -496,3 +498,27 @@ def test_bad_grids_stop_before_anything_runs(sweep, tmp_path, grid, message):
     code, out, err = sweep("base2new", "--methods", "mudpt,coop", "--datasets", "dtd", "--seeds", "1", "--dry-run", "--grid", *grid)
     assert code == 2 and out == "" and err.startswith(f"error: {message}"), err
     assert not (tmp_path / "output").exists()
+
+
+def test_a_grid_runs_and_parse_results_shows_it(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch, capsys):
+    """A real 2-point grid, one after another: each point trains and is evaluated in its own
+    folder, and parse_results.py --grid reads the points back from the runs' config.yaml."""
+    from results.cli import main as parse_results
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    args = ["base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--grid", "TRAINER.COOP.N_CTX=2,4", *_tiny(tiny_clip_file)]
+    code, out, _ = sweep(*args)
+    assert code == 0, out
+    assert out.rstrip().endswith("Summary: 4 done")
+    b2n = tmp_path / "output/base2new"
+    tiny = "train_x.batch_size2-size32_32-max_epoch1"
+    for n_ctx in (2, 4):
+        folder = f"dtd/shots_1/CoOp/vit_b16_ctxv1+{tiny}-n_ctx{n_ctx}/seed1"
+        assert json.loads((b2n / "train_base" / folder / "run.json").read_text())["status"] == "complete"
+        assert json.loads((b2n / "test_new" / folder / "run.json").read_text())["status"] == "complete"
+    assert sweep("status", *args)[1].startswith("Summary: 4 done")
+    assert parse_results([str(b2n), "--grid", "TRAINER.COOP.N_CTX", "--format", "csv", "--cost"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    points = sorted({(r["dataset"], r["settings"]) for r in rows})
+    assert points == [("dtd", "N_CTX=2"), ("dtd", "N_CTX=4")]  # only N_CTX differs between the runs
+    assert {r["column"] for r in rows} >= {"Base", "New", "HM"}

@@ -5,6 +5,7 @@
     python sweep.py fewshot --launcher slurm --partition gpu --time 240  # a SLURM job array
     python sweep.py base2new --dry-run OPTIM.MAX_EPOCH 5                # the train.py commands
     python sweep.py status base2new --methods mudpt                     # what is done; nothing runs
+    python sweep.py base2new --methods mudpt --grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,9 TRAINER.MUDPT.N_CTX=2,4
 
 The protocol scripts scripts/<method>/<name>.sh call "sweep.py script <path> ARGS", which reads
 the method and the step from the script's path and its arguments as before

@@ -151,14 +151,14 @@ def _setting_tables(
     labels = ["Method", "Config", *(["Other swept keys"] if line_keys else []), names[x_key]]
     columns = [BASE_COLUMN, NEW_COLUMN, HM_COLUMN] if protocol == BASE2NEW else [keyword]
     datasets = sorted({dataset for steps in points.values() for dataset, _ in steps}, key=bm.sort_key)
-    averaged = [d for d in datasets if not (protocol == XD and d == bm.xd_source)]  # xd: the average of the targets
-    detail = f"{PROTOCOL_TITLES[protocol]}, {shots} shots" + (f", under {prefix}/" if prefix else "")
+    averaged = [d for d in datasets if protocol != XD or d in bm.xd_targets]  # xd: of the cross-dataset targets (as its table)
+    detail = f"{PROTOCOL_TITLES[protocol]}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
     ordered = sorted(points, key=_point_order)
     out = []
     for dataset in [*datasets, *([AVERAGE] if len(averaged) > 1 else [])]:
         name = "Average" if dataset == AVERAGE else bm.display_name(dataset)
         if dataset == AVERAGE and protocol == XD:
-            name = "Average over the targets"
+            name = "Average over the cross-dataset targets"
         table = Table(
             f"Grid over {x_key}: {name} ({detail})", [*labels, *columns], label_columns=len(labels), kind=GRID,
             prefix=prefix, shots=shots, protocol=protocol, dataset=dataset, grid_key=x_key,

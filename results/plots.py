@@ -33,6 +33,7 @@ from .grids import GRID
 from .tables import (
     AVERAGE,
     BASE_COLUMN,
+    COST_COLUMNS,
     DG,
     HM_COLUMN,
     NEW_COLUMN,
@@ -138,9 +139,14 @@ def _set_accuracy_axis(ax, bottom: float, top: float) -> None:
     ax.set_ylim(bottom, top)  # set_yticks may widen the range
 
 
+def _measured(row: Sequence[object]) -> list[Cell]:
+    """The cells of a row that figures draw: accuracies, not the cost columns (``--cost``)."""
+    return [c for c in row if isinstance(c, Cell) and c.column not in COST_COLUMNS]
+
+
 def _cells(table: Table) -> dict[tuple[str, str], Cell]:
     """(dataset config name or "average", column) -> cell."""
-    return {(c.dataset, c.column): c for row in table.rows for c in row if isinstance(c, Cell)}
+    return {(c.dataset, c.column): c for row in table.rows for c in _measured(row)}
 
 
 def _dataset_order(datasets: set[str]) -> list[str]:
@@ -297,8 +303,8 @@ def _curves(table: Table) -> dict[str, list[tuple[int, Cell]]]:
     """dataset (or "average") -> its (shots, cell) points in shots order."""
     curves: dict[str, list[tuple[int, Cell]]] = defaultdict(list)
     for row in table.rows:
-        for cell in row:
-            if isinstance(cell, Cell) and cell.shots is not None:
+        for cell in _measured(row):
+            if cell.shots is not None:
                 curves[cell.dataset].append((cell.shots, cell))
     return {dataset: sorted(points, key=lambda p: p[0]) for dataset, points in curves.items()}
 
@@ -379,7 +385,7 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
     datasets: set[str] = set()
     series, labels = [], []
     for row in table.rows:
-        cells = {c.dataset: c for c in row if isinstance(c, Cell)}
+        cells = {c.dataset: c for c in _measured(row)}
         if not cells:
             continue
         first = next(iter(cells.values()))
@@ -413,7 +419,7 @@ def _grid_series(table: Table) -> dict[tuple[str, ...], list[tuple[str, dict[str
     series: dict[tuple[str, ...], list[tuple[str, dict[str, Cell]]]] = defaultdict(list)
     for row in table.rows:
         labels = [str(c) for c in row[: table.label_columns]]
-        cells = {c.column: c for c in row[table.label_columns :] if isinstance(c, Cell)}
+        cells = {c.column: c for c in _measured(row[table.label_columns :])}
         series[tuple(labels[:-1])].append((labels[-1], cells))
     return series
 
@@ -439,7 +445,7 @@ def plot_grid(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> 
     for (prefix, protocol, shots, key), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         series_of = [_grid_series(t) for t in group]
         lines = list(dict.fromkeys(name for s in series_of for name in s))  # first seen first: table order
-        columns = [h for h in group[0].headers[group[0].label_columns :]]
+        columns = [h for h in group[0].headers[group[0].label_columns :] if h not in COST_COLUMNS]
         xs = list(dict.fromkeys(x for s in series_of for points in s.values() for x, _ in points))
         numeric = _numeric(xs)
         position = {x: float(x) if numeric else i for i, x in enumerate(xs)}

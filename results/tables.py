@@ -506,6 +506,7 @@ def add_cost_columns(tables: Sequence[Table], results: Results) -> None:
         for row in table.rows:
             cells = [c for c in row if isinstance(c, Cell)]
             records = [r for key in _row_keys(cells, results) for r in results.costs.get(key, [])]
-            where = dict(protocol=cells[0].protocol, method=cells[0].method, config=cells[0].config, shots=cells[0].shots,
+            shots = {c.shots for c in cells}  # a few-shot row: several
+            where = dict(protocol=cells[0].protocol, method=cells[0].method, config=cells[0].config, shots=shots.pop() if len(shots) == 1 else None,
                          dataset=cells[0].dataset, prefix=cells[0].prefix, settings=cells[0].settings) if cells else {}  # fmt: skip
             row.extend(cost_cells(records, **where) if cells else [None] * len(COST_COLUMNS))

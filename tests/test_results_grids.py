@@ -77,7 +77,7 @@ def test_a_grid_figure_has_a_line_per_combination(grid_runs: Path, tmp_path: Pat
     figures = []
     save = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
-    assert main([str(grid_runs), "--grid", DEPTH, "--plot", str(tmp_path), "--format", "md"]) == 0
+    assert main([str(grid_runs), "--grid", DEPTH, "--plot", str(tmp_path), "--format", "md", "--cost"]) == 0  # cost is not drawn
     (path,) = tmp_path.iterdir()
     assert path.name == f"grid_base2new_16shots_{DEPTH}.png"
     (fig,) = figures
@@ -113,3 +113,20 @@ def test_cost_columns_show_a_dash_without_a_record(tmp_path: Path, capsys: pytes
 def main_output(root: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert main([str(root)]) == 0
     return capsys.readouterr().out
+
+
+def test_figures_never_draw_the_cost_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import results.plots as plots
+
+    root = make_example_runs(tmp_path / "runs", datasets=("dtd",), seeds=(1,))
+    for run in root.glob("*/**/seed1"):  # every run of every protocol: 8192 params would be off the accuracy axis
+        write_cost(run, 8192, 20.0, 512.0)
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    assert main([str(root), "--cost", "--plot", str(tmp_path / "figures"), "--format", "csv"]) == 0
+    assert len(figures) == 3  # base-to-new, few-shot, cross-dataset (no DG target here)
+    for fig in figures:
+        for ax in fig.axes:
+            heights = [p.get_height() for p in ax.patches] + [y for line in ax.get_lines() for y in line.get_ydata()]
+            assert heights and max(heights) <= 100, fig.texts

@@ -5,6 +5,7 @@
     python sweep.py fewshot --launcher slurm --partition gpu --time 240  # a SLURM job array
     python sweep.py base2new --dry-run OPTIM.MAX_EPOCH 5                # the train.py commands
     python sweep.py status base2new --methods mudpt                     # what is done; nothing runs
+    python sweep.py base2new --methods mudpt --grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,9 TRAINER.MUDPT.N_CTX=2,4
 
 The protocol scripts scripts/<method>/<name>.sh call "sweep.py script <path> ARGS", which reads
 the method and the step from the script's path and its arguments as before
@@ -41,7 +42,7 @@ from .execute import (
     with_trained_run,
 )
 from .methods import METHODS, Method, method_for
-from .plan import REPO, Settings, Unit, make_plan
+from .plan import REPO, Settings, Unit, make_plan, non_result_keys
 
 __all__ = ["SCRIPTS", "main", "script_text", "write_scripts"]
 
@@ -127,17 +128,26 @@ def _int_list(value: str) -> list[int]:
 
 
 INT_LISTS = ("--seeds", "--shots")
+GRID = "--grid"
 
 
 def _join_int_lists(argv: Sequence[str]) -> list[str]:
     """``--seeds 1 2 3 KEY VALUE`` (or ``--seeds=1 2 3``) -> ``--seeds=1,2,3 KEY VALUE``: the
     integers after the flag are its values, the first other word starts the overrides (argparse
-    would take them all)."""
+    would take them all). ``--grid A=1,2 B=3 KEY VALUE`` -> ``--grid=A=1,2 --grid=B=3 KEY VALUE``:
+    the words with ``=`` after the flag are its entries (the first word after it always is one, so
+    that a malformed entry is reported as such)."""
     out: list[str] = []
     i = 0
     while i < len(argv):
         flag, equals, first = argv[i].partition("=")
-        if flag in INT_LISTS:
+        if flag == GRID:
+            entries = [first] if equals else []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("-") and ("=" in argv[i + 1] or not entries):
+                entries.append(argv[i + 1])
+                i += 1
+            out += [f"{GRID}={entry}" for entry in entries or [""]]
+        elif flag in INT_LISTS:
             values = [first] if equals else []
             while i + 1 < len(argv) and argv[i + 1].replace(",", "").isdigit():
                 values.append(argv[i + 1])
@@ -171,6 +181,12 @@ def _add_selection(p: argparse.ArgumentParser, one_run: bool = False, script: bo
     fewshot = " ".join(map(str, PROTOCOLS["fewshot"].shots))
     sel.add_argument("--shots", type=_int_list, help=f"few-shot: shots per class, e.g. --shots 1 2 4 (default: {fewshot})")
     sel.add_argument("--steps", type=_list, help="steps to run (default: all): train, test")
+    if not script:
+        sel.add_argument(
+            GRID, action="append", default=[], metavar="KEY=V1,V2",
+            help="sweep config keys: every point of the product of the entries runs, e.g. "
+            "--grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,9 TRAINER.MUDPT.N_CTX=2,4 (a TRAINER.<METHOD>.* key sweeps that method only)",
+        )  # fmt: skip
     if status:
         return
     run = p.add_argument_group("how")
@@ -231,17 +247,6 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
     return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
 
 
-def _non_result_keys() -> set[str]:
-    """The config keys that cannot change results (the trainers add theirs with their config)."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
-    import train
-    from engine.run_folder import NON_RESULT_KEYS
-
-    train.default_cfg()
-    return set(NON_RESULT_KEYS)
-
-
 def _jobs_folder(settings: Settings) -> str:
     """Where submitit keeps each job's output."""
     return osp.join(settings.output, ".submitit")
@@ -279,7 +284,8 @@ def execute(
     status_only: bool = False,
 ) -> int:
     settings = _settings(args)
-    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, _non_result_keys())
+    grid = getattr(args, "grid", None) or ()
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result_keys(), grid)
     if getattr(args, "restart", False):
         for unit in units:
             for run in unit.steps:

@@ -38,9 +38,12 @@ __all__ = [
     "Unit",
     "dataset_opts",
     "effective_overrides",
+    "grid_points",
     "make_plan",
     "mirror",
+    "non_result_keys",
     "override_tag",
+    "parse_grid",
     "resolve_trained",
     "split_overrides",
 ]
@@ -147,6 +150,71 @@ def split_overrides(pairs: Sequence[str]) -> list[tuple[str, str]]:
     return [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
 
 
+Grid = list[tuple[str, list[str]]]  # [(KEY, [V1, V2, ...]), ...] in the order given
+GRID_FORMAT = "KEY=V1,V2,... (e.g. --grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,5)"
+
+
+def parse_grid(entries: Sequence[str], overrides: Sequence[tuple[str, str]] = ()) -> Grid:
+    """``--grid`` entries ``KEY=V1,V2,...`` -> [(KEY, [V1, V2, ...]), ...]. A malformed entry, a
+    key given twice or also given as a plain ``KEY VALUE`` override is an error naming the entry
+    and the fix (repeated values are dropped)."""
+    plain = {k for k, _ in overrides}
+    grid: Grid = []
+    for entry in entries:
+        key, equals, text = entry.partition("=")
+        key = key.strip()
+        values = [v.strip() for v in text.split(",")]
+        if not equals or not key or " " in key:
+            raise ConfigError(f"--grid {entry!r}: an entry is {GRID_FORMAT}.")
+        if not text.strip() or any(not v for v in values):
+            raise ConfigError(f"--grid {entry}: an empty value; give the values separated by commas, {GRID_FORMAT}.")
+        if key in dict(grid):
+            raise ConfigError(f"--grid {entry}: {key} is already in the grid; give all its values in one entry, {key}={','.join(dict(grid)[key] + values)}.")
+        if key in plain:
+            raise ConfigError(
+                f"--grid {entry}: {key} is also a plain override ({key} {dict(overrides)[key]}); "
+                f"give it once: in the grid (add the value there) or as KEY VALUE."
+            )
+        grid.append((key, _unique(values)))
+    return grid
+
+
+def grid_points(grid: Grid) -> list[list[tuple[str, str]]]:
+    """The cartesian product of a grid: one list of ``(KEY, VALUE)`` overrides per point, the first
+    key varying slowest; no grid: one point without overrides."""
+    points: list[list[tuple[str, str]]] = [[]]
+    for key, values in grid:
+        points = [[*point, (key, value)] for point in points for value in values]
+    return points
+
+
+def _check_grid_keys(grid: Grid, methods: Sequence[Method], repo: str) -> None:
+    """Every grid key is a key of the config of some selected method (a ``TRAINER.<NODE>.*`` key
+    sweeps only that method's runs, as a plain override reaches only them)."""
+    for key, values in grid:
+        entry = f"{key}={','.join(values)}"
+        if any(key in _config_keys(method.node, repo) for method in methods):
+            continue
+        if key.startswith("TRAINER.") and key.count(".") >= 2:
+            node = key.split(".")[1]
+            owners = [m.name for m in methods if m.node == node]
+            if not owners:
+                from .methods import METHODS
+
+                named = [m.name for m in METHODS.values() if m.node == node]
+                hint = f"add --methods {named[0]}" if named else "no method has this node"
+                raise ConfigError(
+                    f"--grid {entry}: none of the selected methods ({', '.join(m.name for m in methods)}) has TRAINER.{node}.* keys; "
+                    f"{hint}, or sweep a key of theirs."
+                )
+        import difflib
+
+        keys = sorted({k for method in methods for k in _config_keys(method.node, repo)})
+        close = difflib.get_close_matches(key, keys, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"--grid {entry}: the config has no key {key}.{hint}")
+
+
 def _method_overrides(method: Method, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The overrides for this method: another method's ``TRAINER.<node>.*`` keys are left out."""
     own = f"TRAINER.{method.node}."
@@ -234,6 +302,17 @@ def _config_keys(node: str, repo: str) -> tuple[str, ...]:
     return tuple(k for k in keys if not k.startswith("TRAINER.") or k.startswith(f"TRAINER.{node}.") or k == TRAINER_KEY)
 
 
+def non_result_keys(repo: str = REPO) -> set[str]:
+    """The config keys that cannot change results (the trainers add theirs with their config)."""
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import train
+    from engine.run_folder import NON_RESULT_KEYS
+
+    train.default_cfg()
+    return set(NON_RESULT_KEYS)
+
+
 def _config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
 
@@ -251,9 +330,10 @@ def make_plan(
     overrides: Sequence[str],
     settings: Settings,
     non_result_keys: set[str],
+    grid: Sequence[str] = (),
 ) -> list[Unit]:
-    """The units of a selection, in table order (method, dataset, shots, seed); a bad selection
-    is a :class:`ConfigError` that says what to give instead.
+    """The units of a selection, in table order (method, dataset, shots, grid point, seed); a
+    bad selection is a :class:`ConfigError` that says what to give instead.
 
     Args:
         datasets: the specs to run on (None: the protocol's); for cross-dataset, the targets.
@@ -263,9 +343,19 @@ def make_plan(
         steps: the steps to run, by name (None: all).
         overrides: ``KEY VALUE`` pairs for every run (``TRAINER.<NODE>.*`` keys: that method's).
         non_result_keys: config keys that cannot change results: not in folder names.
+        grid: ``--grid`` entries ``KEY=V1,V2,...``: every point of their cartesian product is
+            added to the overrides. Points are named like any overrides (the point equal to the
+            recipe is the recipe's folder); a ``TRAINER.<NODE>.*`` key sweeps that method's runs
+            only (another method runs once); points that name the same run are one run.
     """
     pairs = split_overrides(overrides)
-    keys = [k for k, _ in pairs]
+    grid_spec = parse_grid(grid, pairs)
+    if SHOTS_KEY in dict(grid_spec):
+        raise ConfigError(
+            f"--grid {SHOTS_KEY}=...: the shots are part of the run folder (shots_<K>), not a grid key; "
+            f"run the few-shot protocol with --shots, or one sweep per {SHOTS_KEY} K."
+        )
+    keys = [k for k, _ in pairs] + [k for k, _ in grid_spec]
     for key, why in (
         (SUBSAMPLE_KEY, "is set by the protocol's steps (base classes to train, new ones to test)"),
         (TRAINER_KEY, "is the method: choose it with --methods (or the script's folder)"),
@@ -294,14 +384,14 @@ def make_plan(
             f"CFG / --config {settings.config_file} replaces the recipe of one method; name it with --methods "
             f"(e.g. --methods {methods[0].name if methods else 'mudpt'})."
         )
+    _check_grid_keys(grid_spec, methods, settings.repo)
+    points = grid_points(grid_spec)
     ignore = set(non_result_keys)
 
     units: list[Unit] = []
     for method in methods:
         if protocol.name not in method.protocols:
             raise ConfigError(f"{method.name} has no recipe for the {protocol.name} protocol (it has: {', '.join(method.protocols)}).")
-        method_pairs = _method_overrides(method, pairs)
-        flat = [x for kv in method_pairs for x in kv]
         first = protocol.steps[0]
         if protocol.per_dataset:
             todo = [(spec, [spec]) for spec in (datasets if datasets is not None else protocol.datasets(first))]
@@ -312,25 +402,63 @@ def make_plan(
         for train_spec, eval_specs in todo:
             for k in shot_values:
                 config_file = settings.config_file or method.config(protocol.name, train_spec.config, k)
-                changed = effective_overrides(config_file, method_pairs, settings.repo)
-                tag = override_tag(changed, ignore, _config_keys(method.node, settings.repo))
-                folder_config = _config_name(config_file) + (f"+{tag}" if tag else "")
-                for seed in seeds:
-                    unit = Unit()
+                folders: set[str] = set()  # grid points that name the same run are one run
+                for point in points:
+                    method_pairs = _method_overrides(method, pairs + _known(point, method, settings.repo))
+                    flat = [x for kv in method_pairs for x in kv]
+                    try:
+                        changed = effective_overrides(config_file, method_pairs, settings.repo)
+                    except ConfigError as e:
+                        if not point:
+                            raise
+                        raise ConfigError(f"--grid point {' '.join(f'{k}={v}' for k, v in point)}: {e}") from None
+                    tag = override_tag(changed, ignore, _config_keys(method.node, settings.repo))
+                    folder_config = _config_name(config_file) + (f"+{tag}" if tag else "")
+                    if folder_config in folders:
+                        continue
+                    folders.add(folder_config)
+                    units += _seed_units(protocol, method, settings, chosen_steps, train_spec, eval_specs, k, seeds, config_file, folder_config, flat)
+    return units
 
-                    def step_run(step: Step, spec: Any, evaluates: StepRun | None = None) -> StepRun:
-                        directory = run_dir(settings.output, protocol.name, step.folder, spec.config, k, method.trainer, folder_config, seed)
-                        alone = evaluates is not None and first not in chosen_steps
-                        return StepRun(method, protocol, step, spec, k, seed, config_file, folder_config, directory, flat, evaluates, alone)
 
-                    trained = step_run(first, train_spec)
-                    if first in chosen_steps:
-                        unit.steps.append(trained)
-                    for step in protocol.steps[1:]:
-                        if step in chosen_steps:
-                            unit.steps += [step_run(step, spec, trained) for spec in eval_specs]
-                    if unit.steps:
-                        units.append(unit)
+def _known(point: Sequence[tuple[str, str]], method: Method, repo: str) -> list[tuple[str, str]]:
+    """The overrides of a grid point that ``method``'s config has (the others sweep other methods)."""
+    keys = _config_keys(method.node, repo)
+    return [(k, v) for k, v in point if k in keys]
+
+
+def _seed_units(
+    protocol: Protocol,
+    method: Method,
+    settings: Settings,
+    chosen_steps: Sequence[Step],
+    train_spec: Any,
+    eval_specs: Sequence[Any],
+    k: int,
+    seeds: Sequence[int],
+    config_file: str,
+    folder_config: str,
+    flat: list[str],
+) -> list[Unit]:
+    """The units of one setting (method, datasets, shots, overrides), one per seed."""
+    first = protocol.steps[0]
+    units: list[Unit] = []
+    for seed in seeds:
+        unit = Unit()
+
+        def step_run(step: Step, spec: Any, evaluates: StepRun | None = None) -> StepRun:
+            directory = run_dir(settings.output, protocol.name, step.folder, spec.config, k, method.trainer, folder_config, seed)
+            alone = evaluates is not None and first not in chosen_steps
+            return StepRun(method, protocol, step, spec, k, seed, config_file, folder_config, directory, flat, evaluates, alone)
+
+        trained = step_run(first, train_spec)
+        if first in chosen_steps:
+            unit.steps.append(trained)
+        for step in protocol.steps[1:]:
+            if step in chosen_steps:
+                unit.steps += [step_run(step, spec, trained) for spec in eval_specs]
+        if unit.steps:
+            units.append(unit)
     return units
 
 

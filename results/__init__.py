@@ -13,8 +13,10 @@ a result are listed with the reason, repeated runs of one seed are listed and co
   and ``protocols.PROTOCOLS``;
 - :mod:`results.layouts`: run folders -> what each measures (protocol, method, config, shots,
   dataset, role, prefix) and its seed;
-- :mod:`results.tables`: seed averages and the tables; :mod:`results.render`: text, markdown,
-  LaTeX and CSV; :mod:`results.plots`: PNG figures (``--plot DIR``);
+- :mod:`results.tables`: seed averages and the tables (and the cost columns, ``--cost``);
+  :mod:`results.grids`: the tables of a ``sweep.py --grid`` (``--grid KEY``);
+  :mod:`results.render`: text, markdown, LaTeX and CSV; :mod:`results.plots`: PNG figures
+  (``--plot DIR``);
 - :mod:`results.cli`: the command line.
 
 It reads the logs of this repository and those written by the CoOp, CoCoOp, MaPLe, PromptSRC and

@@ -6,6 +6,8 @@ Usage::
     python parse_results.py output/base2new --format md   # markdown
     python parse_results.py output/ --format csv --out results.csv
     python parse_results.py output/ --plot figures/       # and one PNG per table kind and setting
+    python parse_results.py output/ --grid TRAINER.MUDPT.PROMPT_DEPTH --plot figures/  # a sweep.py --grid
+    python parse_results.py output/ --cost                # params, ms/iter and peak MB columns too
     python parse_results.py --status output/base2new/train_base/dtd/shots_16/MuDPT/cfg/seed1
 
 ``--status`` prints ``complete``, ``incomplete`` or ``missing`` and exits with 0, 1 or 2.
@@ -54,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write figures (PNG) of the base-to-new, few-shot, cross-dataset and DG tables into DIR",
     )
     parser.add_argument("--plot-note", default="", metavar="TEXT", help="a note for every figure's title (e.g. \"synthetic data\")")
+    parser.add_argument(
+        "--grid",
+        metavar="KEY",
+        help="the grids of sweep.py --grid instead of the tables: accuracy against the swept config key KEY "
+        "(e.g. TRAINER.MUDPT.PROMPT_DEPTH), one row (and line, with --plot) per combination of the other swept keys",
+    )
+    parser.add_argument(
+        "--cost",
+        action="store_true",
+        help="add the columns params / ms/iter / peak MB (mean over seeds of the training runs' run.json cost; - where none)",
+    )
     return parser
 
 
@@ -96,6 +109,8 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.error("the directory to parse is required (e.g. python parse_results.py output/)")
     if args.runs and args.plot is not None:
         parser.error("--plot draws the tables; --runs lists runs instead of tables: give one of them")
+    if args.runs and (args.grid or args.cost):
+        parser.error(f"{'--grid' if args.grid else '--cost'} shapes the tables; --runs lists runs instead of tables: give one of them")
     root: Path = args.directory
     _check_paths(root, args.out, args.plot)
 
@@ -121,7 +136,8 @@ def _main(argv: Sequence[str] | None) -> int:
         from .plots import plot_tables
 
         paths = plot_tables(tables, args.plot, ci95=args.ci95, note=args.plot_note)
-        where = ", ".join(str(p) for p in paths) if paths else "none: no base-to-new, few-shot, cross-dataset or DG results"
+        nothing = f"no grid over {args.grid}" if args.grid else "no base-to-new, few-shot, cross-dataset or DG results"
+        where = ", ".join(str(p) for p in paths) if paths else f"none: {nothing}"
         print(f"Figures: {where}", file=sys.stderr)
     return 0 if tables or args.runs else EXIT_NO_RESULTS
 
@@ -135,16 +151,21 @@ def _report(runs, root: Path, args: argparse.Namespace):
         render_runs,
         render_tables,
     )
-    from .tables import Results, build_tables, group_results
+    from .grids import grid_tables
+    from .tables import Results, add_cost_columns, build_tables, group_results
 
     if args.runs:
         return render_runs(runs, root, args.format, args.keyword), Results(), []
     results = group_results(runs, args.keyword, args.ci95)
-    tables = build_tables(results, args.keyword)
+    tables = grid_tables(results, args.grid, args.keyword) if args.grid else build_tables(results, args.keyword)
+    if args.cost:
+        add_cost_columns(tables, results)
     if args.format == "csv":
         return render_csv(tables), results, tables
     if tables:
         sections = [render_tables(tables, args.format, args.ci95)]
+    elif args.grid:
+        sections = [f"No grid over {args.grid}: no complete run (with '{args.keyword}') of this repository has it in its config.yaml.\n"]
     else:
         sections = [f"No complete results for '{args.keyword}'.\n"]
     for section in (render_repeats(results.repeats, root, args.format), render_incomplete(runs, root, args.format)):

@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from protocols.definitions import seed_of_folder, shots_of_folder
 
@@ -92,6 +92,9 @@ class Run:
         config: the kept keys of its config (``config.yaml``, else the chosen log's dump); None
             when neither could be read.
         record_reason: why it is incomplete according to its ``run.json`` (this repository's runs).
+        cost: the ``cost`` of its ``run.json`` (a training run of this repository:
+            ``trainable_params``, ``train_ms_per_iter``, ``peak_memory_mb``, ``memory_kind``);
+            None when it has none (evaluations, older runs, the Dassl backend, other repositories).
     """
 
     path: Path
@@ -100,6 +103,7 @@ class Run:
     result: LogResult | None
     config: Config | None = None
     record_reason: str = ""
+    cost: Mapping[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -146,7 +150,7 @@ def find_runs(root: Path, keyword: str = DEFAULT_KEYWORD) -> list[Run]:
     for seed_dir in seed_dirs_without_log:
         if not any(path.is_relative_to(seed_dir) for path in run_paths):
             key, seed = classify(seed_dir, root)
-            runs.append(Run(seed_dir, key, seed, None, read_config_yaml(seed_dir), record_reason(seed_dir)))
+            runs.append(Run(seed_dir, key, seed, None, read_config_yaml(seed_dir), record_reason(seed_dir), run_cost(seed_dir)))
     return sorted(runs, key=lambda run: (run.path, run.key.role))
 
 
@@ -162,6 +166,7 @@ def _runs_of_folder(run_dir: Path, root: Path, parsed: Sequence[LogResult]) -> l
         groups[""] = list(parsed)
     runs = []
     reason = ""
+    cost = run_cost(run_dir) if len(groups) == 1 else None  # several runs in one folder: whose?
     for group in groups.values():
         chosen = choose(group)
         if len(groups) > 1:  # several runs in one folder: config.yaml is the last one's, each log has its own
@@ -171,8 +176,20 @@ def _runs_of_folder(run_dir: Path, root: Path, parsed: Sequence[LogResult]) -> l
         key, seed = classify(run_dir, root, config)
         if not chosen.complete and not reason:
             reason = record_reason(run_dir)
-        runs.append(Run(run_dir, key, seed, chosen, config, "" if chosen.complete else reason))
+        runs.append(Run(run_dir, key, seed, chosen, config, "" if chosen.complete else reason, cost))
     return runs
+
+
+def run_cost(run_dir: Path) -> dict[str, Any] | None:
+    """The ``cost`` its ``run.json`` records (None: no record, no cost in it, or not readable)."""
+    from engine.errors import RunFolderError
+    from engine.run_folder import RunFolder
+
+    try:
+        cost = RunFolder(str(run_dir)).record().get("cost")
+    except RunFolderError:
+        return None
+    return cost if isinstance(cost, dict) else None
 
 
 def record_reason(run_dir: Path) -> str:

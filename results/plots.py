@@ -9,7 +9,10 @@ as the printed tables (so a figure never shows a number the tables do not):
 - ``fewshot[_<prefix>].png``: accuracy against shots (log scale), one panel per dataset and one for
   the average, one line per method and config with a shaded band of ± the spread over seeds;
 - ``xd.png``, ``dg.png``: cross-dataset and domain-generalisation bars; x = the source, the
-  targets and their average, one colour per method and config.
+  targets and their average, one colour per method and config;
+- ``grid_<protocol>_<K>shots_<KEY>[_<prefix>].png`` (``--grid KEY``): accuracy against the swept
+  key, a panel per dataset (and column of base-to-new), one line per method, recipe and
+  combination of the other swept keys, with a band of ± the spread over seeds.
 
 Bars start at 0 (their length is the accuracy) on one scale for every panel of a figure. An
 average over fewer datasets than its protocol has is not comparable with a complete one: its bar
@@ -26,9 +29,11 @@ from typing import Sequence
 
 from .benchmarks import benchmarks
 from .layouts import BASE2NEW, FEWSHOT, XD
+from .grids import GRID
 from .tables import (
     AVERAGE,
     BASE_COLUMN,
+    COST_COLUMNS,
     DG,
     HM_COLUMN,
     NEW_COLUMN,
@@ -134,9 +139,14 @@ def _set_accuracy_axis(ax, bottom: float, top: float) -> None:
     ax.set_ylim(bottom, top)  # set_yticks may widen the range
 
 
+def _measured(row: Sequence[object]) -> list[Cell]:
+    """The cells of a row that figures draw: accuracies, not the cost columns (``--cost``)."""
+    return [c for c in row if isinstance(c, Cell) and c.column not in COST_COLUMNS]
+
+
 def _cells(table: Table) -> dict[tuple[str, str], Cell]:
     """(dataset config name or "average", column) -> cell."""
-    return {(c.dataset, c.column): c for row in table.rows for c in row if isinstance(c, Cell)}
+    return {(c.dataset, c.column): c for row in table.rows for c in _measured(row)}
 
 
 def _dataset_order(datasets: set[str]) -> list[str]:
@@ -293,8 +303,8 @@ def _curves(table: Table) -> dict[str, list[tuple[int, Cell]]]:
     """dataset (or "average") -> its (shots, cell) points in shots order."""
     curves: dict[str, list[tuple[int, Cell]]] = defaultdict(list)
     for row in table.rows:
-        for cell in row:
-            if isinstance(cell, Cell) and cell.shots is not None:
+        for cell in _measured(row):
+            if cell.shots is not None:
                 curves[cell.dataset].append((cell.shots, cell))
     return {dataset: sorted(points, key=lambda p: p[0]) for dataset, points in curves.items()}
 
@@ -375,7 +385,7 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
     datasets: set[str] = set()
     series, labels = [], []
     for row in table.rows:
-        cells = {c.dataset: c for c in row if isinstance(c, Cell)}
+        cells = {c.dataset: c for c in _measured(row)}
         if not cells:
             continue
         first = next(iter(cells.values()))
@@ -398,13 +408,93 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
     return _finish(fig, title, labels, colours, False, out_dir / f"{table.kind}.png")
 
 
+# ---------------------------------------------------------------------------------------------
+# Grids (parse_results.py --grid KEY)
+# ---------------------------------------------------------------------------------------------
+GRID_COLUMNS = 4  # panels per row of a grid figure that has one column per dataset
+
+
+def _grid_series(table: Table) -> dict[tuple[str, ...], list[tuple[str, dict[str, Cell]]]]:
+    """A grid table's lines: (method, recipe[, other swept values]) -> [(x value, column -> cell)]."""
+    series: dict[tuple[str, ...], list[tuple[str, dict[str, Cell]]]] = defaultdict(list)
+    for row in table.rows:
+        labels = [str(c) for c in row[: table.label_columns]]
+        cells = {c.column: c for c in _measured(row[table.label_columns :])}
+        series[tuple(labels[:-1])].append((labels[-1], cells))
+    return series
+
+
+def _numeric(values: Sequence[str]) -> bool:
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return False
+    return True
+
+
+def plot_grid(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> list[Path]:
+    """One figure per (prefix, protocol, shots) of grid tables: the metric (Base / New / HM in
+    three columns for base-to-new) against the swept key, a panel per dataset and the average,
+    one line per method, recipe and combination of the other swept keys, with a band of ± the
+    spread over seeds (none for HM and averages: derived values)."""
+    plt = _pyplot()
+    groups: dict[tuple[str, str, int | None, str], list[Table]] = defaultdict(list)
+    for table in tables:
+        groups[(table.prefix, table.protocol, table.shots, table.grid_key)].append(table)
+    paths = []
+    for (prefix, protocol, shots, key), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        series_of = [_grid_series(t) for t in group]
+        lines = list(dict.fromkeys(name for s in series_of for name in s))  # first seen first: table order
+        columns = [h for h in group[0].headers[group[0].label_columns :] if h not in COST_COLUMNS]
+        xs = list(dict.fromkeys(x for s in series_of for points in s.values() for x, _ in points))
+        numeric = _numeric(xs)
+        position = {x: float(x) if numeric else i for i, x in enumerate(xs)}
+        panels = [(t, series, column) for t, series in zip(group, series_of) for column in columns]
+        ncols = len(columns) if len(columns) > 1 else min(GRID_COLUMNS, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(FEWSHOT_PANEL_WIDTH * ncols, PANEL_HEIGHT * nrows + TITLE_HEIGHT), squeeze=False)
+        colours = _colours(len(lines))
+        for ax, (table, series, column) in zip(axes.flat, panels):
+            values: list[float] = []
+            for colour, name in zip(colours, lines):
+                points = sorted(((position[x], cells[column]) for x, cells in series.get(name, []) if column in cells), key=lambda p: p[0])
+                if not points:
+                    continue
+                x, means = [p for p, _ in points], [c.mean for _, c in points]
+                ax.plot(x, means, color=colour, marker="o", markersize=MARKER_SIZE)
+                spreads = [c.spread or 0.0 for _, c in points]
+                if any(spreads):
+                    low, high = [m - s for m, s in zip(means, spreads)], [m + s for m, s in zip(means, spreads)]
+                    ax.fill_between(x, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0)
+                    values += low + high
+                values += means
+            ax.set_xticks([position[x] for x in xs])
+            ax.set_xticklabels(xs, fontsize=TICK_FONT)
+            _set_accuracy_axis(ax, *_curve_limits(values))
+            ax.tick_params(axis="y", labelsize=TICK_FONT)
+            ax.grid(alpha=GRID_ALPHA)
+            ax.set_title(f"{_x_label(table.dataset)}" + (f": {column}" if len(columns) > 1 else ""), fontsize=TITLE_FONT)
+            ax.set_xlabel(key.split(".")[-1], fontsize=TICK_FONT)
+        for ax in axes.flat[len(panels) :]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("accuracy (%)")
+        detail = f"{KIND_TITLES.get(protocol, protocol).lower()}, {shots} shots" + (f", under {prefix}/" if prefix else "")
+        title = (f"Grid over {key}, {detail}" + (f" ({note})" if note else ""), f"mean over seeds, band {_spread_text(ci95)}")
+        labels = [", ".join(name) for name in lines]
+        stem = f"grid_{protocol}_{shots}shots_{_slug(key)}"
+        paths.append(_finish(fig, title, labels, colours, True, out_dir / _file_name(stem, prefix)))
+    return paths
+
+
 def plot_tables(tables: Sequence[Table], out_dir: Path, ci95: bool = False, note: str = "") -> list[Path]:
     """Write the figures of ``tables`` into ``out_dir``; the paths written, in order.
 
     ``note`` goes into every title (e.g. "synthetic data").
     """
     out_dir = Path(out_dir)
-    paths = plot_base2new([t for t in tables if t.kind == BASE2NEW], out_dir, ci95, note)
+    paths = plot_grid([t for t in tables if t.kind == GRID], out_dir, ci95, note)
+    paths += plot_base2new([t for t in tables if t.kind == BASE2NEW], out_dir, ci95, note)
     paths += plot_fewshot([t for t in tables if t.kind == FEWSHOT], out_dir, ci95, note)
     paths += [plot_transfer(t, out_dir, ci95, note) for t in tables if t.kind in (XD, DG)]
     return paths

@@ -68,7 +68,7 @@ def format_cell(cell: object, modal_n: int | None) -> str:
         return "-"
     if not isinstance(cell, Cell):
         return str(cell)
-    text = f"{cell.mean:.{DECIMALS}f}"
+    text = f"{cell.mean:.{DECIMALS if cell.decimals is None else cell.decimals}f}"
     if cell.spread is not None:
         text += f" ± {cell.spread:.{DECIMALS}f}"
     if cell.n is not None and cell.n != modal_n:

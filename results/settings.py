@@ -21,6 +21,7 @@ __all__ = [
     "Config",
     "RunSettings",
     "config_from_yaml",
+    "config_values",
     "is_setting_key",
     "method_settings",
     "parse_config_dump",
@@ -93,25 +94,32 @@ def _as_dump_text(value: Any) -> str:
     return str(value)
 
 
-def config_from_yaml(text: str) -> dict[str, str]:
-    """The kept keys of a ``config.yaml`` text."""
+def config_values(text: str) -> dict[str, str]:
+    """Every key of a ``config.yaml`` text, its value as the yacs dump prints it."""
     from engine.run_folder import flatten_config
 
     loaded = yaml.safe_load(text) or {}
     if not isinstance(loaded, dict):
         return {}
-    return {key: _as_dump_text(value) for key, value in flatten_config(loaded).items() if is_setting_key(key)}
+    return {key: _as_dump_text(value) for key, value in flatten_config(loaded).items()}
 
 
-def read_config_yaml(run_dir: Path) -> dict[str, str] | None:
-    """The kept keys of ``run_dir/config.yaml``; None when there is none or it is not readable."""
+def config_from_yaml(text: str) -> dict[str, str]:
+    """The kept keys of a ``config.yaml`` text."""
+    return {key: value for key, value in config_values(text).items() if is_setting_key(key)}
+
+
+def read_config_yaml(run_dir: Path, every_key: bool = False) -> dict[str, str] | None:
+    """The kept keys (``every_key``: all keys) of ``run_dir/config.yaml``; None when there is
+    none or it is not readable."""
     from engine.run_folder import RunFolder
 
     path = run_dir / RunFolder.CONFIG
     if not path.is_file():
         return None
     try:
-        return config_from_yaml(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return config_values(text) if every_key else config_from_yaml(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):  # half-written or foreign: use the log's dump
         return None
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .benchmarks import benchmarks
 from .layouts import BASE, BASE2NEW, FEWSHOT, NEW, OTHER, XD, ZEROSHOT, Run, RunKey
@@ -40,6 +40,8 @@ __all__ = [
     "Results",
     "Stat",
     "Table",
+    "COST_COLUMNS",
+    "add_cost_columns",
     "aggregate",
     "build_tables",
     "config_label",
@@ -113,11 +115,15 @@ class Results:
         settings: key -> the caption settings of each run averaged (None where its config was
             not read); see :func:`results.settings.method_settings`.
         repeats: runs left out as repeats of another run's key and seed.
+        costs: key -> the ``cost`` records (``run.json``) of its runs that have one.
+        runs: key -> its runs that were averaged.
     """
 
     stats: dict[RunKey, Stat] = field(default_factory=dict)
     settings: dict[RunKey, list[RunSettings | None]] = field(default_factory=dict)
     repeats: list[Repeat] = field(default_factory=list)
+    costs: dict[RunKey, list[Mapping[str, Any]]] = field(default_factory=dict)  # the cost records of the runs averaged
+    runs: dict[RunKey, list[Run]] = field(default_factory=dict)  # the runs averaged, one per seed
 
 
 def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: bool = False) -> Results:
@@ -125,6 +131,8 @@ def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: boo
     path; later ones are :attr:`Results.repeats`."""
     values: dict[RunKey, list[float]] = defaultdict(list)
     settings: dict[RunKey, list[RunSettings | None]] = defaultdict(list)
+    costs: dict[RunKey, list[Mapping[str, Any]]] = defaultdict(list)
+    averaged: dict[RunKey, list[Run]] = defaultdict(list)
     used: dict[tuple[RunKey, int | None], Run] = {}
     repeats = []
     for run in sorted(runs, key=lambda r: (r.path, r.key.role)):
@@ -135,10 +143,13 @@ def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: boo
             repeats.append(Repeat(run, first))
             continue
         values[run.key].append(run.result.metrics[keyword])
+        averaged[run.key].append(run)
+        if run.cost is not None:
+            costs[run.key].append(run.cost)
         eval_only = bool(run.result.eval_only)
         settings[run.key].append(None if run.config is None else method_settings(run.key.method, run.config, eval_only))
     stats = {key: aggregate(vals, ci95) for key, vals in values.items()}
-    return Results(stats, dict(settings), repeats)
+    return Results(stats, dict(settings), repeats, dict(costs), dict(averaged))
 
 
 # =============================================================================================
@@ -161,6 +172,7 @@ class Cell:
     prefix: str = ""
     settings: str = ""  # the effective settings of the runs of its row or table
     covers: str = ""  # an average over fewer datasets than its protocol has: "<averaged>/<all>"
+    decimals: int | None = None  # None: the tables' (2); the cost columns have their own
 
 
 @dataclass
@@ -178,6 +190,9 @@ class Table:
     method: str = ""
     config: str = ""
     shots: int | None = None
+    protocol: str = ""  # of a grid table (its runs' protocol)
+    dataset: str = ""  # of a grid table: a dataset config name or "average"
+    grid_key: str = ""  # of a grid table: the swept key of its x axis
 
 
 Setting = tuple[str, str, str, "int | None"]  # (prefix, method, config, shots): one row or one table
@@ -435,3 +450,63 @@ def build_tables(results: Results, keyword: str = DEFAULT_KEYWORD) -> list[Table
         *other_table(results, keyword),
     ]
 
+
+
+# =============================================================================================
+# Cost (--cost)
+# =============================================================================================
+# The columns and the run.json "cost" fields they average (with their decimals).
+COST_COLUMNS = ("params", "ms/iter", "peak MB")
+COST_FIELDS = (("trainable_params", 0), ("train_ms_per_iter", 1), ("peak_memory_mb", 0))
+MEMORY_KIND, CUDA_MEMORY, CPU_MEMORY = "memory_kind", "cuda_max_allocated", "cpu_peak_rss"
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+def cost_cells(records: Sequence[Mapping[str, Any]], **where: Any) -> list[Cell | None]:
+    """params / ms per iteration / peak MB: each the mean over the records that have it (the
+    training runs of a row, one per seed); None (``-``) where none has. Peak memory is CUDA's
+    max allocated; a CPU run's peak RSS is marked ``(CPU RSS)``."""
+    cells: list[Cell | None] = []
+    for column, (name, decimals) in zip(COST_COLUMNS, COST_FIELDS):
+        counted = [r for r in records if _number(r.get(name)) is not None]
+        if not counted:
+            cells.append(None)
+            continue
+        note = ""
+        if name == "peak_memory_mb":
+            kinds = {r.get(MEMORY_KIND) for r in counted}
+            note = "" if kinds == {CUDA_MEMORY} else "(CPU RSS)" if kinds == {CPU_MEMORY} else "(mixed CUDA / CPU)"
+        mean = _mean([_number(r[name]) for r in counted])
+        cells.append(Cell(column=column, mean=mean, decimals=decimals, note=note, **where))
+    return cells
+
+
+def _row_keys(cells: Sequence[Cell], results: Results) -> list[RunKey]:
+    """The keys whose runs a row's cells average (an average cell: every dataset of its setting)."""
+    wanted = {(XD if c.protocol == DG else c.protocol, c.prefix, c.method, c.config, c.dataset, c.shots) for c in cells}
+    keys = []
+    for key in results.stats:
+        for protocol, prefix, method, config, dataset, shots in wanted:
+            same = (key.protocol, key.prefix, key.method, key.config) == (protocol, prefix, method, config)
+            if same and dataset in (AVERAGE, key.dataset) and (shots is None or key.shots == shots):
+                keys.append(key)
+                break
+    return keys
+
+
+def add_cost_columns(tables: Sequence[Table], results: Results) -> None:
+    """Add params / ms/iter / peak MB to every row: the mean over seeds of the cost its training
+    runs recorded (``run.json``); ``-`` where none did (evaluations, zero-shot, older runs, the
+    Dassl backend)."""
+    for table in tables:
+        table.headers = [*table.headers, *COST_COLUMNS]
+        for row in table.rows:
+            cells = [c for c in row if isinstance(c, Cell)]
+            records = [r for key in _row_keys(cells, results) for r in results.costs.get(key, [])]
+            shots = {c.shots for c in cells}  # a few-shot row: several
+            where = dict(protocol=cells[0].protocol, method=cells[0].method, config=cells[0].config, shots=shots.pop() if len(shots) == 1 else None,
+                         dataset=cells[0].dataset, prefix=cells[0].prefix, settings=cells[0].settings) if cells else {}  # fmt: skip
+            row.extend(cost_cells(records, **where) if cells else [None] * len(COST_COLUMNS))

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from protocols.definitions import FEWSHOT_SHOTS, PROTOCOL_SHOTS
 
-__all__ = ["make_example_runs", "write_run"]
+__all__ = ["GRID_RECIPE", "grid_accuracy", "make_example_runs", "make_grid_runs", "write_cost", "write_run"]
 
 SEEDS = (1, 2, 3)
 RANDOM_SEED = 0
@@ -115,4 +115,47 @@ def make_example_runs(output: Path, datasets: Sequence[str] | None = None, seeds
                     path = Path(run_dir(str(output), fewshot.name, step.folder, dataset, shots, trainer, config, seed))
                     acc = _accuracy(rng, level[dataset] - 4 * SHOT_GAIN + gain + offset)
                     write_run(path, acc, trainer, eval_only=False, config=_config(trainer, n_ctx, epochs, shots, "all"), seed=seed)
+    return output
+
+
+# A made-up MuDPT grid (sweep.py --grid TRAINER.MUDPT.PROMPT_DEPTH=... TRAINER.MUDPT.N_CTX=...):
+# depth 9 is the recipe's, so that point is the recipe's folder.
+GRID_RECIPE = ("MuDPT", "vit_b16_c2_ep10_batch4_depth9", 9, 2)  # trainer, recipe, its depth, its N_CTX
+
+
+def grid_accuracy(depth: int, n_ctx: int, seed: int, new: bool) -> float:
+    """The made-up accuracy of a grid run: exact, so that tests can compute the means."""
+    return 60.0 + depth + 2 * n_ctx + seed - (10.0 if new else 0.0)
+
+
+def write_cost(run_dir: Path, params: int, ms: float, memory: float | None, kind: str = "cuda_max_allocated") -> None:
+    """A ``run.json`` with the ``cost`` record a training run writes."""
+    import json
+
+    cost = {"trainable_params": params, "train_ms_per_iter": ms, "peak_memory_mb": memory, "memory_kind": kind}
+    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "kind": "train", "cost": cost}), encoding="utf-8")
+
+
+def make_grid_runs(output: Path, depths: Sequence[int], n_ctxs: Sequence[int], datasets: Sequence[str], seeds: Sequence[int]) -> Path:
+    """Base-to-new runs of a MuDPT grid in our layout, folders named as protocols.plan names them;
+    training runs record a cost (params = 1000 * depth * N_CTX, ms/iter = 10 * depth + seed)."""
+    from protocols import PROTOCOLS
+    from protocols.definitions import run_dir
+
+    trainer, recipe, recipe_depth, recipe_n_ctx = GRID_RECIPE
+    b2n = PROTOCOLS["base2new"]
+    for dataset in datasets:
+        for depth in depths:
+            for n_ctx in n_ctxs:
+                tag = "-".join(t for t in (f"n_ctx{n_ctx}" * (n_ctx != recipe_n_ctx), f"prompt_depth{depth}" * (depth != recipe_depth)) if t)
+                folder = recipe + (f"+{tag}" if tag else "")
+                for seed in seeds:
+                    for step in b2n.steps:
+                        path = Path(run_dir(str(output), b2n.name, step.folder, dataset, PROTOCOL_SHOTS, trainer, folder, seed))
+                        config = _config(trainer, n_ctx, 10, PROTOCOL_SHOTS, step.subsample)
+                        config.update({"TRAINER.MUDPT.PROMPT_DEPTH": depth, "SEED": seed, "OUTPUT_DIR": str(path)})
+                        acc = grid_accuracy(depth, n_ctx, seed, step.evaluates is not None)
+                        write_run(path, acc, trainer, eval_only=step.evaluates is not None, config=config, seed=seed)
+                        if step.evaluates is None:
+                            write_cost(path, 1000 * depth * n_ctx, 10.0 * depth + seed, 100.0 * depth)
     return output

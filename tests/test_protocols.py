@@ -6,6 +6,8 @@ executor, and a SLURM submission through submitit with a stand-in ``sbatch``.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shlex
@@ -434,3 +436,89 @@ def test_slurm_sweeps_are_a_submitit_job_array(sweep, tmp_path, monkeypatch):
                  "#SBATCH --account=abc", "#SBATCH --mem=32G", "-u -m submitit.core._submit"):  # fmt: skip
         assert line in submitted, line
         assert line in dry  # the dry run showed the same script
+
+
+# ---------------------------------------------------------------------------------------------
+# Grids (--grid KEY=V1,V2 ...)
+# ---------------------------------------------------------------------------------------------
+def test_a_grid_plans_every_point_under_its_own_folder(sweep, tmp_path):
+    code, out, err = sweep(
+        "base2new", "--methods", "mudpt,coop", "--datasets", "dtd", "--seeds", "1", "--dry-run",
+        "--grid", "TRAINER.MUDPT.PROMPT_DEPTH=3,9", "OPTIM.MAX_EPOCH=1,2", "DATALOADER.NUM_WORKERS", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    commands = dry_run_commands(out)
+    folders = [Path(option(c, "--output-dir")).relative_to(tmp_path / "output/base2new") for c in commands]
+    b2n = "dtd/shots_16/MuDPT"
+    # MuDPT: 2 x 2 points (the first key varies slowest), each trained then tested; depth 9 is the
+    # recipe's, so that point is named by the epochs alone. CoOp has no PROMPT_DEPTH: its runs
+    # sweep the epochs only.
+    expected = [
+        f"{b2n}/{MUDPT_B2N}+max_epoch1-prompt_depth3", f"{b2n}/{MUDPT_B2N}+max_epoch2-prompt_depth3",
+        f"{b2n}/{MUDPT_B2N}+max_epoch1", f"{b2n}/{MUDPT_B2N}+max_epoch2",
+        "dtd/shots_16/CoOp/vit_b16_ctxv1+max_epoch1", "dtd/shots_16/CoOp/vit_b16_ctxv1+max_epoch2",
+    ]  # fmt: skip
+    assert [str(f) for f in folders] == [f"{step}/{e}/seed1" for e in expected for step in ("train_base", "test_new")]
+    train = commands[0]
+    assert train[-6:] == ["DATALOADER.NUM_WORKERS", "0", "TRAINER.MUDPT.PROMPT_DEPTH", "3", "OPTIM.MAX_EPOCH", "1"]
+    assert commands[4][-4:] == ["TRAINER.MUDPT.PROMPT_DEPTH", "9", "OPTIM.MAX_EPOCH", "1"]  # the recipe's value, said
+    assert "TRAINER.MUDPT.PROMPT_DEPTH" not in commands[8]  # CoOp
+    assert option(commands[1], "--model-dir") == option(train, "--output-dir")  # each point's test evaluates its model
+    code, status, _ = sweep("status", "base2new", "--methods", "mudpt", "--datasets", "dtd", "--seeds", "1",
+                            "--grid", "TRAINER.MUDPT.PROMPT_DEPTH=3,9", "OPTIM.MAX_EPOCH=1,2")  # fmt: skip
+    assert code == 0 and status.startswith("Summary: 8 pending")
+    code, dry, _ = sweep("base2new", "--methods", "mudpt", "--datasets", "dtd", "--seeds", "1", "2", "--dry-run", "--launcher", "slurm",
+                         "--grid=TRAINER.MUDPT.PROMPT_DEPTH=3,9")  # fmt: skip
+    assert "[dry-run] the sbatch script of the job array (4 jobs):" in dry  # points x seeds
+
+
+def test_grid_points_that_name_the_same_run_run_once(sweep):
+    code, out, _ = sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--steps", "train", "--dry-run",
+                         "--grid", "OPTIM.LR=3e-3,0.003")  # fmt: skip
+    (command,) = dry_run_commands(out)
+    assert Path(option(command, "--output-dir")).parts[-2] == "vit_b16_ctxv1+lr0.003"
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["TRAINER.MUDPT.N_CTX"], "--grid 'TRAINER.MUDPT.N_CTX': an entry is KEY=V1,V2,... (e.g. --grid TRAINER.MUDPT.PROMPT_DEPTH=1,3,5)."),
+    ([], "--grid '': an entry is KEY=V1,V2,..."),
+    (["TRAINER.MUDPT.N_CTX=1,,2"], "--grid TRAINER.MUDPT.N_CTX=1,,2: an empty value; give the values separated by commas"),
+    (["TRAINER.MUDPT.N_CTX=1", "TRAINER.MUDPT.N_CTX=2"],
+     "--grid TRAINER.MUDPT.N_CTX=2: TRAINER.MUDPT.N_CTX is already in the grid; give all its values in one entry, TRAINER.MUDPT.N_CTX=1,2."),
+    (["OPTIM.MAX_EPOCH=1,2", "OPTIM.MAX_EPOCH", "3"],
+     "--grid OPTIM.MAX_EPOCH=1,2: OPTIM.MAX_EPOCH is also a plain override (OPTIM.MAX_EPOCH 3); give it once"),
+    (["TRAINER.MUDPT.N_CTXX=1"], "--grid TRAINER.MUDPT.N_CTXX=1: the config has no key TRAINER.MUDPT.N_CTXX. Did you mean TRAINER.MUDPT.N_CTX?"),
+    (["TRAINER.MAPLE.N_CTX=1,2"],
+     "--grid TRAINER.MAPLE.N_CTX=1,2: none of the selected methods (mudpt, coop) has TRAINER.MAPLE.* keys; add --methods maple"),
+    (["TRAINER.MUDPT.N_CTX=a"], "--grid point TRAINER.MUDPT.N_CTX=a: command-line override: Type mismatch"),
+    (["DATASET.NUM_SHOTS=1,2"], "--grid DATASET.NUM_SHOTS=...: the shots are part of the run folder"),
+    (["DATASET.SUBSAMPLE_CLASSES=new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),
+])  # fmt: skip
+def test_bad_grids_stop_before_anything_runs(sweep, tmp_path, grid, message):
+    code, out, err = sweep("base2new", "--methods", "mudpt,coop", "--datasets", "dtd", "--seeds", "1", "--dry-run", "--grid", *grid)
+    assert code == 2 and out == "" and err.startswith(f"error: {message}"), err
+    assert not (tmp_path / "output").exists()
+
+
+def test_a_grid_runs_and_parse_results_shows_it(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch, capsys):
+    """A real 2-point grid, one after another: each point trains and is evaluated in its own
+    folder, and parse_results.py --grid reads the points back from the runs' config.yaml."""
+    from results.cli import main as parse_results
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    args = ["base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--grid", "TRAINER.COOP.N_CTX=2,4", *_tiny(tiny_clip_file)]
+    code, out, _ = sweep(*args)
+    assert code == 0, out
+    assert out.rstrip().endswith("Summary: 4 done")
+    b2n = tmp_path / "output/base2new"
+    tiny = "train_x.batch_size2-size32_32-max_epoch1"
+    for n_ctx in (2, 4):
+        folder = f"dtd/shots_1/CoOp/vit_b16_ctxv1+{tiny}-n_ctx{n_ctx}/seed1"
+        assert json.loads((b2n / "train_base" / folder / "run.json").read_text())["status"] == "complete"
+        assert json.loads((b2n / "test_new" / folder / "run.json").read_text())["status"] == "complete"
+    assert sweep("status", *args)[1].startswith("Summary: 4 done")
+    assert parse_results([str(b2n), "--grid", "TRAINER.COOP.N_CTX", "--format", "csv", "--cost"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    points = sorted({(r["dataset"], r["settings"]) for r in rows})
+    assert points == [("dtd", "N_CTX=2"), ("dtd", "N_CTX=4")]  # only N_CTX differs between the runs
+    assert {r["column"] for r in rows} >= {"Base", "New", "HM"}

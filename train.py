@@ -414,7 +414,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         if cost is not None:
             log.info(
                 f"Cost: {cost['trainable_params']:,} trainable parameters, {cost['train_ms_per_iter']:.1f} ms/iter "
-                f"(median over {cost['epochs_timed']} epoch(s), data loading included), peak memory "
+                f"(median over {cost['epochs_timed']} timed epoch(s), the first left out when there are more, data loading included), peak memory "
                 f"{cost['peak_memory_mb']:,.0f} MB ({cost['memory_kind']})"
             )
             if state.started:

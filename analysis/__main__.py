@@ -5,7 +5,8 @@ Usage (from the repository root)::
     python -m analysis alignment RUN_DIR [RUN_DIR ...] --out DIR [--split test|val] [--zero-shot]
         [--max-images N] [--classes base|new|all] [--root DATA] [--load-epoch E] [--no-plots]
 
-Each RUN_DIR is the output folder of a ``train.py`` run (config.yaml, run.json, checkpoints).
+Each RUN_DIR is the output folder of a ``train.py`` run (config.yaml, run.json, checkpoints), or a
+folder above such runs: every trained run below it (those holding a checkpoint), sorted.
 Writes DIR/alignment.json, DIR/alignment.md, DIR/alignment_*.png (see ``docs/alignment.md``) and
 DIR/alignment.log (every log line; ``--verbose`` shows them on the console too).
 
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Modality gap, true-class cosine and margin, movement from frozen CLIP (features and per block), "
         "cross-modal prompt cosine per layer, for each run; written to --out as JSON, Markdown and PNG.",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="output folders of train.py runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="output folders of train.py runs, or folders above them (every trained run below, sorted)")  # fmt: skip
     p.add_argument("--out", required=True, help="folder for alignment.json, alignment.md and the figures")
     p.add_argument("--split", choices=SPLITS, default="test", help="the split to measure on (default: test)")
     p.add_argument("--zero-shot", action="store_true", help="add frozen CLIP with the hand-crafted prompt as a reference row")
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def alignment(args: argparse.Namespace) -> int:
-    from analysis.alignment import alignment_measures, load_run
+    from analysis.alignment import alignment_measures, find_runs, load_run
     from analysis.report import write_report
     from engine.seam import CONSOLE, ConfigError, get_logger, set_verbose, setup_logger
     from trainers.base import load_frozen_clip
@@ -62,7 +64,7 @@ def alignment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-images {args.max_images}: give a positive number of images (or leave it out for the whole split).")
     setup_logger(os.path.join(args.out, LOG_NAME))  # every line there; on the console only what says what happens
     rows, references, clips = [], {}, {}
-    for run_dir in args.runs:
+    for run_dir in [run for path in args.runs for run in find_runs(path)]:
         run = load_run(run_dir, root=args.root, classes=args.classes, load_epoch=args.load_epoch)
         backbone = (run.cfg.MODEL.BACKBONE.NAME, run.cfg.MODEL.BACKBONE.PATH, run.cfg.TRAINER[run.trainer.CFG_NODE].get("PREC", ""))
         if backbone not in clips:  # one frozen CLIP per backbone for the references

@@ -53,6 +53,7 @@ __all__ = [
     "LoadedRun",
     "RunMeasures",
     "alignment_measures",
+    "find_runs",
     "class_text_features",
     "injection_attention",
     "load_run",
@@ -110,6 +111,20 @@ def _run_config_path(run_dir: str) -> str:
             "(its --output-dir, holding config.yaml, run.json and the checkpoint sub-folder)."
         )
     return folder.file(RunFolder.CONFIG)
+
+
+def find_runs(path: str) -> list[str]:
+    """``path`` itself when it is a run folder, else every run folder below it that holds a
+    checkpoint (trained runs: evaluation folders hold none), sorted; an error if there is none."""
+    if RunFolder(path).config_text() is not None or not os.path.isdir(path):
+        return [path]
+    found = sorted(top for top, dirs, _ in os.walk(path) if RunFolder(top).config_text() is not None and RunFolder(top).model_dirs())
+    if not found:
+        raise RunFolderError(
+            f"{path} is not a run folder and holds no trained run (a folder with config.yaml and a checkpoint) below it. "
+            "Pass the output folder of a train.py run, or a folder above such runs (e.g. output/base2new/train_base/dtd)."
+        )
+    return found
 
 
 def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | None = None) -> LoadedRun:

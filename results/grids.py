@@ -24,7 +24,7 @@ from typing import Sequence
 
 from .benchmarks import benchmarks
 from .layouts import BASE, BASE2NEW, FEWSHOT, NEW, SOURCE, XD, RunKey
-from .settings import read_config_yaml
+from .settings import method_info, read_config_yaml
 from .tables import (
     AVERAGE,
     BASE_COLUMN,
@@ -110,13 +110,23 @@ def _swept(keys: Sequence[RunKey], configs: dict[RunKey, dict[str, str]], ignore
     return swept
 
 
+def _sweeps(method: str, config: dict[str, str], x_key: str) -> bool:
+    """Whether a run of ``method`` can be on a grid over ``x_key``: it trains, its config has the
+    key, and a ``TRAINER.<NODE>.*`` key is of its own node (a config.yaml holds every trainer's
+    node: CoOp's has TRAINER.MUDPT.N_CTX too, unread)."""
+    node, zero_shot = method_info(method, config)
+    parts = x_key.split(".")
+    own = not (len(parts) == 3 and parts[0] == "TRAINER" and parts[1] != node)
+    return not zero_shot and own and x_key in config
+
+
 def grid_tables(results: Results, x_key: str, keyword: str) -> list[Table]:
     """The grid tables of every setting whose runs' configs have ``x_key`` (see the module)."""
     configs = _configs(results)
     ignored = _ignored()
     settings: dict[tuple[str, str, str, str, int | None], list[RunKey]] = defaultdict(list)
     for key in configs:
-        if x_key in configs[key]:
+        if _sweeps(key.method, configs[key], x_key):
             settings[(key.prefix, key.protocol, key.method, key.config.split(TAG)[0], key.shots)].append(key)
     # (prefix, protocol, shots) -> point -> (dataset, role) -> key
     tables: dict[tuple[str, str, int | None], dict[_Point, dict[tuple[str, str], RunKey]]] = defaultdict(lambda: defaultdict(dict))

@@ -124,7 +124,7 @@ def read_config_yaml(run_dir: Path, every_key: bool = False) -> dict[str, str] |
         return None
 
 
-def _method_info(method: str, config: Config) -> tuple[str, bool]:
+def method_info(method: str, config: Config) -> tuple[str, bool]:
     """(config node, zero-shot?) of a method: from protocols.METHODS when it is one of ours,
     else the trainer name upper-cased (CoOp's and MaPLe's convention)."""
     from protocols import method_for
@@ -143,7 +143,7 @@ def method_settings(method: str, config: Config, eval_only: bool = False) -> Run
     A zero-shot method trains nothing: its shots and epochs mean nothing. An evaluation-only run
     samples no shots (the model it evaluates was trained by another run, which says them).
     """
-    node, zero_shot = _method_info(method, config)
+    node, zero_shot = method_info(method, config)
     settings: RunSettings = []
     if zero_shot:
         settings.append((ZERO_SHOT, ""))

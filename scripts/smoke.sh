@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Offline end-to-end check of an installation, in about a minute and a quarter on 2 CPU cores: it
+# Offline end-to-end check of an installation, in about two minutes on 2 CPU cores: it
 # generates two tiny datasets in DTD's and EuroSAT's real layouts and a tiny random CLIP weights
 # file, runs the base-to-new protocol for MuDPT, CoOp and zero-shot CLIP on both, two runs at a
-# time through the local launcher, checks the run-folder rules, then makes the tables and the
-# plots. Nothing is downloaded; the numbers are meaningless.
+# time through the local launcher, checks the run-folder rules, makes the tables and the plots, runs
+# a two-point grid of MuDPT and its grid table, and the alignment analysis of every trained run
+# against frozen CLIP. Nothing is downloaded; the numbers are meaningless.
 #
 #   bash scripts/smoke.sh                        # in a temporary folder; keeps only the table and plots
 #   SMOKE_DIR=/tmp/smoke bash scripts/smoke.sh   # keep everything there (runs, logs, table, plots)
@@ -17,8 +18,8 @@ if [[ -n ${SMOKE_DIR:-} ]]; then
     mkdir -p "$WORK"
 else
     WORK=$(mktemp -d -t mudpt-smoke-XXXXXX)
-    # On success only the table and the plots stay; after a failure everything stays, to look at.
-    trap 'if [[ $? == 0 ]]; then rm -rf "$WORK"/{data,output,tiny_clip.pt,rerun.txt,lr.txt}; else echo "smoke: everything is kept in $WORK" >&2; fi' EXIT
+    # On success only the tables, the plots and the analysis stay; after a failure everything stays, to look at.
+    trap 'if [[ $? == 0 ]]; then rm -rf "$WORK"/{data,output,tiny_clip.pt,rerun.txt,lr.txt,status.txt}; else echo "smoke: everything is kept in $WORK" >&2; fi' EXIT
 fi
 export DATA=$WORK/data OUTPUT=$WORK/output CLIP_PATH=$WORK/tiny_clip.pt
 
@@ -60,7 +61,8 @@ tail -n 1 "$WORK/lr.txt"
 
 echo
 echo "== python sweep.py status ${SWEEP[*]}"
-"$PYTHON" sweep.py status "${SWEEP[@]}" "${TINY[@]}" | head -n 1
+"$PYTHON" sweep.py status "${SWEEP[@]}" "${TINY[@]}" > "$WORK/status.txt"
+head -n 1 "$WORK/status.txt"
 
 echo
 echo "== python parse_results.py $OUTPUT --plot $WORK/plots"
@@ -69,6 +71,20 @@ for method in MuDPT CoOp ZeroshotCLIP; do
     grep -q "$method" "$WORK/table.txt" || { echo "smoke: FAILED: no $method results in the table" >&2; exit 1; }
 done
 ls "$WORK"/plots/*.png > /dev/null || { echo "smoke: FAILED: no plots in $WORK/plots" >&2; exit 1; }
+
+echo
+echo "== A two-point grid: MuDPT on DTD with N_CTX 1 and 2 (2 is the recipe's: the run above, skipped)"
+"$PYTHON" sweep.py base2new --methods mudpt --datasets dtd --seeds 1 --grid TRAINER.MUDPT.N_CTX=1,2 "${TINY[@]}" | tail -n 1
+"$PYTHON" parse_results.py "$OUTPUT" --grid TRAINER.MUDPT.N_CTX --cost --plot "$WORK/plots" --plot-note "synthetic data, random tiny CLIP" | tee "$WORK/grid.txt"
+grep -q "N_CTX" "$WORK/grid.txt" || { echo "smoke: FAILED: no grid table" >&2; exit 1; }
+
+echo
+echo "== python -m analysis alignment $OUTPUT --zero-shot --out $WORK/alignment (every trained run, frozen CLIP beside)"
+"$PYTHON" -m analysis alignment "$OUTPUT" --zero-shot --out "$WORK/alignment"
+for method in MuDPT CoOp ZeroshotCLIP; do
+    grep -q "| $method" "$WORK/alignment/alignment.md" || { echo "smoke: FAILED: no $method row in the alignment table" >&2; exit 1; }
+done
+
 echo
 echo "smoke: OK (installation works end to end; see README for real data and weights)"
-echo "The table and the plots: $WORK/table.txt, $WORK/plots/"
+echo "The tables and the plots: $WORK/table.txt, $WORK/grid.txt, $WORK/plots/; the alignment analysis: $WORK/alignment/"

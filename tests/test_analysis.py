@@ -205,6 +205,14 @@ def test_cli_writes_json_markdown_and_figures(runs, tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_folder_above_runs_stands_for_its_trained_runs(runs):
+    from analysis.alignment import find_runs
+
+    parent = str(Path(runs["CoOp"]).parent)  # also holds data/ and the zero-shot (evaluation) folder
+    assert find_runs(parent) == sorted(runs[m] for m in ("CoOp", "MuDPT", "VPT"))
+    assert find_runs(runs["ZeroshotCLIP"]) == [runs["ZeroshotCLIP"]]  # a run folder is itself
+
+
 def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     from analysis.__main__ import main
 
@@ -212,7 +220,7 @@ def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     empty.mkdir()
     assert main(["alignment", str(empty), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert f"error: {empty} is not a run folder" in err and "--output-dir" in err
+    assert f"error: {empty} is not a run folder and holds no trained run" in err and "a folder above such runs" in err
 
     no_checkpoint = tmp_path / "no_checkpoint"
     no_checkpoint.mkdir()

@@ -535,7 +535,7 @@ def test_a_training_run_records_its_cost(tmp_path, dtd_data, tiny_clip_file, run
     log = (out / "log.txt").read_text()
     shapes = re.search(r"Trainable tensors: ctx \((\d+), (\d+)\)\n", log).groups()
     assert cost["trainable_params"] == int(shapes[0]) * int(shapes[1])
-    assert cost["epochs_timed"] == 2 and cost["train_ms_per_iter"] > 0
+    assert cost["epochs_timed"] == 1 and cost["train_ms_per_iter"] > 0  # of 2 epochs, the first (warm-up) left out
     assert cost["memory_kind"] == "cpu_peak_rss" and cost["peak_memory_mb"] > 50  # a Python process with torch
     assert f"Cost: {cost['trainable_params']:,} trainable parameters, " in log
 

@@ -330,11 +330,13 @@ class ClipPromptTrainer(TrainerX):
 
     def training_cost(self) -> dict[str, Any] | None:
         """What this process's training cost, for ``run.json`` and the results tables: trainable
-        parameters, the median over its epochs of ms per iteration, and its peak memory (CUDA: the
-        largest allocation; CPU: the process's peak RSS); None when it trained no epoch."""
+        parameters, the median over its epochs of ms per iteration (the first epoch left out when
+        there are more: it pays the warm-up of workers, allocator and kernels), and its peak memory
+        (CUDA: the largest allocation; CPU: the process's peak RSS); None when it trained no epoch."""
         epochs = getattr(self, "_epoch_iter_ms", [])
         if not epochs:
             return None
+        epochs = epochs[1:] or epochs
         learner = self.model.learner
         if self.device.type == "cuda":
             peak, kind = torch.cuda.max_memory_allocated(self.device) / 2**20, "cuda_max_allocated"

@@ -36,6 +36,7 @@ features, ``y_i`` labels, over the ``N`` images of the split and its ``C`` class
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -327,7 +328,7 @@ def injection_attention(learner: nn.Module | None) -> dict | None:
     averaged over heads (direction 0: text queries -> visual keys, 1: the reverse; ``k`` = n keys of
     the same layer, or L n with ``INJ_SPAN all``), and per direction and prompted layer:
     ``entropy`` = mean over queries and Injection Model layers of H(a) / log k (1: uniform over
-    the keys, 0: one key), and with ``INJ_SPAN all`` ``same_layer_share`` = the weight the queries
+    the keys, 0: one key; None when k = 1), and with ``INJ_SPAN all`` ``same_layer_share`` = the weight the queries
     of layer l give to layer l's keys (1/L if spread evenly)."""
     report_of = getattr(learner, "injection_attention", None)
     report = report_of() if report_of is not None else None
@@ -335,13 +336,12 @@ def injection_attention(learner: nn.Module | None) -> dict | None:
         return None
     w = report["weights"].float().cpu()  # (I, 2, L, n, k)
     L, n, k = w.shape[2:]
-    entropy = -(w * w.clamp_min(1e-12).log()).sum(-1) / (torch.log(torch.tensor(float(k))) if k > 1 else 1.0)  # (I, 2, L, n)
-    out = {
-        "layers": report["layers"],
-        "directions": list(INJECTION_DIRECTIONS),
-        "weights": w.tolist(),
-        "entropy": {d: entropy[:, i].mean(dim=(0, 2)).tolist() for i, d in enumerate(INJECTION_DIRECTIONS)},
-    }
+    if k > 1:
+        entropy = -(w * w.clamp_min(1e-12).log()).sum(-1) / math.log(k)  # (I, 2, L, n)
+        per_layer = {d: entropy[:, i].mean(dim=(0, 2)).tolist() for i, d in enumerate(INJECTION_DIRECTIONS)}
+    else:  # one key: the attention has no choice
+        per_layer = {d: [None] * L for d in INJECTION_DIRECTIONS}
+    out = {"layers": report["layers"], "directions": list(INJECTION_DIRECTIONS), "weights": w.tolist(), "entropy": per_layer}
     if k == L * n and L > 1:  # every layer's keys: how much stays on the query's own layer
         own = w.reshape(*w.shape[:4], L, n).sum(-1)  # (I, 2, L, n, L): weight per key layer
         share = own.diagonal(dim1=2, dim2=4).mean(dim=(0, 2))  # (2, L)

@@ -37,14 +37,31 @@ MISSING = "–"
 
 
 def row_labels(rows: Sequence[RunMeasures]) -> list[str]:
-    """One short label per row: the method, numbered when several rows share it."""
-    methods = [r.identity["method"] for r in rows]
-    seen: dict[str, int] = {}
+    """One short label per row: the method, its dataset when the rows have several, the settings
+    that tell it from the rows of the same method and dataset, numbered when that is not enough."""
+    ids = [r.identity for r in rows]
+    several = len({i["dataset"] for i in ids}) > 1
+    base = [i["method"] + (f" {i['dataset']}" if several else "") for i in ids]
     labels = []
-    for method in methods:
-        seen[method] = seen.get(method, 0) + 1
-        labels.append(f"{method} #{seen[method]}" if methods.count(method) > 1 else method)
-    return labels
+    for b, i in zip(base, ids):
+        peers = [j.get("settings", {}) for bb, j in zip(base, ids) if bb == b]
+        mine = i.get("settings", {})
+        differing = [k for k in mine if len({str(p.get(k)) for p in peers}) > 1]
+        labels.append(b + (f" ({', '.join(f'{k} {mine[k]}' for k in differing)})" if differing else ""))
+    seen: dict[str, int] = {}
+    numbered = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        numbered.append(f"{label} #{seen[label]}" if labels.count(label) > 1 else label)
+    return numbered
+
+
+def _source(identity: dict[str, Any]) -> str:
+    """Where a row comes from: its run folder and checkpoint, or the run it is the reference of."""
+    if identity.get("reference_of"):
+        return f"frozen CLIP with the prompt \"{identity.get('template')}\", on the data of `{identity['reference_of']}`"
+    checkpoint = identity.get("checkpoint")
+    return f"`{identity['path']}`" + (f" (checkpoint `{checkpoint}`)" if checkpoint else "")
 
 
 def _fmt(value: Any, spec: str = "{:.4f}") -> str:
@@ -72,8 +89,7 @@ def _markdown(rows: Sequence[RunMeasures], labels: Sequence[str]) -> str:
         cells += [_fmt(getattr(r, f), spec) for f, _, spec in GLOBAL_MEASURES]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Runs:", ""]
-    lines += [f"- {label}: `{r.identity['path']}`" + (f" (checkpoint `{r.identity['checkpoint']}`)" if r.identity.get("checkpoint") else "")
-              for label, r in zip(labels, rows)]  # fmt: skip
+    lines += [f"- {label}: {_source(r.identity)}" for label, r in zip(labels, rows)]
     for name, title, axis in LAYER_MEASURES:
         series = [getattr(r, name) for r in rows]
         depth = max((len(s) for s in series if s), default=0)

@@ -183,6 +183,8 @@ def test_injection_attention_same_layer_share_with_span_all():
     assert report["same_layer_share"] == {"text->vision": [0.75, 0.5], "vision->text": [1.0, 0.0]}
     assert report["entropy"]["vision->text"] == [pytest.approx(0.0), pytest.approx(0.0)]
     assert report["entropy"]["text->vision"][1] == pytest.approx(1.0)
+    one_key = injection_attention(Learner(torch.ones(1, 2, 1, 1, 1)))  # N_CTX 1, INJ_SPAN layer
+    assert one_key["entropy"] == {"text->vision": [None], "vision->text": [None]} and "same_layer_share" not in one_key
 
 
 # --- the command line -------------------------------------------------------------------------------

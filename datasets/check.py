@@ -25,26 +25,13 @@ from tabulate import tabulate
 from engine.seam import DATASET_REGISTRY, get_logger
 
 from .base import ImageNetFolderTestSet
-from .common import (
-    MAX_LISTED,
-    SPLITS,
-    DatasetError,
-    Item,
-    Split,
-    draw_split_hint,
-    fetch_instructions,
-    find_missing,
-    list_images,
-    misplaced_hints,
-    parse_split,
-    per_class_counts,
-    read_json_file,
-    read_imagenet_classnames,
-    subdirs,
-    trainval_counts,
-)
-from .imagenet import CACHE_NAME, flat_val_message, list_imagenet
+from .errors import MAX_LISTED, DatasetError
+from .hints import draw_split_hint, fetch_instructions, misplaced_hints
+from .imagenet import CACHE_NAME, flat_val_message, list_imagenet, read_imagenet_classnames
+from .images import find_missing, list_images, subdirs
 from .specs import DatasetSpec, dataset_names, spec_for
+from .split_drawing import per_class_counts, trainval_counts
+from .split_files import SPLITS, Item, Split, parse_split, read_json_file
 
 __all__ = ["Finding", "Report", "check_dataset", "main", "verify_images"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(

@@ -11,8 +11,11 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec
+from .download_specs import Artifact, Checksum
+from .errors import DatasetError
+from .hints import require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(

@@ -9,7 +9,8 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+from .download_specs import Artifact, Checksum, classnames_artifact
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(

@@ -8,7 +8,8 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, classnames_artifact, register_spec
+from .download_specs import GDRIVE, Artifact, Checksum, classnames_artifact
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(

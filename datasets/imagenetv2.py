@@ -8,8 +8,10 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .common import DatasetError, subdirs
-from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+from .download_specs import Artifact, Checksum, classnames_artifact
+from .errors import DatasetError
+from .images import subdirs
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(

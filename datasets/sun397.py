@@ -12,8 +12,11 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(

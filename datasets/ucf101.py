@@ -13,8 +13,11 @@ import re
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+from .download_specs import GDRIVE, Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(

@@ -37,7 +37,7 @@ __all__ = [
 # with `python -m` (importing those here would make runpy warn). Every other module is a reader.
 _NOT_READERS = {
     # the shared machinery, one job per module
-    "base", "class_subsets", "config", "download_specs", "errors", "fewshot", "hints", "images", "specs",
+    "base", "class_subsets", "config", "download_specs", "errors", "fake_trees", "fewshot", "hints", "images", "specs",
     "split_drawing", "split_files",
     # the tools
     "synthetic", "check", "download", "make_split",

@@ -27,7 +27,12 @@ from engine.seam import DATASET_REGISTRY, get_logger
 from .base import ImageNetFolderTestSet
 from .errors import MAX_LISTED, DatasetError
 from .hints import draw_split_hint, fetch_instructions, misplaced_hints
-from .imagenet import CACHE_NAME, flat_val_message, list_imagenet, read_imagenet_classnames
+from .imagenet import (
+    CACHE_NAME,
+    flat_val_message,
+    list_imagenet,
+    read_imagenet_classnames,
+)
 from .images import find_missing, list_images, subdirs
 from .specs import DatasetSpec, dataset_names, spec_for
 from .split_drawing import per_class_counts, trainval_counts

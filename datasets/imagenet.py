@@ -18,6 +18,7 @@ from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root, reject_split_file
 from .download_specs import classnames_artifact
 from .errors import DatasetError, listing
+from .fake_trees import WnidFakeTree, register_fake_tree
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
 from .hints import fetch_instructions, misplaced_hints, require_dataset_folder
 from .images import build_datums, list_images, subdirs
@@ -209,3 +210,20 @@ class ImageNet(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, test = subsample_classes(train, test, subsample=subsample)
         super().__init__(train_x=train, val=test, test=test)
+
+
+def _write_fake(image_dir: str, wnids, lines, n_train: int, n_test: int, write_image):
+    """train/<wnid>/<wnid>_<k>.JPEG and val/<wnid>/ILSVRC2012_val_<n>.JPEG (val = test)."""
+    names = dict(lines)
+    val_index = 0
+    for label, wnid in enumerate(wnids):
+        for k in range(n_train):
+            write_image(osp.join(image_dir, "train", wnid, f"{wnid}_{k + 1}.JPEG"), label)
+        for _ in range(n_test):
+            val_index += 1
+            write_image(osp.join(image_dir, "val", wnid, f"ILSVRC2012_val_{val_index:08d}.JPEG"), label)
+    n = len(wnids)
+    return {"train": n_train * n, "val": n_test * n, "test": n_test * n}, [names[w] for w in wnids]
+
+
+register_fake_tree(SPEC, WnidFakeTree(write=_write_fake))  # a fake copy (datasets.synthetic)

@@ -10,6 +10,7 @@ from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
 from .download_specs import Artifact, Checksum, classnames_artifact
+from .fake_trees import register_fake_tree, wnid_folder_tree
 from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
@@ -54,3 +55,6 @@ class ImageNetR(ImageNetFolderTestSet):
 
     spec = SPEC
     dataset_dir = SPEC.folder
+
+
+register_fake_tree(SPEC, wnid_folder_tree("imagenet_r", "jpg", readme=True))  # a fake copy (datasets.synthetic)

@@ -1,8 +1,9 @@
-"""Readers of the CoOp-family benchmarks, the data check and the download helper.
+"""Readers of the CoOp-family benchmarks and of your own data, the data check and the download helper.
 
 Importing this package imports every reader module (one per benchmark, found by name), which
 registers its reader in ``DATASET_REGISTRY`` under the name the CoOp family uses
-(``DescribableTextures``, ``ImageNetA``, ...) and its facts in ``SPECS``. ``add_dataset_config``
+(``DescribableTextures``, ``ImageNetA``, ...) and its facts in ``SPECS``; ``ImageFolder`` and ``CSVDataset`` read your own data
+(``DATASET.FOLDER``) and are listed in ``OWN_DATA``. ``add_dataset_config``
 adds the project's dataset keys to a yacs config before any yaml is merged. Tools:
 ``python -m datasets.check``, ``python -m datasets.download``, ``python -m datasets.make_split``.
 """
@@ -19,11 +20,13 @@ from .config import (
     check_subsample,
 )
 from .errors import DatasetError
+from .own_data import OWN_DATA
 from .specs import SPECS, dataset_names, spec_for
 
 __all__ = [
     "DatasetError",
     "NUM_SHOTS_ALL",
+    "OWN_DATA",
     "SPECS",
     "SUBSAMPLE_CHOICES",
     "add_dataset_config",
@@ -37,7 +40,7 @@ __all__ = [
 # with `python -m` (importing those here would make runpy warn). Every other module is a reader.
 _NOT_READERS = {
     # the shared machinery, one job per module
-    "base", "class_subsets", "config", "download_specs", "errors", "fake_trees", "fewshot", "hints", "images", "specs",
+    "base", "class_subsets", "config", "download_specs", "errors", "fake_trees", "fewshot", "hints", "images", "own_data", "specs",
     "split_drawing", "split_files",
     # the tools
     "synthetic", "check", "download", "make_split",

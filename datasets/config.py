@@ -32,11 +32,25 @@ def add_dataset_config(cfg: Any) -> None:
     # A split file in CoOp's format to use instead of the benchmark's official one (relative to the
     # dataset folder, or absolute), e.g. one drawn by `python -m datasets.make_split`; "" = official.
     cfg.DATASET.SPLIT_FILE = ""
+    # Your own data (DATASET.NAME ImageFolder or CSVDataset, datasets/own_data.py): the folder that
+    # holds it, relative to DATASET.ROOT or absolute. A result key, unlike DATASET.ROOT: it says
+    # *which* dataset a run is on, as DATASET.NAME does (so sweeps on two folders never share a run
+    # folder); the content is guarded by the sha256 of its split or CSV files in run.json.
+    cfg.DATASET.FOLDER = ""
+    # Your own data: a file mapping class keys (folder names, CSV labels) to class names, relative to
+    # DATASET.FOLDER or absolute; "" = classnames.txt or classnames.json there if present, else the keys.
+    cfg.DATASET.CLASSNAMES = ""
+    # The hand-crafted zero-shot prompt, {} standing for the class name; "" = the dataset's own
+    # (a benchmark's, from its facts; "a photo of a {}." for your own data).
+    cfg.DATASET.TEMPLATE = ""
 
 
 def check_dataset_config(cfg: Any) -> None:
     """Validate the dataset keys after merging; raises ``DatasetError`` with the fix."""
+    from .own_data import check_own_data_config
+
     check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
+    check_own_data_config(cfg)
     shots = cfg.DATASET.NUM_SHOTS
     if not isinstance(shots, int) or isinstance(shots, bool) or (shots < 1 and shots != NUM_SHOTS_ALL):
         raise DatasetError(

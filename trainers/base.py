@@ -187,9 +187,15 @@ def method_class(name: str) -> type:
 
 
 def dataset_template(cfg: CN) -> str:
-    """The hand-crafted prompt of ``cfg.DATASET.NAME`` (its spec's), else :data:`DEFAULT_TEMPLATE`."""
-    from datasets import SPECS
+    """The hand-crafted prompt: ``DATASET.TEMPLATE`` if set, else that of ``cfg.DATASET.NAME`` (its
+    spec's), else :data:`DEFAULT_TEMPLATE` (your own data: ImageFolder, CSVDataset)."""
+    from datasets import OWN_DATA, SPECS
+    from datasets.own_data import DEFAULT_OWN_TEMPLATE
 
+    if cfg.DATASET.get("TEMPLATE", ""):
+        return cfg.DATASET.TEMPLATE
+    if cfg.DATASET.NAME in OWN_DATA:
+        return DEFAULT_OWN_TEMPLATE
     spec = SPECS.get(cfg.DATASET.NAME)
     return spec.template if spec is not None else DEFAULT_TEMPLATE
 

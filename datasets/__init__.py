@@ -43,7 +43,7 @@ _NOT_READERS = {
     "base", "class_subsets", "config", "download_specs", "errors", "fake_trees", "fewshot", "hints", "images", "own_data", "specs",
     "split_drawing", "split_files",
     # the tools
-    "synthetic", "check", "download", "make_split",
+    "synthetic", "check", "own_data_check", "download", "make_split",
 }
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _NOT_READERS:

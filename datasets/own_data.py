@@ -43,11 +43,14 @@ __all__ = [
     "SPLIT_SEED",
     "check_own_data_config",
     "check_template",
+    "default_class_name",
     "drawn_split",
+    "name_classes",
     "own_data_kind",
     "own_datums",
     "own_folder",
     "read_class_names",
+    "register_own_data",
     "too_small_to_split",
 ]
 

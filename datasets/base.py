@@ -11,29 +11,20 @@ from typing import Any
 
 from engine.seam import DatasetBase, Datum, get_logger
 
-from .common import (
-    SPLITS,
-    DatasetError,
-    Item,
-    build_datums,
-    check_subsample,
-    dataset_root,
+from .class_subsets import subsample_classes
+from .config import check_subsample, dataset_root, reject_split_file, split_file_setting
+from .errors import DatasetError
+from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .hints import (
     fetch_instructions,
-    fewshot_cache_path,
-    list_class_folders,
-    list_images,
-    load_or_sample_fewshot,
     misplaced_hints,
     missing_split_message,
-    read_imagenet_classnames,
-    read_split,
-    reject_split_file,
     require_dataset_folder,
-    split_file_setting,
-    subdirs,
-    subsample_classes,
 )
+from .imagenet import read_imagenet_classnames
+from .images import build_datums, list_class_folders, list_images, subdirs
 from .specs import DatasetSpec
+from .split_files import SPLITS, Item, read_split
 
 __all__ = ["ClassFolderReader", "CoOpSplitReader", "ImageNetFolderTestSet"]
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+from .download_specs import GDRIVE, Artifact, Checksum, split_artifact
+from .fake_trees import FakeTree, register_fake_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -69,3 +71,12 @@ class Caltech101(ClassFolderReader):
 
     ignored_folders = IGNORED
     new_cnames = NEW_CNAMES
+
+
+# A fake copy (datasets.synthetic): real class folders (some renamed by NEW_CNAMES), Caltech's image names.
+register_fake_tree(SPEC, FakeTree(
+    classes=("accordion", "airplanes", "anchor", "ant", "Faces", "Leopards", "Motorbikes", "barrel"),
+    image=lambda im, _: f"{im.raw}/image_{im.k + 1:04d}.jpg",
+    classname=lambda raw: NEW_CNAMES.get(raw, raw),
+    sorted_classes=True,
+))  # fmt: skip

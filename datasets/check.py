@@ -25,26 +25,18 @@ from tabulate import tabulate
 from engine.seam import DATASET_REGISTRY, get_logger
 
 from .base import ImageNetFolderTestSet
-from .common import (
-    MAX_LISTED,
-    SPLITS,
-    DatasetError,
-    Item,
-    Split,
-    draw_split_hint,
-    fetch_instructions,
-    find_missing,
-    list_images,
-    misplaced_hints,
-    parse_split,
-    per_class_counts,
-    read_json_file,
+from .errors import MAX_LISTED, DatasetError
+from .hints import draw_split_hint, fetch_instructions, misplaced_hints
+from .imagenet import (
+    CACHE_NAME,
+    flat_val_message,
+    list_imagenet,
     read_imagenet_classnames,
-    subdirs,
-    trainval_counts,
 )
-from .imagenet import CACHE_NAME, flat_val_message, list_imagenet
+from .images import find_missing, list_images, subdirs
 from .specs import DatasetSpec, dataset_names, spec_for
+from .split_drawing import per_class_counts, trainval_counts
+from .split_files import SPLITS, Item, Split, parse_split, read_json_file
 
 __all__ = ["Finding", "Report", "check_dataset", "main", "verify_images"]
 
@@ -383,6 +375,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help=f"benchmarks to check (default: all): {', '.join(dataset_names())}",
     )
+    own = parser.add_argument_group("your own data (--dataset imagefolder or csvdataset; DATASETS.md, 'Your own data')")
+    own.add_argument("--folder", help="the folder of your data (DATASET.FOLDER: relative to --root, or absolute)")
+    own.add_argument("--shots", type=int, default=0, help="warn about classes with fewer training images (DATASET.NUM_SHOTS)")
+    own.add_argument("--classnames", default="", help="a class-name file (DATASET.CLASSNAMES; default: classnames.txt/.json there)")
     parser.add_argument("--no-decode", action="store_true", help="only check that files exist; do not open the images")
     parser.add_argument(
         "--workers", type=int, default=min(DEFAULT_WORKERS, os.cpu_count() or 1), help="processes that decode images"
@@ -403,6 +399,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not osp.isdir(root):
         _log.info(f"Data root {root} does not exist. Create it and lay the datasets out as DATASETS.md describes.")
         return 1
+    if args.folder:
+        return _main_own_data(args, root)
+    from .own_data import own_data_kind
+
+    own = [n for n in args.dataset or () if own_data_kind(n)]
+    if own:
+        _log.info(f"--dataset {own[0]} is your own data: name its folder with --folder (relative to --root, or absolute).")
+        return 2
     try:
         names = [spec_for(n).name for n in (args.dataset or dataset_names())]
     except KeyError as e:
@@ -421,6 +425,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1 if any(s in failing for s in statuses) else 0
     verdict = "Something needs fixing (see FAIL/MISSING above)." if code else "All checked benchmarks are usable."
     _log.info(f"Summary: {summary}. {verdict}")
+    return code
+
+
+def _main_own_data(args: argparse.Namespace, root: str) -> int:
+    """``--folder``: check your own data (one folder, as --dataset imagefolder or csvdataset)."""
+    from .own_data_check import check_own_data, format_own_report
+
+    if not args.dataset or len(args.dataset) != 1:
+        _log.info("--folder goes with one --dataset: imagefolder or csvdataset (the reader of that folder).")
+        return 2
+    try:
+        report = check_own_data(
+            root, args.dataset[0], args.folder, args.shots, args.classnames, decode=not args.no_decode, workers=args.workers
+        )
+    except KeyError as e:
+        _log.info(str(e.args[0]))
+        return 2
+    _log.info(format_own_report(report))
+    failing = {FAIL} | ({WARN} if args.strict else set())
+    code = 1 if report.status in failing else 0
+    _log.info(f"Summary: {report.status}. " + ("Something needs fixing (see above)." if code else "The folder is usable."))
     return code
 
 

@@ -31,17 +31,12 @@ from typing import Sequence
 
 from engine.seam import file_digests, get_logger
 
-from .common import (
-    WNID_PATTERN,
-    DatasetError,
-    display_url,
-    list_images,
-    parse_split,
-    read_imagenet_classnames,
-    read_json_file,
-    subdirs,
-)
-from .specs import GDRIVE, SPECS, Artifact, DatasetSpec, dataset_names, spec_for
+from .download_specs import GDRIVE, Artifact, display_url
+from .errors import DatasetError
+from .imagenet import WNID_PATTERN, read_imagenet_classnames
+from .images import list_images, subdirs
+from .specs import SPECS, DatasetSpec, dataset_names, spec_for
+from .split_files import parse_split, read_json_file
 
 __all__ = [
     "FetchError",

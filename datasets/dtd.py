@@ -8,7 +8,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .fake_trees import FakeTree, register_fake_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -50,3 +52,11 @@ class DescribableTextures(ClassFolderReader):
 
     spec = SPEC
     dataset_dir = SPEC.folder
+
+
+# A fake copy (datasets.synthetic): real class folders, DTD's image names.
+register_fake_tree(SPEC, FakeTree(
+    classes=("banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked"),
+    image=lambda im, _: f"{im.raw}/{im.raw}_{im.k + 1:04d}.jpg",
+    sorted_classes=True,
+))  # fmt: skip

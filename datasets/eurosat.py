@@ -9,7 +9,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .fake_trees import FakeTree, register_fake_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -71,3 +73,12 @@ class EuroSAT(ClassFolderReader):
     dataset_dir = SPEC.folder
 
     new_cnames = NEW_CNAMES
+
+
+# A fake copy (datasets.synthetic): EuroSAT's class folders and image names.
+register_fake_tree(SPEC, FakeTree(
+    classes=tuple(NEW_CNAMES),
+    image=lambda im, _: f"{im.raw}/{im.raw}_{im.k + 1}.jpg",
+    classname=lambda raw: NEW_CNAMES.get(raw, raw),
+    sorted_classes=True,
+))  # fmt: skip

@@ -11,8 +11,12 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec
+from .download_specs import Artifact, Checksum
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree, write_lines
+from .hints import require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -92,3 +96,21 @@ class FGVCAircraft(CoOpSplitReader):
             for key in ("train", "val", "test")
         }
         return split, osp.join(dataset_dir, "images_variant_*.txt")
+
+
+def _fake_lists(dataset_dir: str, classes: list[str], written) -> None:
+    """variants.txt and images_variant_{train,val,test}.txt (``<image id> <variant>``)."""
+    write_lines(osp.join(dataset_dir, "variants.txt"), classes)
+    for part in ("train", "val", "test"):
+        lines = [f"{osp.splitext(rel)[0]} {im.raw}" for im, rel in written if im.part == part]
+        write_lines(osp.join(dataset_dir, f"images_variant_{part}.txt"), lines)
+
+
+# A fake copy (datasets.synthetic): numbered images and the official train/val/test lists.
+register_fake_tree(SPEC, FakeTree(
+    classes=("707-320", "727-200", "737-200", "737-300", "737-400", "737-500"),
+    image=lambda im, _: f"{1000000 + im.index + 1:07d}.jpg",
+    extra_class=lambda i: f"variant-{i:03d}",
+    drawn="official",
+    metadata=_fake_lists,
+))  # fmt: skip

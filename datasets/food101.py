@@ -9,7 +9,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ClassFolderReader
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .fake_trees import FakeTree, register_fake_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -51,3 +53,11 @@ class Food101(ClassFolderReader):
 
     spec = SPEC
     dataset_dir = SPEC.folder
+
+
+# A fake copy (datasets.synthetic): real class folders, numbered images as in the release.
+register_fake_tree(SPEC, FakeTree(
+    classes=("apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio", "beef_tartare", "beet_salad"),
+    image=lambda im, _: f"{im.raw}/{100000 + im.index + 1}.jpg",
+    sorted_classes=True,
+))  # fmt: skip

@@ -8,30 +8,22 @@ run). CoOp caches the lists in ``preprocessed.pkl``; here they go to ``preproces
 from __future__ import annotations
 
 import os.path as osp
+import re
+from collections import OrderedDict
 from typing import Any
 
 from engine.seam import DATASET_REGISTRY, DatasetBase, get_logger
 
-from .common import (
-    DatasetError,
-    Split,
-    build_datums,
-    check_subsample,
-    dataset_root,
-    fetch_instructions,
-    fewshot_cache_path,
-    list_images,
-    load_or_sample_fewshot,
-    misplaced_hints,
-    read_imagenet_classnames,
-    read_split,
-    reject_split_file,
-    require_dataset_folder,
-    subdirs,
-    subsample_classes,
-    write_split,
-)
-from .specs import DatasetSpec, classnames_artifact, register_spec
+from .class_subsets import subsample_classes
+from .config import check_subsample, dataset_root, reject_split_file
+from .download_specs import classnames_artifact
+from .errors import DatasetError, listing
+from .fake_trees import WnidFakeTree, register_fake_tree
+from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .hints import fetch_instructions, misplaced_hints, require_dataset_folder
+from .images import build_datums, list_images, subdirs
+from .specs import DatasetSpec, register_spec
+from .split_files import Split, read_split, write_split
 
 SPEC = register_spec(
     DatasetSpec(
@@ -69,6 +61,56 @@ SPEC = register_spec(
 _log = get_logger("datasets.imagenet")
 
 CACHE_NAME = "preprocessed.json"
+WNID_PATTERN = re.compile(r"^n\d{8}$")
+
+
+def read_imagenet_classnames(spec: DatasetSpec, root: str, expected: int = 1000) -> "OrderedDict[str, str]":
+    """Read ``<dataset>/classnames.txt`` (``wnid class name`` per line) and validate it.
+
+    It must hold ``expected`` lines with distinct, well-formed wnids in ImageNet's class order
+    (sorted wnids; ImageNetV2's folder k is the k-th line).
+    """
+    path = osp.join(root, spec.folder, "classnames.txt")
+    fix = _classnames_fix(spec, root)
+    if not osp.isfile(path):
+        raise DatasetError(f"{spec.name}: {path} not found.\n{fix}")
+    classnames: "OrderedDict[str, str]" = OrderedDict()
+    problems: list[str] = []
+    n_lines = 0
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            n_lines += 1
+            wnid, _, name = line.partition(" ")
+            if not WNID_PATTERN.match(wnid) or not name.strip():
+                problems.append(f"line {lineno}: {line[:60]!r} is not `wnid class name`")
+            elif wnid in classnames:
+                problems.append(f"line {lineno}: {wnid} appears twice")
+            else:
+                classnames[wnid] = name.strip()
+    if n_lines != expected:
+        problems.insert(0, f"{n_lines} class lines, expected {expected}")
+    wnids = list(classnames)
+    if not problems and wnids != sorted(wnids):
+        problems.append("the lines are not in ImageNet's class order (sorted by wnid)")
+    if problems:
+        raise DatasetError(f"{spec.name}: {path} is not a valid ImageNet classnames.txt:\n{listing(problems)}\n{fix}")
+    return classnames
+
+
+def _classnames_fix(spec: DatasetSpec, root: str) -> str:
+    source = osp.join(root, "imagenet", "classnames.txt")
+    target = osp.join(root, spec.folder, "classnames.txt")
+    steps = [
+        f"Fix: put CoOp's classnames.txt (1000 lines `wnid class name`, from "
+        f"https://drive.google.com/uc?id=1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF) at {target}"
+    ]
+    if spec.folder != "imagenet":
+        steps.append(f"(copy {source} if you have it)")
+    steps.append(f"or run `python -m datasets.download --root {root} --dataset {spec.name} --metadata-only`.")
+    return " ".join(steps)
 
 
 def flat_val_message(spec: DatasetSpec, root: str, val_dir: str, n_files: int) -> str:
@@ -168,3 +210,20 @@ class ImageNet(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, test = subsample_classes(train, test, subsample=subsample)
         super().__init__(train_x=train, val=test, test=test)
+
+
+def _write_fake(image_dir: str, wnids, lines, n_train: int, n_test: int, write_image):
+    """train/<wnid>/<wnid>_<k>.JPEG and val/<wnid>/ILSVRC2012_val_<n>.JPEG (val = test)."""
+    names = dict(lines)
+    val_index = 0
+    for label, wnid in enumerate(wnids):
+        for k in range(n_train):
+            write_image(osp.join(image_dir, "train", wnid, f"{wnid}_{k + 1}.JPEG"), label)
+        for _ in range(n_test):
+            val_index += 1
+            write_image(osp.join(image_dir, "val", wnid, f"ILSVRC2012_val_{val_index:08d}.JPEG"), label)
+    n = len(wnids)
+    return {"train": n_train * n, "val": n_test * n, "test": n_test * n}, [names[w] for w in wnids]
+
+
+register_fake_tree(SPEC, WnidFakeTree(write=_write_fake))  # a fake copy (datasets.synthetic)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+from .download_specs import Artifact, Checksum, classnames_artifact
+from .fake_trees import register_fake_tree, wnid_folder_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -53,3 +55,6 @@ class ImageNetA(ImageNetFolderTestSet):
 
     spec = SPEC
     dataset_dir = SPEC.folder
+
+
+register_fake_tree(SPEC, wnid_folder_tree("imagenet_a", "jpg", readme=True))  # a fake copy (datasets.synthetic)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, classnames_artifact, register_spec
+from .download_specs import GDRIVE, Artifact, Checksum, classnames_artifact
+from .fake_trees import register_fake_tree, wnid_folder_tree
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -61,3 +63,6 @@ class ImageNetSketch(ImageNetFolderTestSet):
 
     spec = SPEC
     dataset_dir = SPEC.folder
+
+
+register_fake_tree(SPEC, wnid_folder_tree("imagenet_sketch", "JPEG"))  # a fake copy (datasets.synthetic)

@@ -5,11 +5,16 @@ ImageNet class index, + ``classnames.txt`` (a copy of ImageNet's; line k names c
 """
 from __future__ import annotations
 
+import os.path as osp
+
 from engine.seam import DATASET_REGISTRY
 
 from .base import ImageNetFolderTestSet
-from .common import DatasetError, subdirs
-from .specs import Artifact, Checksum, DatasetSpec, classnames_artifact, register_spec
+from .download_specs import Artifact, Checksum, classnames_artifact
+from .errors import DatasetError
+from .fake_trees import WnidFakeTree, register_fake_tree
+from .images import subdirs
+from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(
     DatasetSpec(
@@ -86,3 +91,19 @@ class ImageNetV2(ImageNetFolderTestSet):
                 f"found {', '.join(bad[:5])}. Fix: extract imagenetv2-matched-frequency.tar.gz unchanged."
             )
         return [(f, int(f), names[int(f)]) for f in sorted(folders, key=int)]
+
+
+def _write_fake(image_dir: str, wnids, lines, n_train: int, n_test: int, write_image):
+    """<k>/<name>.jpeg, folder k being the k-th class of classnames.txt."""
+    names = dict(lines)
+    index_of = {wnid: i for i, (wnid, _) in enumerate(lines)}
+    ordered = sorted(wnids, key=index_of.get)
+    for wnid in ordered:
+        label = index_of[wnid]
+        for k in range(n_test):
+            write_image(osp.join(image_dir, str(label), f"{label:04d}{k:04d}.jpeg"), label)
+    n = n_test * len(wnids)
+    return {"train": n, "test": n}, [names[w] for w in ordered]
+
+
+register_fake_tree(SPEC, WnidFakeTree(write=_write_fake))  # a fake copy (datasets.synthetic)

@@ -21,8 +21,12 @@ from typing import Sequence
 from engine.seam import DATASET_REGISTRY, UserError, get_logger, set_random_seed
 
 from .base import CoOpSplitReader
-from .common import DatasetError, build_datums, make_split, require_dataset_folder, write_split
+from .errors import DatasetError
+from .hints import require_dataset_folder
+from .images import build_datums
 from .specs import dataset_names, spec_for
+from .split_drawing import make_split
+from .split_files import write_split
 
 __all__ = ["generated_split_name", "main", "make_split_file"]
 

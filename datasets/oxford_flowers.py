@@ -6,13 +6,18 @@ without the split file (``datasets.make_split``), ``imagelabels.mat`` gives each
 """
 from __future__ import annotations
 
+import json
 import os.path as osp
 
 from engine.seam import DATASET_REGISTRY, read_json
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+from .download_specs import GDRIVE, Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -95,3 +100,23 @@ class OxfordFlowers(CoOpSplitReader):
             raise DatasetError(f"OxfordFlowers: {names_file} has no name for classes {unnamed[:5]}. Fix: fetch it again.")
         items = [(flower_image_name(i), label - 1, lab2cname[str(label)]) for i, label in enumerate(labels)]
         return {"all": items}, label_file
+
+
+def _fake_labels(dataset_dir: str, classes: list[str], written) -> None:
+    """imagelabels.mat (1-based label per image, in image order) and cat_to_name.json."""
+    import numpy as np
+    from scipy.io import savemat
+
+    labels = [im.label + 1 for im, _ in written]
+    savemat(osp.join(dataset_dir, "imagelabels.mat"), {"labels": np.array([labels], dtype=np.uint8)})
+    with open(osp.join(dataset_dir, "cat_to_name.json"), "w", encoding="utf-8") as f:
+        json.dump({str(i + 1): c for i, c in enumerate(classes)}, f)
+
+
+# A fake copy (datasets.synthetic): image_<n>.jpg in label-file order, the label files.
+register_fake_tree(SPEC, FakeTree(
+    classes=("pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold"),
+    image=lambda im, _: flower_image_name(im.index),
+    extra_class=lambda i: f"flower {i:03d}",
+    metadata=_fake_labels,
+))  # fmt: skip

@@ -11,8 +11,12 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree, write_lines
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -95,3 +99,25 @@ class OxfordPets(CoOpSplitReader):
         anno_dir = osp.join(root, spec.folder, "annotations")
         source = {key: read_pets_list(osp.join(anno_dir, f"{key}.txt")) for key in ("trainval", "test")}
         return source, anno_dir
+
+
+def _fake_lists(dataset_dir: str, classes: list[str], written) -> None:
+    """annotations/trainval.txt and test.txt: ``<image> <class id> <species> <breed id>``."""
+    lines: dict[str, list[str]] = {"trainval": [], "test": []}
+    for im, rel in written:
+        species = 1 if im.raw[:1].isupper() else 2  # cat breeds are capitalised in the release
+        stem = osp.splitext(rel)[0]
+        lines["test" if im.part == "test" else "trainval"].append(f"{stem} {im.label + 1} {species} {im.label + 1}")
+    for name, part in lines.items():
+        write_lines(osp.join(dataset_dir, "annotations", f"{name}.txt"), part)
+
+
+# A fake copy (datasets.synthetic): images named <Breed>_<k>.jpg and the official lists.
+register_fake_tree(SPEC, FakeTree(
+    classes=("Abyssinian", "american_bulldog", "Bengal", "basset_hound", "Birman", "beagle", "Bombay", "boxer"),
+    image=lambda im, _: f"{im.raw}_{im.k + 1}.jpg",
+    extra_class=lambda i: f"breed{i:03d}",
+    classname=lambda raw: breed_of(f"{raw}_1"),
+    drawn="trainval",
+    metadata=_fake_lists,
+))  # fmt: skip

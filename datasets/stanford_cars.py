@@ -7,13 +7,18 @@ test annotations are the test set.
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -124,3 +129,53 @@ class StanfordCars(CoOpSplitReader):
         trainval = read_cars_annotations("cars_train", osp.join(dataset_dir, "devkit", "cars_train_annos.mat"), meta)
         test = read_cars_annotations("cars_test", osp.join(dataset_dir, "cars_test_annos_withlabels.mat"), meta)
         return {"trainval": trainval, "test": test}, osp.join(dataset_dir, "devkit")
+
+
+def _fake_image(im, written) -> str:
+    folder = "cars_test" if im.part == "test" else "cars_train"
+    n_before = sum(rel.startswith(folder + "/") for _, rel in written)
+    return f"{folder}/{n_before + 1:05d}.jpg"
+
+
+def _fake_mats(dataset_dir: str, classes: list[str], written) -> None:
+    """devkit/cars_meta.mat, devkit/cars_train_annos.mat and cars_test_annos_withlabels.mat."""
+    import numpy as np
+    from scipy.io import savemat
+
+    annos: dict[str, list[tuple[str, int]]] = {"cars_train": [], "cars_test": []}
+    for im, rel in written:
+        folder, fname = rel.split("/")
+        annos[folder].append((fname, im.label + 1))
+
+    def struct(items: list[tuple[str, int]]):
+        arr = np.zeros((1, len(items)), dtype=[("fname", "O"), ("class", "O")])
+        for i, (fname, label) in enumerate(items):
+            arr[0, i]["fname"] = np.array([fname])
+            arr[0, i]["class"] = np.array([[label]], dtype=np.uint8)
+        return arr
+
+    names = np.empty((1, len(classes)), dtype=object)
+    for i, c in enumerate(classes):
+        names[0, i] = np.array([c])
+    os.makedirs(osp.join(dataset_dir, "devkit"), exist_ok=True)
+    savemat(osp.join(dataset_dir, "devkit", "cars_meta.mat"), {"class_names": names})
+    savemat(osp.join(dataset_dir, "devkit", "cars_train_annos.mat"), {"annotations": struct(annos["cars_train"])})
+    savemat(osp.join(dataset_dir, "cars_test_annos_withlabels.mat"), {"annotations": struct(annos["cars_test"])})
+
+
+# A fake copy (datasets.synthetic): numbered images in cars_train/ and cars_test/, the .mat files.
+register_fake_tree(SPEC, FakeTree(
+    classes=(
+        "AM General Hummer SUV 2000",
+        "Acura RL Sedan 2012",
+        "Acura TL Sedan 2012",
+        "Acura TL Type-S 2008",
+        "Acura TSX Sedan 2012",
+        "Acura Integra Type R 2001",
+    ),
+    image=_fake_image,
+    extra_class=lambda i: f"Synthetic Car {i:03d} 2012",
+    classname=car_classname,
+    drawn="trainval",
+    metadata=_fake_mats,
+))  # fmt: skip

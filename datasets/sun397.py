@@ -12,8 +12,12 @@ import os.path as osp
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, register_spec, split_artifact
+from .download_specs import Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree, write_lines
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -112,3 +116,22 @@ class SUN397(CoOpSplitReader):
         trainval = read_sun_list(osp.join(dataset_dir, "Training_01.txt"), cname2lab)
         test = read_sun_list(osp.join(dataset_dir, "Testing_01.txt"), cname2lab)
         return {"trainval": trainval, "test": test}, osp.join(dataset_dir, "Training_01.txt")
+
+
+def _fake_lists(dataset_dir: str, classes: list[str], written) -> None:
+    """ClassName.txt, Training_01.txt and Testing_01.txt (``/a/abbey/sun_...jpg`` lines)."""
+    write_lines(osp.join(dataset_dir, "ClassName.txt"), ["/" + c for c in classes])
+    write_lines(osp.join(dataset_dir, "Training_01.txt"), ["/" + rel for im, rel in written if im.part != "test"])
+    write_lines(osp.join(dataset_dir, "Testing_01.txt"), ["/" + rel for im, rel in written if im.part == "test"])
+
+
+# A fake copy (datasets.synthetic): SUN's a/abbey-style class paths and the first official partition.
+register_fake_tree(SPEC, FakeTree(
+    classes=("a/abbey", "a/airplane_cabin", "a/airport_terminal", "a/alley", "a/apartment_building/outdoor", "a/apse/indoor"),
+    image=lambda im, _: f"{im.raw}/sun_{im.label:03d}{im.k:05d}.jpg",
+    extra_class=lambda i: f"s/scene_{i:03d}",
+    classname=sun_classname,
+    sorted_classes=True,
+    drawn="trainval",
+    metadata=_fake_lists,
+))  # fmt: skip

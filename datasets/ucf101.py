@@ -13,8 +13,12 @@ import re
 from engine.seam import DATASET_REGISTRY
 
 from .base import CoOpSplitReader
-from .common import DRAW_SPLIT, DatasetError, Item, require_files
-from .specs import Artifact, Checksum, DatasetSpec, GDRIVE, register_spec, split_artifact
+from .download_specs import GDRIVE, Artifact, Checksum, split_artifact
+from .errors import DatasetError
+from .fake_trees import FakeTree, register_fake_tree, write_lines
+from .hints import DRAW_SPLIT, require_files
+from .specs import DatasetSpec, register_spec
+from .split_files import Item
 
 SPEC = register_spec(
     DatasetSpec(
@@ -113,3 +117,27 @@ class UCF101(CoOpSplitReader):
         trainval = read_ucf_list(osp.join(list_dir, "trainlist01.txt"), cname2lab)
         test = read_ucf_list(osp.join(list_dir, "testlist01.txt"), cname2lab)
         return {"trainval": trainval, "test": test}, list_dir
+
+
+def _fake_video(im) -> str:
+    return f"v_{im.raw}_g{im.k + 1:02d}_c01"
+
+
+def _fake_lists(dataset_dir: str, classes: list[str], written) -> None:
+    """ucfTrainTestlist/: classInd.txt, trainlist01.txt (``<avi> <id>``) and testlist01.txt."""
+    list_dir = osp.join(dataset_dir, "ucfTrainTestlist")
+    write_lines(osp.join(list_dir, "classInd.txt"), [f"{i + 1} {c}" for i, c in enumerate(classes)])
+    train = [f"{im.raw}/{_fake_video(im)}.avi {im.label + 1}" for im, _ in written if im.part != "test"]
+    write_lines(osp.join(list_dir, "trainlist01.txt"), train)
+    write_lines(osp.join(list_dir, "testlist01.txt"), [f"{im.raw}/{_fake_video(im)}.avi" for im, _ in written if im.part == "test"])
+
+
+# A fake copy (datasets.synthetic): CoOp's mid-frames (<Class_Name>/<video>.jpg) and the official lists.
+register_fake_tree(SPEC, FakeTree(
+    classes=("ApplyEyeMakeup", "ApplyLipstick", "Archery", "BabyCrawling", "BalanceBeam", "BandMarching"),
+    image=lambda im, _: f"{im.cname}/{_fake_video(im)}.jpg",
+    extra_class=lambda i: f"Synthetic{chr(ord('A') + i % 26)}Action{i:03d}",
+    classname=ucf_classname,
+    drawn="trainval",
+    metadata=_fake_lists,
+))  # fmt: skip

@@ -228,15 +228,17 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
     """The datasets a selection names, checked against the protocol's."""
     if not names or names == ["all"]:
         return None
-    from datasets import spec_for
+    from datasets import OWN_DATA, spec_for
+    from datasets.own_data import own_data_kind
 
     step = protocol.steps[-1] if not protocol.per_dataset else protocol.steps[0]
-    valid = protocol.datasets(step)
+    # Your own data (imagefolder, csvdataset) takes part only when named, with DATASET.FOLDER.
+    valid = protocol.datasets(step) + [kind for kind in OWN_DATA.values() if step.datasets in kind.protocols]
     sources = [] if protocol.per_dataset else protocol.datasets(protocol.steps[0])
     chosen = []
     for name in names:
         try:
-            spec = spec_for(name)
+            spec = own_data_kind(name) or spec_for(name)
         except KeyError as e:
             raise ConfigError(str(e.args[0])) from None
         if spec not in valid:
@@ -245,6 +247,18 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
         chosen.append(spec)
     unique = {spec.name: spec for spec in chosen}.values()
     return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
+
+
+def _check_own_data(datasets: list | None, overrides: Sequence[str]) -> None:
+    """Your own data needs its folder: ``DATASET.FOLDER <folder>`` among the overrides."""
+    from datasets import OWN_DATA
+
+    own = [spec.config for spec in datasets or () if spec.name in OWN_DATA]
+    if own and "DATASET.FOLDER" not in overrides[::2]:
+        raise ConfigError(
+            f"--datasets {','.join(own)} reads your own data: name its folder with the overrides, e.g. "
+            f"`DATASET.FOLDER my_data` (relative to --data, or absolute; see DATASETS.md, 'Your own data')."
+        )
 
 
 def _jobs_folder(settings: Settings) -> str:
@@ -284,6 +298,7 @@ def execute(
     status_only: bool = False,
 ) -> int:
     settings = _settings(args)
+    _check_own_data(datasets, overrides)
     grid = getattr(args, "grid", None) or ()
     units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result_keys(), grid)
     if getattr(args, "restart", False):

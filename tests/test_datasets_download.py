@@ -16,7 +16,8 @@ import pytest
 
 from datasets import download
 from datasets.download import FetchError, main, process_artifact, sort_imagenet_val
-from datasets.specs import SPECS, Artifact, Checksum
+from datasets.download_specs import Artifact, Checksum
+from datasets.specs import SPECS
 from datasets.synthetic import make_synthetic_dataset
 
 from dataset_trees import SPLITS_DIR, requires_shared, tmp_path  # noqa: F401  (tmp_path: a fixture in /dev/shm)

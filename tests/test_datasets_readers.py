@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import datasets
-from datasets.common import DatasetError, sample_fewshot
+from datasets.errors import DatasetError
+from datasets.fewshot import sample_fewshot
 from datasets.make_split import make_split_file
 from datasets.specs import SPECS
 from datasets.synthetic import make_synthetic_dataset

@@ -45,6 +45,8 @@ from engine.seam import (
     model_file,
 )
 
+from datasets.specs import DEFAULT_TEMPLATE  # the hand-crafted prompt of a dataset that names none
+
 from .clip_loader import cast_clip_weights, freeze, load_clip_from_cfg
 from .clip_prompting import TextFeatureCache
 
@@ -64,9 +66,6 @@ __all__ = [
 _log = get_logger("trainers.base")
 
 PREC_CHOICES = ("fp16", "fp32", "amp")
-# The hand-crafted prompt of a dataset that names none (the benchmarks' own, CoOp's choices, are
-# part of their facts in datasets/<benchmark>.py: ``DatasetSpec.template``).
-DEFAULT_TEMPLATE = "a photo of a {}."
 
 
 def add_common_config(cfg: CN) -> None:
@@ -187,9 +186,12 @@ def method_class(name: str) -> type:
 
 
 def dataset_template(cfg: CN) -> str:
-    """The hand-crafted prompt of ``cfg.DATASET.NAME`` (its spec's), else :data:`DEFAULT_TEMPLATE`."""
+    """The hand-crafted prompt: ``DATASET.TEMPLATE`` if set, else that of ``cfg.DATASET.NAME`` (its
+    spec's), else :data:`DEFAULT_TEMPLATE` (your own data: ImageFolder, CSVDataset)."""
     from datasets import SPECS
 
+    if cfg.DATASET.get("TEMPLATE", ""):
+        return cfg.DATASET.TEMPLATE
     spec = SPECS.get(cfg.DATASET.NAME)
     return spec.template if spec is not None else DEFAULT_TEMPLATE
 

@@ -1,0 +1,26 @@
+"""The error of every data problem, and how its messages list offending paths or lines."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from engine.seam import DataError
+
+__all__ = ["DatasetError", "MAX_LISTED", "indent", "listing"]
+
+# How many offending paths or lines an error message lists before "... and N more".
+MAX_LISTED = 5
+
+
+class DatasetError(DataError):
+    """Missing or malformed data. The message says what is wrong and how to fix it."""
+
+
+def indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def listing(paths: Sequence[str]) -> str:
+    """The first :data:`MAX_LISTED` lines, indented, then "... and N more"."""
+    shown = "\n".join(f"  {p}" for p in paths[:MAX_LISTED])
+    more = len(paths) - MAX_LISTED
+    return shown + (f"\n  ... and {more} more" if more > 0 else "")

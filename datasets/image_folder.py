@@ -1,0 +1,166 @@
+"""``ImageFolder``: your own images, one folder per class.
+
+    DATASET.NAME ImageFolder DATASET.FOLDER <folder>     (relative to --root, or absolute)
+
+Layout: ``<folder>/<class>/<images>`` (a split is drawn: CoOp's 50/20/30 per class, seed 1) or
+``<folder>/{train,val,test}/<class>/<images>`` (the split is yours; without ``val/``, 20% of each
+training class is held out for it, seed 1). Labels follow the sorted class folders; names are the
+folder names with ``_`` as a space, or those of ``classnames.txt`` / ``classnames.json``
+(``DATASET.CLASSNAMES``). The split is written once, next to the data, as
+``split_generated_ImageFolder_seed1.json`` (never an official ``split_zhou_*`` name); later runs
+read it, and the run records its sha256. When the folder no longer gives that split (images added
+or removed, classes renamed), the run stops and says so instead of training on other data.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+from engine.seam import DATASET_REGISTRY, get_logger
+
+from .config import split_file_setting
+from .errors import DatasetError, listing
+from .images import list_images, subdirs
+from .own_data import (
+    FEWSHOT_DIR,
+    SPLIT_SEED,
+    OwnDataKind,
+    OwnDataReader,
+    drawn_split,
+    name_classes,
+    register_own_data,
+)
+from .split_files import Item, Split, read_split, write_split
+
+__all__ = ["GENERATED_SPLIT", "ImageFolder", "KIND", "list_image_folder"]
+
+_log = get_logger("datasets.image_folder")
+
+KIND = register_own_data(
+    OwnDataKind(
+        name="ImageFolder",
+        config="imagefolder",
+        display_name="ImageFolder",
+        layout=(
+            "  <folder>/<class>/<images>                   (split drawn 50/20/30 per class), or\n"
+            "  <folder>/{train,val,test}/<class>/<images>  (your split; val/ optional)\n"
+            "  <folder>/classnames.txt                     (optional: `folder class name` per line)"
+        ),
+    )
+)
+GENERATED_SPLIT = f"split_generated_ImageFolder_seed{SPLIT_SEED}.json"
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def _class_folders(top: str) -> list[str]:
+    return [c for c in subdirs(top) if c != FEWSHOT_DIR]
+
+
+def _items(top: str, prefix: str, classes: list[str], names: dict[str, str]) -> tuple[list[Item], list[str]]:
+    """Items of the class folders under ``top`` (labels: position in ``classes``) and the empty folders."""
+    items: list[Item] = []
+    empty: list[str] = []
+    for label, key in enumerate(classes):
+        folder = osp.join(top, key)
+        if not osp.isdir(folder):
+            continue
+        images = list_images(folder)
+        if not images:
+            empty.append(osp.join(top, key))
+        items += [(f"{prefix}{key}/{name}", label, names[key]) for name in images]
+    return items, empty
+
+
+def list_image_folder(folder: str, classnames_setting: str = "") -> tuple[Split, str]:
+    """The split the folder gives (drawn with seed 1 where the layout has none; deterministic)
+    and its layout ("classes" or "splits")."""
+    splits_layout = osp.isdir(osp.join(folder, "train")) and osp.isdir(osp.join(folder, "test"))
+    top = osp.join(folder, "train") if splits_layout else folder
+    classes = _class_folders(top)
+    if not classes:
+        raise DatasetError(
+            f"ImageFolder: no class folders in {top}.\nExpected layout:\n{KIND.layout}\n"
+            "Fix: put the images of each class in a folder of their own (its name is the class name)."
+        )
+    names, _ = name_classes(classes, folder, classnames_setting, "class folder")
+    if not splits_layout:
+        items, empty = _items(folder, "", classes, names)
+        _no_empty(empty)
+        return drawn_split(KIND, items=items), "classes"
+    parts: dict[str, list[Item]] = {}
+    empty: list[str] = []
+    for part in SPLIT_FOLDERS:
+        top_part = osp.join(folder, part)
+        if not osp.isdir(top_part):
+            continue
+        extra = [c for c in _class_folders(top_part) if c not in names]
+        if extra:
+            raise DatasetError(
+                f"ImageFolder: {top_part} has class folders that train/ lacks: {', '.join(extra[:5])}.\n"
+                "Fix: every class needs training images: add them under train/, or remove those folders."
+            )
+        parts[part], part_empty = _items(top_part, f"{part}/", classes, names)
+        empty += part_empty if part == "train" else []
+    _no_empty(empty)
+    if "val" in parts:
+        return {k: parts[k] for k in SPLIT_FOLDERS}, "splits"
+    return drawn_split(KIND, train=parts["train"], test=parts["test"]), "splits"
+
+
+def _no_empty(empty: list[str]) -> None:
+    if empty:
+        raise DatasetError(
+            f"ImageFolder: class folders without images (.jpg, .png, ... files):\n{listing(empty)}\n"
+            "Fix: add images to them or remove them (images sit directly in the class folder)."
+        )
+
+
+def _differences(saved: Split, now: Split) -> list[str]:
+    lines = []
+    for key in SPLIT_FOLDERS:
+        a, b = set(saved.get(key, [])), set(now.get(key, []))
+        if a != b:
+            lines.append(f"{key}: {len(b - a)} images not in the saved split, {len(a - b)} saved ones no longer there or renamed")
+    return lines
+
+
+@DATASET_REGISTRY.register()
+class ImageFolder(OwnDataReader):
+    """Your images in class folders (see the module's docstring)."""
+
+    kind = KIND
+
+    @classmethod
+    def read_split(cls, folder: str, cfg: Any, write: bool) -> tuple[Split, dict[str, str]]:
+        given = split_file_setting(cfg, folder)  # DATASET.SPLIT_FILE: a split of your own, as it is
+        if given is not None:
+            if not osp.isfile(given):
+                raise DatasetError(
+                    f"ImageFolder: DATASET.SPLIT_FILE {given} not found. Point it at a split file in CoOp's format "
+                    f"(relative to {folder} or absolute), or leave it empty to use {GENERATED_SPLIT}."
+                )
+            return read_split(given), {"split": given}
+        classnames = cfg.DATASET.get("CLASSNAMES", "")
+        split, _ = list_image_folder(folder, classnames)
+        path = osp.join(folder, GENERATED_SPLIT)
+        if osp.isfile(path):
+            saved = read_split(path)
+            changed = _differences(saved, split)
+            if changed:
+                raise DatasetError(
+                    f"ImageFolder: {folder} no longer gives the split saved in {path}:\n{listing(changed)}\n"
+                    f"The data is not changed silently: runs on the saved split stay comparable only with it.\n"
+                    f"Fix: restore the folder as it was, or delete {path} to draw the split again from the images there "
+                    "(runs made with the old split then refuse to resume: their split file changed)."
+                )
+            return saved, {"split": path}
+        if write:
+            write_split(split, path)
+            if not osp.isfile(path):
+                raise DatasetError(
+                    f"ImageFolder: could not save the split to {path} (see the warning above); every run records the "
+                    "split it used. Fix: make the folder writable, or copy the data somewhere writable."
+                )
+            n = {k: len(v) for k, v in split.items()}
+            _log.info(f"ImageFolder: saved the split of {folder} ({n['train']} train, {n['val']} val, {n['test']} test) to {path}")
+        return split, {"split": path}

@@ -1,0 +1,326 @@
+"""Your own data: what ``ImageFolder`` and ``CSVDataset`` share.
+
+Both read ``DATASET.FOLDER`` (relative to ``DATASET.ROOT``, or absolute) and give CoOp's three
+splits, then go through the same few-shot sampler and JSON cache (``split_fewshot/`` in the
+folder) and the same base/new halves as the benchmarks. What is theirs:
+
+* class names: the class keys (folder names, or the CSV's ``label``/``classname`` values) with
+  ``_`` read as a space, or a mapping key -> name in ``DATASET.CLASSNAMES`` (default: a
+  ``classnames.txt`` (``key name`` per line) or ``classnames.json`` in the folder, if there);
+* the zero-shot prompt: ``DATASET.TEMPLATE`` (default :data:`DEFAULT_TEMPLATE`);
+* a split drawn when the data has none (CoOp's proportions, seed :data:`SPLIT_SEED`, whatever the
+  run's seed), with Python's ``random`` left as it was, so the first run and the later ones (which
+  read the saved split) sample the same few-shot subsets.
+
+Each reader lists the files that define its data in ``data_files`` (their sha256 goes into the
+run's ``run.json``, so a resumed run refuses changed data).
+"""
+from __future__ import annotations
+
+import os.path as osp
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from engine.seam import ConfigError, DatasetBase, Datum, get_logger
+
+from .class_subsets import subsample_classes
+from .config import check_subsample, dataset_root
+from .errors import DatasetError, listing
+from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .images import find_missing
+from .split_drawing import per_class_counts, split_per_class, split_trainval
+from .specs import DEFAULT_TEMPLATE
+from .split_files import Item, Split, read_json_file
+
+__all__ = [
+    "CLASSNAME_FILES",
+    "FEWSHOT_DIR",
+    "OWN_DATA",
+    "OwnDataKind",
+    "OwnDataReader",
+    "SPLIT_SEED",
+    "check_own_data_config",
+    "check_template",
+    "default_class_name",
+    "drawn_split",
+    "name_classes",
+    "own_data_kind",
+    "own_datums",
+    "own_folder",
+    "read_class_names",
+    "register_own_data",
+    "too_small_to_split",
+]
+
+_log = get_logger("datasets.own_data")
+
+# The zero-shot prompt of your own data when DATASET.TEMPLATE is empty (CLIP's generic one).
+# The seed of a drawn split: fixed, so that every run (any --seed) trains on the same split and
+# only the few-shot subsets change with the seed, as with the benchmarks' fixed split files.
+SPLIT_SEED = 1
+# Looked for in the folder when DATASET.CLASSNAMES is empty (in this order).
+CLASSNAME_FILES = ("classnames.txt", "classnames.json")
+# The few-shot caches, inside the folder (never taken for a class folder).
+FEWSHOT_DIR = "split_fewshot"
+
+
+@dataclass(frozen=True)
+class OwnDataKind:
+    """A reader of your own data, for the tools that list datasets (protocol runner, data check).
+
+    Args:
+        name: the registered reader (``DATASET.NAME``).
+        config: stem of ``configs/datasets/<config>.yaml``, the name on the protocol runner's
+            command line and in run folders.
+        display_name: the name in tables.
+        layout: the expected tree, for messages.
+        protocols: the protocols it can take part in when named (never by default).
+        order: after every benchmark in tables.
+    """
+
+    name: str
+    config: str
+    display_name: str
+    layout: str
+    protocols: tuple[str, ...] = ("base2new", "fewshot")
+    order: int = 1000
+
+
+# Reader name -> kind; image_folder.py and csv_dataset.py register theirs.
+OWN_DATA: dict[str, OwnDataKind] = {}
+
+
+def register_own_data(kind: OwnDataKind) -> OwnDataKind:
+    OWN_DATA[kind.name] = kind
+    return kind
+
+
+def own_data_kind(name: str) -> OwnDataKind | None:
+    """The kind named by its reader or config name (any case), or None."""
+    key = name.strip().lower()
+    for kind in OWN_DATA.values():
+        if key in (kind.name.lower(), kind.config.lower()):
+            return kind
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Config keys
+# ---------------------------------------------------------------------------------------------
+def check_template(value: Any, key: str = "DATASET.TEMPLATE") -> str:
+    """A prompt template with exactly one ``{}`` (where the class name goes)."""
+    if not isinstance(value, str) or value.count("{}") != 1 or value.replace("{}", "").count("{") or value.replace("{}", "").count("}"):
+        raise ConfigError(
+            f"{key}={value!r} is not a prompt template: write it with one {{}} where the class name goes and no "
+            f"other braces, e.g. `{key} \"a satellite photo of {{}}.\"` (empty: the dataset's own prompt)."
+        )
+    return value
+
+
+def check_own_data_config(cfg: Any) -> None:
+    """DATASET.FOLDER / CLASSNAMES / TEMPLATE: set where they apply, well-formed; else the fix."""
+    name = cfg.DATASET.NAME
+    folder, classnames = cfg.DATASET.get("FOLDER", ""), cfg.DATASET.get("CLASSNAMES", "")
+    for key, value in (("DATASET.FOLDER", folder), ("DATASET.CLASSNAMES", classnames), ("DATASET.TEMPLATE", cfg.DATASET.get("TEMPLATE", ""))):
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} must be a string (a path or a prompt); e.g. `{key} my_data`.")
+    if cfg.DATASET.get("TEMPLATE", ""):
+        check_template(cfg.DATASET.TEMPLATE)
+    kinds = ", ".join(OWN_DATA)
+    if name in OWN_DATA:
+        if not folder:
+            raise ConfigError(
+                f"DATASET.FOLDER is empty: {name} reads your images from it. Pass the folder (relative to --root, or "
+                f"absolute), e.g. `DATASET.FOLDER my_flowers`. Layout:\n{OWN_DATA[name].layout}"
+            )
+    elif name:
+        for key, value in (("DATASET.FOLDER", folder), ("DATASET.CLASSNAMES", classnames)):
+            if value:
+                raise ConfigError(
+                    f"{key}={value!r} applies to your own data ({kinds}), not to {name}: leave it empty, or set "
+                    f"DATASET.NAME to one of {kinds}."
+                )
+
+
+def own_folder(cfg: Any, kind: OwnDataKind) -> str:
+    """``DATASET.FOLDER`` as an absolute path (relative to ``DATASET.ROOT``), or the fix."""
+    folder = osp.expanduser(cfg.DATASET.FOLDER)
+    path = folder if osp.isabs(folder) else osp.join(dataset_root(cfg), folder)
+    path = osp.abspath(path)
+    if not osp.isdir(path):
+        raise DatasetError(
+            f"{kind.name}: DATASET.FOLDER {cfg.DATASET.FOLDER!r} is not a folder ({path} not found; relative paths "
+            f"are inside DATASET.ROOT={cfg.DATASET.ROOT}).\nExpected layout:\n{kind.layout}\n"
+            f"Fix: pass the folder that holds your data; check it with `python -m datasets.check --root "
+            f"{cfg.DATASET.ROOT} --dataset {kind.config} --folder {cfg.DATASET.FOLDER}`."
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Class names
+# ---------------------------------------------------------------------------------------------
+def default_class_name(key: str) -> str:
+    """``golden_retriever`` -> ``golden retriever``."""
+    return " ".join(key.replace("_", " ").split())
+
+
+def classnames_path(folder: str, setting: str) -> str | None:
+    """The class-name file: ``DATASET.CLASSNAMES`` (relative to the folder, or absolute), else
+    the first of :data:`CLASSNAME_FILES` in the folder, else None."""
+    if setting:
+        path = osp.join(folder, osp.expanduser(setting))
+        if not osp.isfile(path):
+            raise DatasetError(
+                f"DATASET.CLASSNAMES {setting!r} not found ({path}). Fix: point it at a classnames.txt "
+                "(`key class name` per line) or a JSON object {\"key\": \"class name\"}, relative to DATASET.FOLDER "
+                "or absolute; or leave it empty to use the folder names."
+            )
+        return path
+    for name in CLASSNAME_FILES:
+        if osp.isfile(osp.join(folder, name)):
+            return osp.join(folder, name)
+    return None
+
+
+def read_class_names(path: str) -> dict[str, str]:
+    """key -> class name from ``classnames.txt`` (``key name`` per line; ``#`` comments) or a
+    JSON object; errors name the line."""
+    problems: list[str] = []
+    names: dict[str, str] = {}
+    if path.lower().endswith(".json"):
+        obj = read_json_file(path)
+        if not isinstance(obj, dict) or not all(isinstance(v, str) and v.strip() for v in obj.values()):
+            raise DatasetError(f"{path}: expected a JSON object {{\"key\": \"class name\", ...}} with non-empty names.")
+        names = {str(k): " ".join(v.split()) for k, v in obj.items()}
+    else:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                key, _, name = line.partition(" ")
+                if not name.strip():
+                    problems.append(f"line {lineno}: {line[:60]!r} is not `key class name`")
+                elif key in names:
+                    problems.append(f"line {lineno}: {key} appears twice")
+                else:
+                    names[key] = " ".join(name.split())
+    if problems:
+        raise DatasetError(f"{path} is not a valid class-name file:\n{listing(problems)}\nFix: one `key class name` per line.")
+    return names
+
+
+def name_classes(keys: Sequence[str], folder: str, setting: str, what: str) -> tuple[dict[str, str], str | None]:
+    """key -> class name for every key (``what`` says what a key is, for messages), and the file
+    read (None: the keys themselves, ``_`` read as a space)."""
+    path = classnames_path(folder, setting)
+    if path is None:
+        return {k: default_class_name(k) for k in keys}, None
+    mapping = read_class_names(path)
+    missing = [k for k in keys if k not in mapping]
+    unknown = [k for k in mapping if k not in set(keys)]
+    if missing or unknown:
+        lines = [f"no name for {what} {k!r}" for k in missing] + [f"{k!r} is not a {what}" for k in unknown]
+        raise DatasetError(
+            f"{path} does not match the data:\n{listing(lines)}\n"
+            f"Fix: give one line per {what} (keys: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''})."
+        )
+    names = [mapping[k] for k in keys]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DatasetError(f"{path}: several classes are named {', '.join(map(repr, twice))}. Fix: give each class its own name.")
+    return {k: mapping[k] for k in keys}, path
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing a split (without touching the run's random stream)
+# ---------------------------------------------------------------------------------------------
+@contextmanager
+def _own_random(seed: int) -> Iterator[None]:
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def too_small_to_split(items: Sequence[Item]) -> list[str]:
+    """``classname (n images)`` for each class that CoOp's 50/20/30 split leaves a part empty."""
+    counts: dict[tuple[int, str], int] = {}
+    for _, label, cname in items:
+        counts[(label, cname)] = counts.get((label, cname), 0) + 1
+    return [f"{c} ({n} images)" for (_, c), n in sorted(counts.items()) if min(per_class_counts(n)) <= 0]
+
+
+def drawn_split(kind: OwnDataKind, items: Sequence[Item] | None = None, train: Sequence[Item] | None = None,
+                test: Sequence[Item] | None = None) -> Split:
+    """CoOp's proportions with seed :data:`SPLIT_SEED`: all ``items`` 50/20/30 per class, or
+    ``train`` 80/20 into train/val when ``test`` is given."""
+    with _own_random(SPLIT_SEED):
+        if items is not None:
+            small = too_small_to_split(items)
+            if small:
+                raise DatasetError(
+                    f"{kind.name}: these classes are too small to split 50/20/30 (train/val/test each need an image; "
+                    f"a class needs at least 3, better 10 or more):\n{listing(small)}\n"
+                    "Fix: add images, remove those classes, or give the split yourself (train/val/test folders or CSVs)."
+                )
+            return split_per_class(kind, list(items))
+        assert train is not None and test is not None
+        tr, va = split_trainval(kind, list(train))
+        return {"train": tr, "val": va, "test": list(test)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+# ---------------------------------------------------------------------------------------------
+class OwnDataReader(DatasetBase):
+    """Your own data through CoOp's protocol: the split (``read_split``, the subclass's), then
+    ``DATASET.NUM_SHOTS`` (the cached few-shot subset of this seed, or a new one), then
+    ``DATASET.SUBSAMPLE_CLASSES``. Subclasses set ``kind`` and implement ``read_split``."""
+
+    kind: OwnDataKind
+    dataset_dir = ""
+
+    def __init__(self, cfg: Any):
+        kind = self.kind
+        subsample = check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
+        self.template = cfg.DATASET.get("TEMPLATE", "") or DEFAULT_TEMPLATE
+        self.dataset_dir = self.image_dir = own_folder(cfg, kind)
+        split, self.data_files = self.read_split(self.dataset_dir, cfg, write=True)
+        source = self.data_files.get("split") or ", ".join(p for r, p in self.data_files.items() if r.endswith("_csv"))
+        datums = own_datums(kind, self.image_dir, split, source)
+        train, val, test = datums["train"], datums["val"], datums["test"]
+        self.split_fewshot_dir = osp.join(self.dataset_dir, FEWSHOT_DIR)
+        num_shots = cfg.DATASET.NUM_SHOTS
+        if num_shots >= 1:
+            train, val = load_or_sample_fewshot(self, self.split_fewshot_dir, self.image_dir, num_shots, cfg.SEED, train, val)
+            self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
+        train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        super().__init__(train_x=train, val=val, test=test)
+
+    @classmethod
+    def read_split(cls, folder: str, cfg: Any, write: bool) -> tuple[Split, dict[str, str]]:
+        """The split of ``folder`` (keys train/val/test, labels 0..N-1) and the files that define
+        it (role -> path). ``write``: a drawn split may be saved (the data check passes False)."""
+        raise NotImplementedError
+
+
+def own_datums(kind: OwnDataKind, image_dir: str, split: Split, source: str) -> dict[str, list[Datum]]:
+    """``Datum`` lists after one bulk check that every image of ``split`` exists."""
+    rels = [rel for items in split.values() for rel, _, _ in items]
+    missing = find_missing(image_dir, rels)
+    if missing:
+        raise DatasetError(
+            f"{kind.name}: {len(missing):,} of {len(rels):,} images listed in {source} are missing under {image_dir}:\n"
+            f"{listing(missing)}\nFix: restore them, or fix {source}"
+            + (" (or delete it: the split is drawn again from the images there)." if source.endswith(".json") else ".")
+        )
+    return {
+        key: [Datum(impath=osp.join(image_dir, rel), label=label, classname=cname) for rel, label, cname in items]
+        for key, items in split.items()
+    }

@@ -1,0 +1,106 @@
+"""Split files in CoOp's JSON format: read, validated and written (atomically).
+
+``{"train"|"val"|"test": [[relative_path, label, classname], ...]}``, paths relative to the
+benchmark's image folder. The few-shot caches use the same item format (``datasets.fewshot``).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from engine.seam import atomic_write_json, atomic_write_text, get_logger, read_json
+
+from .errors import MAX_LISTED, DatasetError, listing
+
+__all__ = ["Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
+
+_log = get_logger("datasets.split_files")
+
+Item = tuple[str, int, str]  # (path relative to the image folder, label, classname)
+Split = dict[str, list[Item]]
+
+SPLITS = ("train", "val", "test")
+
+
+def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS) -> Split:
+    """Validate a split object (CoOp's format) and return it with int labels.
+
+    Checks: the keys, each item is ``[str, int, str]``, one classname per label, labels of the
+    first list run 0..N-1 without gaps, and the other lists only use those labels.
+    """
+    problems: list[str] = []
+    if not isinstance(obj, dict) or any(k not in obj or not isinstance(obj[k], list) for k in keys):
+        found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise DatasetError(f"{path} is not a split file: expected lists under keys {list(keys)}, found {found}.")
+    split: Split = {}
+    cname_of: dict[int, str] = {}
+    for key in keys:
+        items: list[Item] = []
+        for i, item in enumerate(obj[key]):
+            ok = (
+                isinstance(item, (list, tuple))
+                and len(item) == 3
+                and isinstance(item[0], str)
+                and isinstance(item[1], int)
+                and not isinstance(item[1], bool)
+                and isinstance(item[2], str)
+            )
+            if not ok:
+                problems.append(f"{key}[{i}] = {item!r} is not [relative_path, label, classname]")
+                continue
+            rel, label, cname = item
+            if cname_of.setdefault(label, cname) != cname:
+                problems.append(f"{key}[{i}]: label {label} is '{cname}' here but '{cname_of[label]}' elsewhere")
+            items.append((rel, label, cname))
+        split[key] = items
+    if not problems and split[keys[0]]:
+        labels = sorted({label for _, label, _ in split[keys[0]]})
+        if labels != list(range(len(labels))):
+            problems.append(f"the {keys[0]} labels are not 0..{len(labels) - 1} without gaps")
+        for key in keys[1:]:
+            extra = sorted({label for _, label, _ in split[key]} - set(labels))
+            if extra:
+                problems.append(f"{key} uses labels not in {keys[0]}: {extra[:MAX_LISTED]}")
+    elif not problems:
+        problems.append(f"the {keys[0]} list is empty")
+    if problems:
+        raise DatasetError(
+            f"{path} is not a valid split file:\n{listing(problems)}\n"
+            "Fix: replace it with the original file (see DATASETS.md), or delete it so that the reader "
+            "creates a new split."
+        )
+    return split
+
+
+
+def read_split(path: str, keys: Sequence[str] = SPLITS) -> Split:
+    """Read and validate a split file (``Reading split from <path>``, as CoOp prints)."""
+    _log.info(f"Reading split from {path}")
+    return parse_split(read_json_file(path), path, keys)
+
+
+def read_json_file(path: str) -> Any:
+    """``read_json`` with a fix-it error for a malformed file."""
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path} is not valid JSON ({e}). Fix: delete it and fetch it again (see DATASETS.md).") from e
+
+
+def write_split(split: Split, path: str, compact: bool = False) -> None:
+    """Write a split in CoOp's format, atomically (``Saved split to <path>``).
+
+    A read-only data root is not an error: the split is determined by the seed, so the run goes
+    on without the file and logs a warning.
+    """
+    obj = {k: [list(item) for item in v] for k, v in split.items()}
+    try:
+        if compact:  # ImageNet's 1.3M items: the indented form would be ~130 MB
+            atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
+        else:
+            atomic_write_json(obj, path)
+    except OSError as e:
+        _log.warning(f"WARNING: could not write {path} ({e}); continuing without it.")
+        return
+    _log.info(f"Saved split to {path}")
+

@@ -57,8 +57,22 @@ class Finding:
     fix: str = ""
 
 
+class Findings:
+    """What a report of found problems has (its dataclass declares ``findings``)."""
+
+    findings: list[Finding]
+
+    def add(self, severity: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding(severity, message, fix))
+
+    def worst(self) -> str:
+        """FAIL, WARN or OK: the most severe finding."""
+        severities = {f.severity for f in self.findings}
+        return FAIL if FAIL in severities else WARN if WARN in severities else "OK"
+
+
 @dataclass
-class Report:
+class Report(Findings):
     """The check of one benchmark.
 
     Attributes:
@@ -78,15 +92,9 @@ class Report:
     decoded: int = 0
     unreadable: int = 0
 
-    def add(self, severity: str, message: str, fix: str = "") -> None:
-        self.findings.append(Finding(severity, message, fix))
-
     @property
     def status(self) -> str:
-        if not self.found:
-            return "MISSING"
-        severities = {f.severity for f in self.findings}
-        return FAIL if FAIL in severities else WARN if WARN in severities else "OK"
+        return self.worst() if self.found else "MISSING"
 
 
 # ---------------------------------------------------------------------------------------------

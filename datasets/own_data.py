@@ -56,7 +56,6 @@ __all__ = [
 
 _log = get_logger("datasets.own_data")
 
-# The zero-shot prompt of your own data when DATASET.TEMPLATE is empty (CLIP's generic one).
 # The seed of a drawn split: fixed, so that every run (any --seed) trains on the same split and
 # only the few-shot subsets change with the seed, as with the benchmarks' fixed split files.
 SPLIT_SEED = 1

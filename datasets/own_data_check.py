@@ -14,7 +14,7 @@ from typing import Sequence
 
 from tabulate import tabulate
 
-from .check import FAIL, INFO, WARN, Finding, verify_images
+from .check import FAIL, INFO, WARN, Finding, Findings, verify_images
 from .errors import MAX_LISTED, DatasetError
 from .image_folder import GENERATED_SPLIT
 from .own_data import OWN_DATA, OwnDataKind, own_data_kind
@@ -35,7 +35,7 @@ class _Cfg:
 
 
 @dataclass
-class OwnDataReport:
+class OwnDataReport(Findings):
     """The check of one folder of your own data."""
 
     kind: OwnDataKind
@@ -46,13 +46,9 @@ class OwnDataReport:
     decoded: int = 0
     unreadable: int = 0
 
-    def add(self, severity: str, message: str, fix: str = "") -> None:
-        self.findings.append(Finding(severity, message, fix))
-
     @property
     def status(self) -> str:
-        severities = {f.severity for f in self.findings}
-        return FAIL if FAIL in severities else WARN if WARN in severities else "OK"
+        return self.worst()
 
     def class_counts(self) -> list[tuple[int, str, dict[str, int]]]:
         """(label, name, images per split) per class, in label order."""

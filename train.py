@@ -216,14 +216,9 @@ def merge_overrides(cfg, opts: list[str]) -> None:
 
 def default_cfg():
     """Dassl's defaults plus the keys of the datasets and trainers of this project (unfrozen)."""
-    import datasets
     import trainers
-    from engine.seam import get_cfg_default
 
-    cfg = get_cfg_default()
-    datasets.add_dataset_config(cfg)
-    trainers.add_trainer_config(cfg)
-    return cfg
+    return trainers.default_config()
 
 
 def check_required(cfg, args: argparse.Namespace):

@@ -71,7 +71,7 @@ def alignment(args: argparse.Namespace) -> int:
             clips[backbone] = load_frozen_clip(run.cfg)
         mine, ref = alignment_measures(run, args.split, args.max_images, clips[backbone])
         rows.append(mine)
-        key = (ref.identity["dataset"], ref.identity["classes"], backbone, args.split)
+        key = (ref.identity["dataset"], ref.identity["folder"], ref.identity["classes"], backbone, args.split)
         references.setdefault(key, ref)
         log.info(f"{run_dir}: {mine.identity['method']}, {mine.images} images, accuracy {mine.accuracy:.2f}%, "
               f"gap {mine.modality_gap:.4f}, margin {mine.margin:.4f}", extra=CONSOLE)  # fmt: skip
@@ -84,7 +84,7 @@ def alignment(args: argparse.Namespace) -> int:
 
 def _same_reference(ref, row) -> bool:
     """A zero-shot run that already is the reference row (no need to add it twice)."""
-    same_data = all(ref.identity[k] == row.identity[k] for k in ("dataset", "classes", "backbone"))
+    same_data = all(ref.identity[k] == row.identity[k] for k in ("dataset", "folder", "classes", "backbone"))
     return same_data and row.identity["method"] == ref.identity["method"]
 
 

@@ -119,7 +119,13 @@ def find_runs(path: str) -> list[str]:
     checkpoint (trained runs: evaluation folders hold none), sorted; an error if there is none."""
     if RunFolder(path).config_text() is not None or not os.path.isdir(path):
         return [path]
-    found = sorted(top for top, dirs, _ in os.walk(path) if RunFolder(top).config_text() is not None and RunFolder(top).model_dirs())
+    runs = [top for top, _, _ in os.walk(path) if RunFolder(top).config_text() is not None]
+    found = sorted(top for top in runs if RunFolder(top).model_dirs())
+    if not found and runs:
+        raise CheckpointError(
+            f"{path} holds only evaluation runs (train.py --eval-only: no checkpoint), e.g. {sorted(runs)[0]}. Pass the "
+            "training runs they evaluated (e.g. output/base2new/train_base/...) and --classes new for the new classes."
+        )
     if not found:
         raise RunFolderError(
             f"{path} is not a run folder and holds no trained run (a folder with config.yaml and a checkpoint) below it. "
@@ -402,6 +408,7 @@ def run_identity(run: LoadedRun, split: str) -> dict[str, Any]:
         "path": run.path,
         "method": cfg.TRAINER.NAME,
         "dataset": cfg.DATASET.NAME,
+        "folder": cfg.DATASET.get("FOLDER", ""),  # your own data (ImageFolder, CSVDataset): which folder
         "classes": cfg.DATASET.SUBSAMPLE_CLASSES,
         "shots": cfg.DATASET.NUM_SHOTS,
         "seed": cfg.SEED,

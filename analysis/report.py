@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,18 +37,29 @@ GLOBAL_MEASURES = (
 MISSING = "–"
 
 
+def _tag_parts(path: str) -> set[str]:
+    """The overrides a protocol run folder is named by (``<recipe>+lr0.5-max_epoch2/seed1``)."""
+    tag = os.path.basename(os.path.dirname(os.path.normpath(path))).partition("+")[2]
+    return {part for part in tag.split("-") if part}
+
+
 def row_labels(rows: Sequence[RunMeasures]) -> list[str]:
     """One short label per row: the method, its dataset when the rows have several, the settings
-    that tell it from the rows of the same method and dataset, numbered when that is not enough."""
+    that tell it from the rows of the same method and dataset (caption settings, else the parts
+    of its run folder's override tag that the others lack), numbered when that is not enough."""
     ids = [r.identity for r in rows]
-    several = len({i["dataset"] for i in ids}) > 1
-    base = [i["method"] + (f" {i['dataset']}" if several else "") for i in ids]
+    several = len({(i["dataset"], i.get("folder", "")) for i in ids}) > 1
+    base = [i["method"] + (f" {i['dataset']}" if several else "") + (f" {i['folder']}" if several and i.get("folder") else "")
+            for i in ids]  # fmt: skip
     labels = []
     for b, i in zip(base, ids):
-        peers = [j.get("settings", {}) for bb, j in zip(base, ids) if bb == b]
+        peers = [j for bb, j in zip(base, ids) if bb == b]
         mine = i.get("settings", {})
-        differing = [k for k in mine if len({str(p.get(k)) for p in peers}) > 1]
-        labels.append(b + (f" ({', '.join(f'{k} {mine[k]}' for k in differing)})" if differing else ""))
+        differing = [f"{k} {mine[k]}" for k in mine if len({str(p.get("settings", {}).get(k)) for p in peers}) > 1]
+        if not differing and len(peers) > 1 and not i.get("reference_of"):
+            common = set.intersection(*(_tag_parts(p["path"]) for p in peers))
+            differing = sorted(_tag_parts(i["path"]) - common)
+        labels.append(b + (f" ({', '.join(differing)})" if differing else ""))
     seen: dict[str, int] = {}
     numbered = []
     for label in labels:

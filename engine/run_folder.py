@@ -30,7 +30,7 @@ import os.path as osp
 import shutil
 import socket
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -43,6 +43,7 @@ __all__ = [
     "Binding",
     "RunFolder",
     "config_differences",
+    "declare_effective_value",
     "declare_non_result_keys",
     "describe_differences",
     "file_input",
@@ -81,6 +82,22 @@ def declare_non_result_keys(*keys: str) -> None:
     NON_RESULT_KEYS.update(keys)
 
 
+# Keys whose stored value stands for another (a sentinel such as 0 = "derived from another key"):
+# key -> rule(value, flat config) -> the value it acts as. Configs are compared by these values.
+EFFECTIVE_VALUES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
+
+
+def declare_effective_value(key: str, rule: Callable[[Any, dict[str, Any]], Any]) -> None:
+    """Compare ``key`` by the value it acts as, ``rule(value, flat config)``: a run written with the
+    explicit value and one with the sentinel that means it are the same run (declared next to the
+    key's definition, like :func:`declare_non_result_keys`)."""
+    EFFECTIVE_VALUES[key] = rule
+
+
+def _effective(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (EFFECTIVE_VALUES[k](v, values) if k in EFFECTIVE_VALUES else v) for k, v in values.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Config comparison
 # ---------------------------------------------------------------------------------------------
@@ -107,10 +124,11 @@ def config_differences(
     """``(key, old value, new value)`` for every key (dotted name) whose value differs between two
     config dumps, leaving out :data:`NON_RESULT_KEYS` (or ``ignore``). A key absent from one dump
     (written by another version of the code) counts only if the other's value is not the default
-    (``defaults``: a dump of the default config)."""
+    (``defaults``: a dump of the default config). Values are compared as they act
+    (:func:`declare_effective_value`)."""
     ignored = NON_RESULT_KEYS if ignore is None else set(ignore)
-    a, b = _load_yaml(old), _load_yaml(new)
-    base = _load_yaml(defaults) if defaults else {}
+    a, b = _effective(_load_yaml(old)), _effective(_load_yaml(new))
+    base = _effective(_load_yaml(defaults)) if defaults else {}
     diffs = []
     for key in sorted(set(a) | set(b)):
         if key in ignored:

@@ -71,6 +71,7 @@ from .checkpoint import load_checkpoint as _safe_load_checkpoint  # noqa: E402
 from .run_folder import (  # noqa: E402,F401
     RunFolder,
     config_differences,
+    declare_effective_value,
     declare_non_result_keys,
     describe_differences,
     file_input,
@@ -207,6 +208,7 @@ __all__ = [
     "close_logger",
     "checkpoint_name",
     "config_differences",
+    "declare_effective_value",
     "declare_non_result_keys",
     "describe_differences",
     "file_digests",

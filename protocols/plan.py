@@ -385,8 +385,14 @@ def make_plan(
             f"(e.g. --methods {methods[0].name if methods else 'mudpt'})."
         )
     _check_grid_keys(grid_spec, methods, settings.repo)
-    points = grid_points(grid_spec)
     ignore = set(non_result_keys)
+    for key, values in grid_spec:
+        if key in ignore:
+            raise ConfigError(
+                f"--grid {key}={','.join(values)}: {key} cannot change results (the runs would share one folder: "
+                f"one run); sweep a key that can, or give {key} once as KEY VALUE."
+            )
+    points = grid_points(grid_spec)
 
     units: list[Unit] = []
     for method in methods:

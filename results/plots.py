@@ -462,6 +462,9 @@ def plot_grid(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> 
                     continue
                 x, means = [p for p, _ in points], [c.mean for _, c in points]
                 ax.plot(x, means, color=colour, marker="o", markersize=MARKER_SIZE)
+                partial = [(px, c.mean) for px, c in points if c.covers]  # an average over fewer datasets: hollow
+                if partial:
+                    ax.plot(*zip(*partial), linestyle="none", marker="o", markersize=MARKER_SIZE + 2, markerfacecolor="white", color=colour)
                 spreads = [c.spread or 0.0 for _, c in points]
                 if any(spreads):
                     low, high = [m - s for m, s in zip(means, spreads)], [m + s for m, s in zip(means, spreads)]
@@ -479,8 +482,10 @@ def plot_grid(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> 
             ax.set_visible(False)
         for ax in axes[:, 0]:
             ax.set_ylabel("accuracy (%)")
-        detail = f"{KIND_TITLES.get(protocol, protocol).lower()}, {shots} shots" + (f", under {prefix}/" if prefix else "")
-        title = (f"Grid over {key}, {detail}" + (f" ({note})" if note else ""), f"mean over seeds, band {_spread_text(ci95)}")
+        detail = f"{KIND_TITLES.get(protocol, protocol).lower()}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
+        partial = any(c.covers for t in group for row in t.rows for c in row if isinstance(c, Cell))
+        subtitle = f"mean over seeds, band {_spread_text(ci95)}" + ("; hollow: an average over fewer datasets" if partial else "")
+        title = (f"Grid over {key}, {detail}" + (f" ({note})" if note else ""), subtitle)
         labels = [", ".join(name) for name in lines]
         stem = f"grid_{protocol}_{shots}shots_{_slug(key)}"
         paths.append(_finish(fig, title, labels, colours, True, out_dir / _file_name(stem, prefix)))

@@ -215,6 +215,17 @@ def test_a_folder_above_runs_stands_for_its_trained_runs(runs):
     assert find_runs(runs["ZeroshotCLIP"]) == [runs["ZeroshotCLIP"]]  # a run folder is itself
 
 
+def test_a_folder_of_evaluations_only_says_where_the_checkpoints_are(runs, tmp_path):
+    import shutil
+
+    from analysis.alignment import find_runs
+    from engine.errors import CheckpointError
+
+    shutil.copytree(runs["ZeroshotCLIP"], tmp_path / "test_new" / "seed1")  # an evaluation-only run
+    with pytest.raises(CheckpointError, match=r"holds only evaluation runs .* Pass the training runs they evaluated"):
+        find_runs(str(tmp_path / "test_new"))
+
+
 def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     from analysis.__main__ import main
 

@@ -96,3 +96,44 @@ def test_evaluation_refuses_a_checkpoint_of_another_injection_or_depth(tmp_path,
     assert "  TRAINER.MUDPT.INJECTION: 'cross_attention' (checkpoint) vs 'linear' (this run)\n" in err
     assert "  TRAINER.MUDPT.PROMPT_DEPTH: 3 (checkpoint) vs 2 (this run)\n" in err
     assert "Missing key" not in err and "Traceback" not in err
+
+
+def test_a_run_of_the_former_format_resumes_and_evaluates(tmp_path, tiny_clip_file, run_train, capsys):
+    """A run written before the Injection Model's options (its config without INJ_LAYERS /
+    INJ_SPAN / INJ_NORM, INJ_HEADS explicit, checkpoint keys fusion.*) is the same run as one
+    with today's defaults: a rerun finds it complete, an evaluation loads its checkpoint."""
+    import re
+
+    data = make_synthetic_dataset(str(tmp_path / "data"), "dtd", n_classes=4, n_train=4, n_val=2, n_test=2)
+    base_dir = tmp_path / "base"
+    old = _argv(data.root, tiny_clip_file, base_dir, "cross_attention", [], "base")
+    old[old.index("TRAINER.MUDPT.INJ_HEADS") + 1] = "1"  # explicit: what 0 (= 64 // 64) means at INJ_WIDTH 64
+    assert run_train(old) == 0
+
+    def former(config: str) -> str:  # the keys this version added, removed
+        return re.sub(r"^ *(INJ_LAYERS|INJ_SPAN|INJ_NORM): .*\n", "", config, flags=re.M)
+
+    (base_dir / "config.yaml").write_text(former((base_dir / "config.yaml").read_text()))
+    ckpt_path = base_dir / MODEL_NAME / "model.pth.tar-1"
+    raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    raw["config"] = former(raw["config"])
+    renamed = {}
+    for key, value in raw["state_dict"].items():
+        if key.startswith("injection."):
+            key = "fusion.injection_model." + key[len("injection.") :].replace("layers.0.", "", 1)
+        renamed[key] = value
+    raw["state_dict"] = renamed
+    torch.save(raw, ckpt_path)
+    assert "INJ_SPAN" not in raw["config"] and any(k.startswith("fusion.") for k in raw["state_dict"])
+
+    today = list(old)
+    today[today.index("TRAINER.MUDPT.INJ_HEADS") + 1] = "0"  # today's default
+    capsys.readouterr()
+    assert run_train(today) == 0
+    assert "complete" in capsys.readouterr().out  # the same run: nothing to do
+
+    flags = ["--eval-only", "--model-dir", str(base_dir), "--load-epoch", "1"]
+    evaluation = _argv(data.root, tiny_clip_file, tmp_path / "new", "cross_attention", flags, "new")
+    evaluation[evaluation.index("TRAINER.MUDPT.INJ_HEADS") + 1] = "0"
+    assert run_train(evaluation) == 0
+    assert 0.0 <= _result((tmp_path / "new" / "log.txt").read_text()) <= 100.0

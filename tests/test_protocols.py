@@ -493,6 +493,7 @@ def test_grid_points_that_name_the_same_run_run_once(sweep):
     (["TRAINER.MUDPT.N_CTX=a"], "--grid point TRAINER.MUDPT.N_CTX=a: command-line override: Type mismatch"),
     (["DATASET.NUM_SHOTS=1,2"], "--grid DATASET.NUM_SHOTS=...: the shots are part of the run folder"),
     (["DATASET.SUBSAMPLE_CLASSES=new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),
+    (["DATALOADER.NUM_WORKERS=0,4"], "--grid DATALOADER.NUM_WORKERS=0,4: DATALOADER.NUM_WORKERS cannot change results (the runs would share one folder"),
 ])  # fmt: skip
 def test_bad_grids_stop_before_anything_runs(sweep, tmp_path, grid, message):
     code, out, err = sweep("base2new", "--methods", "mudpt,coop", "--datasets", "dtd", "--seeds", "1", "--dry-run", "--grid", *grid)

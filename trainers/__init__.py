@@ -1,7 +1,8 @@
 """CLIP prompt-tuning trainers, registered in ``TRAINER_REGISTRY`` on import.
 
 ``add_trainer_config(cfg)`` adds every trainer's keys (and the shared CLIP keys) to a Dassl
-config tree; ``train.py`` calls it before merging any yaml.
+config tree; ``default_config()`` is the whole default tree (Dassl's, the datasets', the
+trainers'), before any yaml is merged.
 """
 from yacs.config import CfgNode as CN
 
@@ -16,3 +17,14 @@ def add_trainer_config(cfg: CN) -> None:
     add_common_config(cfg)
     for module in _METHOD_MODULES:
         module.add_config(cfg)
+
+
+def default_config() -> CN:
+    """Dassl's defaults plus the keys of the datasets and trainers of this project (unfrozen)."""
+    import datasets
+    from engine.seam import get_cfg_default
+
+    cfg = get_cfg_default()
+    datasets.add_dataset_config(cfg)
+    add_trainer_config(cfg)
+    return cfg

@@ -230,6 +230,15 @@ def build_model(
     return model.to(device)
 
 
+def _peak_memory(device: torch.device) -> tuple[float, str]:
+    """(MB, kind): CUDA's largest allocation since its last reset, else this process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    import resource  # POSIX only
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"  # KiB on Linux
+
+
 def _check_trainable(clip_model: nn.Module, learner: nn.Module, named: list[tuple[str, nn.Parameter]]) -> None:
     """The learner's parameters are exactly the trainable list, and CLIP is fully frozen."""
     listed = {id(p) for _, p in named}
@@ -323,29 +332,29 @@ class ClipPromptTrainer(TrainerX):
 
     def run_epoch(self) -> None:
         """The engine's epoch, timed for :meth:`training_cost` (wall clock / iterations, data
-        loading included; one device sync per epoch)."""
+        loading included; one device sync per epoch), and the peak memory of training so far."""
+        timed = getattr(self, "_epoch_iter_ms", [])
+        if self.device.type == "cuda" and not timed:
+            torch.cuda.reset_peak_memory_stats(self.device)  # training's peak, not building's
         start = time.perf_counter()
         super().run_epoch()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        self._epoch_iter_ms = [*getattr(self, "_epoch_iter_ms", []), 1000.0 * (time.perf_counter() - start) / max(self.num_batches, 1)]
+        self._epoch_iter_ms = [*timed, 1000.0 * (time.perf_counter() - start) / max(self.num_batches, 1)]
+        self._peak_memory = _peak_memory(self.device)  # before the final evaluation
 
     def training_cost(self) -> dict[str, Any] | None:
         """What this process's training cost, for ``run.json`` and the results tables: trainable
         parameters, the median over its epochs of ms per iteration (the first epoch left out when
-        there are more: it pays the warm-up of workers, allocator and kernels), and its peak memory
-        (CUDA: the largest allocation; CPU: the process's peak RSS); None when it trained no epoch."""
+        there are more: it pays the warm-up of workers, allocator and kernels), and the peak memory
+        at the end of its last epoch (CUDA: the largest allocation since training started; CPU: the
+        process's peak RSS, loading included); None when it trained no epoch."""
         epochs = getattr(self, "_epoch_iter_ms", [])
         if not epochs:
             return None
         epochs = epochs[1:] or epochs
         learner = self.model.learner
-        if self.device.type == "cuda":
-            peak, kind = torch.cuda.max_memory_allocated(self.device) / 2**20, "cuda_max_allocated"
-        else:
-            import resource  # POSIX only
-
-            peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"  # KiB on Linux
+        peak, kind = self._peak_memory
         return {
             "trainable_params": sum(p.numel() for _, p in learner.trainable_parameters()) if learner is not None else 0,
             "train_ms_per_iter": round(statistics.median(epochs), 3),
@@ -425,7 +434,10 @@ class ClipPromptTrainer(TrainerX):
         if not isinstance(checkpoint.get("config"), str):
             return  # written by Dassl or the anchor repos: only the shapes can be checked
         keys = set(self.model_keys())
-        diffs = [d for d in config_differences(checkpoint["config"], self.cfg.dump()) if d[0] in keys]
+        from trainers import default_config
+
+        defaults = default_config().dump()  # keys a checkpoint of an older version lacks count as their defaults
+        diffs = [d for d in config_differences(checkpoint["config"], self.cfg.dump(), defaults) if d[0] in keys]
         if diffs:
             raise CheckpointError(
                 f'"{model_path}" was trained with another model config:\n'

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, declare_effective_value, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner, check_choice
 from .clip_loader import clip
@@ -38,6 +38,7 @@ from .prompt_learners import new_prompts
 
 __all__ = [
     "INJECTION_CHOICES",
+    "default_heads",
     "INJ_NORMS",
     "INJ_SPANS",
     "InjectionLayer",
@@ -72,6 +73,15 @@ FFN_EXPANSION = 4  # feed-forward width = 4 x model width (the Transformer conve
 CLIP_HEAD_WIDTH = 64  # CLIP's blocks use width // 64 heads; so does the released light transformer
 
 
+def default_heads(width: int) -> int:
+    """CLIP's number of attention heads for a width: ``width // 64`` (at least 1)."""
+    return max(width // CLIP_HEAD_WIDTH, 1)
+
+
+def _effective_heads(heads: int, config: dict) -> int:
+    return heads or default_heads(int(config.get("TRAINER.MUDPT.INJ_WIDTH", 512)))
+
+
 def add_config(cfg: CN) -> None:
     """TRAINER.MUDPT: the method's keys, each with a typed default (see docs/mudpt.md)."""
     cfg.TRAINER.MUDPT = CN()
@@ -99,7 +109,9 @@ def add_config(cfg: CN) -> None:
     # open). Width d:
     cfg.TRAINER.MUDPT.INJ_WIDTH = 512
     # Attention heads; 0 = INJ_WIDTH // 64, as CLIP's blocks (8 at d = 512); must divide INJ_WIDTH.
+    # Runs compare by the heads it means (a run written with INJ_HEADS 8 at width 512 is the same run).
     cfg.TRAINER.MUDPT.INJ_HEADS = 0
+    declare_effective_value("TRAINER.MUDPT.INJ_HEADS", _effective_heads)
     # Layers (attention + feed-forward) refining the carried prompts (the paper's figure: 1).
     cfg.TRAINER.MUDPT.INJ_LAYERS = 1
     # The keys of the attention: "layer" (the other modality's prompts of the same layer) or "all"
@@ -180,7 +192,7 @@ class InjectionModel(nn.Module):
     def __init__(self, text_dim: int, vision_dim: int, width: int = 512, heads: int = 0, n_layers: int = 1,
                  span: str = "layer", norm: str = "post", inject_layer0: bool = False):  # fmt: skip
         super().__init__()
-        heads = heads or max(width // CLIP_HEAD_WIDTH, 1)
+        heads = heads or default_heads(width)
         self.text_adapter = nn.Linear(text_dim, width)
         self.vision_adapter = nn.Linear(vision_dim, width)
         self.layers = nn.ModuleList(InjectionLayer(width, heads, norm) for _ in range(n_layers))
@@ -267,7 +279,7 @@ class PromptTransformer(nn.Module):
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__()
         self.ln_pre = clip.model.LayerNorm(in_dim)
-        self.block = clip.model.ResidualAttentionBlock(in_dim, max(in_dim // CLIP_HEAD_WIDTH, 1))
+        self.block = clip.model.ResidualAttentionBlock(in_dim, default_heads(in_dim))
         self.ln_post = clip.model.LayerNorm(in_dim)
         self.proj = nn.Linear(in_dim, out_dim)
 
@@ -423,6 +435,7 @@ def build_injection(
     """The injection module for ``injection`` (one of :data:`INJECTION_CHOICES`; the other
     arguments are :class:`InjectionModel`'s), or None when nothing is injected (``none``;
     ``cross_attention`` with J = 1 and no layer-0 injection)."""
+    check_choice(injection, INJECTION_CHOICES, "TRAINER.MUDPT.INJECTION")
     deep = depth > 1
     if injection == "linear":
         return LinearInjection(text_dim, vision_dim, deep=deep)
@@ -509,7 +522,7 @@ def check_config(c: CN, key: str = "TRAINER.MUDPT") -> None:
         )
     if c.INJ_LAYERS < 1:
         raise ConfigError(f"{key}.INJ_LAYERS = {c.INJ_LAYERS} is not valid; use 1 (the paper's figure) or more Injection Model layers.")
-    heads = c.INJ_HEADS or max(c.INJ_WIDTH // CLIP_HEAD_WIDTH, 1)
+    heads = c.INJ_HEADS or default_heads(c.INJ_WIDTH)
     if c.INJ_WIDTH < 1 or c.INJ_HEADS < 0 or c.INJ_WIDTH % heads:
         raise ConfigError(
             f"{key}.INJ_HEADS = {c.INJ_HEADS} must be 0 (= INJ_WIDTH // 64) or a positive divisor of {key}.INJ_WIDTH = {c.INJ_WIDTH} "

@@ -46,6 +46,7 @@ __all__ = [
     "default_class_name",
     "drawn_split",
     "name_classes",
+    "normalise_folder",
     "own_data_kind",
     "own_datums",
     "own_folder",
@@ -118,8 +119,14 @@ def check_template(value: Any, key: str = "DATASET.TEMPLATE") -> str:
     return value
 
 
+def normalise_folder(value: str) -> str:
+    """``DATASET.FOLDER`` in one spelling (``my_pets/`` and ``./my_pets`` are ``my_pets``; "" stays "")."""
+    return osp.normpath(value) if value else ""
+
+
 def check_own_data_config(cfg: Any) -> None:
-    """DATASET.FOLDER / CLASSNAMES / TEMPLATE: set where they apply, well-formed; else the fix."""
+    """DATASET.FOLDER / CLASSNAMES / TEMPLATE: set where they apply, well-formed; else the fix.
+    Writes DATASET.FOLDER back in one spelling (:func:`normalise_folder`): call before freezing."""
     name = cfg.DATASET.NAME
     folder, classnames = cfg.DATASET.get("FOLDER", ""), cfg.DATASET.get("CLASSNAMES", "")
     for key, value in (("DATASET.FOLDER", folder), ("DATASET.CLASSNAMES", classnames), ("DATASET.TEMPLATE", cfg.DATASET.get("TEMPLATE", ""))):
@@ -127,6 +134,8 @@ def check_own_data_config(cfg: Any) -> None:
             raise ConfigError(f"{key}={value!r} must be a string (a path or a prompt); e.g. `{key} my_data`.")
     if cfg.DATASET.get("TEMPLATE", ""):
         check_template(cfg.DATASET.TEMPLATE)
+    if folder:
+        cfg.DATASET.FOLDER = normalise_folder(folder)  # one run folder and config.yaml for every spelling
     kinds = ", ".join(OWN_DATA)
     if name in OWN_DATA:
         if not folder:

@@ -244,11 +244,11 @@ def test_zero_shot_coop_and_mudpt_base_to_new_on_an_image_folder(tmp_path, tiny_
     for trainer, config, extra in (("CoOp", COOP, []), ("MuDPT", MUDPT, MUDPT_TINY)):
         base, new = tmp_path / f"{trainer}_base", tmp_path / f"{trainer}_new"
         opts = ["DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", *extra]
-        assert run_train(_argv(root, base, trainer, config, tiny_clip_file, opts=opts)) == 0
+        assert run_train(_argv(root, base, trainer, config, tiny_clip_file, folder="./pets/", opts=opts)) == 0
         record = json.loads((base / "run.json").read_text())
         assert record["status"] == "complete"
         assert record["inputs"]["data.split"]["path"] == f"pets/{GENERATED_SPLIT}"
-        assert "FOLDER: pets" in (base / "config.yaml").read_text()
+        assert "FOLDER: pets\n" in (base / "config.yaml").read_text()  # one spelling of the folder
         new_opts = ["DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "new", *extra]
         assert run_train(_argv(root, new, trainer, config, tiny_clip_file, flags=["--eval-only", "--model-dir", str(base)], opts=new_opts)) == 0
         assert "* total: 4" in (new / "log.txt").read_text()  # new classes fox, owl x 2 test images (6 split 3/1/2)
@@ -314,3 +314,35 @@ def test_sweep_and_parse_results_on_an_image_folder(tmp_path, tiny_clip_file, ca
     assert parse_results_main([str(tmp_path / "output")]) == 0
     tables = capsys.readouterr().out
     assert "imagefolder" in tables and "Base-to-new" in tables
+
+
+def test_evaluating_on_another_folder_is_another_dataset(tmp_path):
+    import train
+    from engine.seam import DataError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.yaml").write_text("DATASET:\n  NAME: ImageFolder\n  FOLDER: my_pets\n")
+    (model / "run.json").write_text(json.dumps({"inputs": {"data.split": {"path": "my_pets/s.json", "sha256": "a" * 64}}}))
+    current = {"data.split": {"path": "b/s.json", "sha256": "b" * 64}}
+    train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "b"), current)  # another folder: no comparison
+    with pytest.raises(DataError, match="On another split"):  # the same folder (spelt otherwise), another split
+        train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "./my_pets/"), current)
+
+
+def test_sweep_folder_overrides_one_spelling_grid_and_no_mix_with_benchmarks(tmp_path, capsys, monkeypatch):
+    from protocols.cli import main as sweep_main
+
+    for var in ("DATA", "OUTPUT", "CLIP_PATH", "CFG", "DRY_RUN"):
+        monkeypatch.delenv(var, raising=False)
+    common = ["base2new", "--methods", "coop", "--seeds", "1", "--data", str(tmp_path), "--output", str(tmp_path / "o"), "--dry-run"]
+    assert sweep_main([*common, "--datasets", "dtd,imagefolder", "DATASET.FOLDER", "pets"]) == 2
+    assert "run them as two sweeps, `--datasets dtd` and `--datasets imagefolder DATASET.FOLDER my_data`" in capsys.readouterr().err
+    assert sweep_main([*common, "--datasets", "dtd", "DATASET.FOLDER", "pets"]) == 2
+    assert "DATASET.FOLDER applies to your own data" in capsys.readouterr().err
+    assert sweep_main([*common, "--datasets", "imagefolder", "DATASET.FOLDER", "./pets/"]) == 0
+    out = capsys.readouterr().out
+    assert "folderpets" in out and "DATASET.FOLDER pets" in out and "./pets/" not in out
+    assert sweep_main([*common, "--datasets", "imagefolder", "--grid", "DATASET.FOLDER=pets/,birds"]) == 0
+    out = capsys.readouterr().out
+    assert "folderpets" in out and "folderbirds" in out and "pets/" not in out.replace("folderpets/", "")

@@ -27,7 +27,7 @@ from engine.seam import ConfigError, DatasetBase, Datum, get_logger
 
 from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root
-from .errors import DatasetError, listing
+from .errors import DatasetError, listing, not_utf8
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
 from .images import find_missing
 from .split_drawing import per_class_counts, split_per_class, split_trainval
@@ -41,6 +41,7 @@ __all__ = [
     "OwnDataKind",
     "OwnDataReader",
     "SPLIT_SEED",
+    "check_distinct_names",
     "check_own_data_config",
     "check_template",
     "default_class_name",
@@ -199,23 +200,27 @@ def read_class_names(path: str) -> dict[str, str]:
     problems: list[str] = []
     names: dict[str, str] = {}
     if path.lower().endswith(".json"):
-        obj = read_json_file(path)
+        obj = read_json_file(path, fix=f"write {path} as a JSON object {{\"key\": \"class name\", ...}}")
         if not isinstance(obj, dict) or not all(isinstance(v, str) and v.strip() for v in obj.values()):
             raise DatasetError(f"{path}: expected a JSON object {{\"key\": \"class name\", ...}} with non-empty names.")
         names = {str(k): " ".join(v.split()) for k, v in obj.items()}
     else:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                key, _, name = line.partition(" ")
-                if not name.strip():
-                    problems.append(f"line {lineno}: {line[:60]!r} is not `key class name`")
-                elif key in names:
-                    problems.append(f"line {lineno}: {key} appears twice")
-                else:
-                    names[key] = " ".join(name.split())
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                lines = f.read().splitlines()
+        except UnicodeDecodeError as e:
+            raise not_utf8(path, e) from None
+        for lineno, line in enumerate(lines, start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, name = line.partition(" ")
+            if not name.strip():
+                problems.append(f"line {lineno}: {line[:60]!r} is not `key class name`")
+            elif key in names:
+                problems.append(f"line {lineno}: {key} appears twice")
+            else:
+                names[key] = " ".join(name.split())
     if problems:
         raise DatasetError(f"{path} is not a valid class-name file:\n{listing(problems)}\nFix: one `key class name` per line.")
     return names
@@ -226,7 +231,7 @@ def name_classes(keys: Sequence[str], folder: str, setting: str, what: str) -> t
     read (None: the keys themselves, ``_`` read as a space)."""
     path = classnames_path(folder, setting)
     if path is None:
-        return {k: default_class_name(k) for k in keys}, None
+        return check_distinct_names({k: default_class_name(k) for k in keys}, what, "the keys themselves"), None
     mapping = read_class_names(path)
     missing = [k for k in keys if k not in mapping]
     unknown = [k for k in mapping if k not in set(keys)]
@@ -236,11 +241,23 @@ def name_classes(keys: Sequence[str], folder: str, setting: str, what: str) -> t
             f"{path} does not match the data:\n{listing(lines)}\n"
             f"Fix: give one line per {what} (keys: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''})."
         )
-    names = [mapping[k] for k in keys]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise DatasetError(f"{path}: several classes are named {', '.join(map(repr, twice))}. Fix: give each class its own name.")
-    return {k: mapping[k] for k in keys}, path
+    return check_distinct_names({k: mapping[k] for k in keys}, what, path), path
+
+
+def check_distinct_names(names: dict[str, str], what: str, source: str) -> dict[str, str]:
+    """``names`` (key -> class name) if no two classes share a name (they would share their
+    prompts); else the error listing the keys of each shared name (``source``: where the names
+    come from, for the message)."""
+    keys_of: dict[str, list[str]] = {}
+    for key, name in names.items():
+        keys_of.setdefault(name, []).append(key)
+    shared = [f"{name!r}: {what}s {', '.join(map(repr, keys))}" for name, keys in keys_of.items() if len(keys) > 1]
+    if shared:
+        raise DatasetError(
+            f"Several classes have the same name (from {source}), so the same prompt:\n{listing(shared)}\n"
+            f"Fix: merge those classes into one, or give each its own name (a classnames.txt with `key class name` per line)."
+        )
+    return names
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from engine.seam import atomic_write_json, atomic_write_text, get_logger, read_json
+from engine.seam import atomic_write_json, atomic_write_text, get_logger
 
-from .errors import MAX_LISTED, DatasetError, listing
+from .errors import MAX_LISTED, DatasetError, listing, not_utf8
 
 __all__ = ["Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
 
@@ -79,12 +79,15 @@ def read_split(path: str, keys: Sequence[str] = SPLITS) -> Split:
     return parse_split(read_json_file(path), path, keys)
 
 
-def read_json_file(path: str) -> Any:
-    """``read_json`` with a fix-it error for a malformed file."""
+def read_json_file(path: str, fix: str = "delete it and fetch it again (see DATASETS.md)") -> Any:
+    """A JSON file (UTF-8, a byte-order mark allowed), or the error with ``fix`` for a malformed one."""
     try:
-        return read_json(path)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path} is not valid JSON ({e}). Fix: delete it and fetch it again (see DATASETS.md).") from e
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e) from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON ({e}). Fix: {fix}.") from None
 
 
 def write_split(split: Split, path: str, compact: bool = False) -> None:

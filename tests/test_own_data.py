@@ -196,6 +196,48 @@ def test_csv_dataset_classname_column_and_drawn_val(tmp_path):
         build(tmp_path, "CSVDataset", "zoo")
 
 
+@pytest.mark.parametrize("edit, message", [
+    ({"train": "images/cat_train_0.png,0\n"}, r"images/cat_train_0.png: listed twice: .*train.csv:2 and .*train.csv:14"),
+    ({"test": "./images/cat_train_1.png,0\n"}, r"in both train and test \(a test image must not be trained on\): .*train.csv:3 and .*test.csv:8"),
+    ({"val": "images/cat_train_0.png,1\n"}, r"in both train and val .*, with two classes \(0, 1\)"),
+    ({"train": "\n\nimages/x.png,cat\n"}, r"train.csv has malformed lines:\n  line 16: label 'cat' is not an integer"),
+    ({"train": '"images/\nx.png",1\nimages/y.png,1.5\n'}, r"line 16: label '1.5' is not an integer"),
+])  # fmt: skip
+def test_csv_dataset_refuses_duplicates_leaks_and_names_the_lines(tmp_path, edit, message):
+    folder = csv_folder(tmp_path / "zoo")
+    (folder / "classnames.txt").write_text("0 cat\n1 dog\n2 owl\n")
+    for part, text in edit.items():
+        with open(folder / f"{part}.csv", "a") as f:
+            f.write(text)
+    with pytest.raises(DatasetError, match=message):
+        build(tmp_path, "CSVDataset", "zoo")
+
+
+def test_csv_dataset_labels_are_integers_and_names_distinct(tmp_path):
+    folder = csv_folder(tmp_path / "zoo")
+    (folder / "classnames.txt").write_bytes("\ufeff0 cat\n1 dog\n2 owl\n".encode())  # a byte-order mark is fine
+    train = (folder / "train.csv").read_text().replace(",2\n", ",02\n")
+    (folder / "train.csv").write_bytes(("\ufeff" + train).encode())
+    ds = build(tmp_path, "CSVDataset", "zoo")
+    assert ds.classnames == ["cat", "dog", "owl"] and counts(ds) == {"train": 12, "val": 3, "test": 6}  # 02 is 2
+    (folder / "classnames.txt").write_text("0 cat\n1 dog\n2 cat\n")
+    with pytest.raises(DatasetError, match=r"Several classes have the same name .*\n  'cat': labels '0', '2'\nFix: merge"):
+        build(tmp_path, "CSVDataset", "zoo")
+    (folder / "classnames.txt").write_bytes("0 chat\n1 dog\n2 caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"classnames.txt is not UTF-8 text .*Fix: save .*classnames.txt as UTF-8"):
+        build(tmp_path, "CSVDataset", "zoo")
+    (folder / "classnames.txt").unlink()
+    (folder / "train.csv").write_bytes("path,label,classname\nimages/cat_train_0.png,0,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"train.csv is not UTF-8 text"):
+        build(tmp_path, "CSVDataset", "zoo")
+
+
+def test_image_folder_classes_with_the_same_name_are_refused(tmp_path):
+    image_folder(tmp_path / "pets", classes=("golden_retriever", "golden retriever", "cat"))
+    with pytest.raises(DatasetError, match=r"'golden retriever': class folders 'golden retriever', 'golden_retriever'"):
+        build(tmp_path, "ImageFolder", "pets")
+
+
 # ---------------------------------------------------------------------------------------------
 # The data check
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +307,9 @@ def test_fewshot_coop_on_csv_and_a_changed_split_is_refused(tmp_path, tiny_clip_
     assert {"data.train_csv", "data.val_csv", "data.test_csv", "data.fewshot"} <= set(inputs)
     # The same command again: complete, not run again. A changed CSV: refused with both sha256.
     assert run_train(argv) == 0
+    write_image(folder / "images" / "cat_test_extra.png", 0)
     with open(folder / "test.csv", "a") as f:
-        f.write("images/cat_train_0.png,cat\n")
+        f.write("images/cat_test_extra.png,cat\n")
     capsys.readouterr()
     assert run_train(argv) == 1
     err = capsys.readouterr().err

@@ -53,6 +53,8 @@ __all__ = [
     "own_folder",
     "read_class_names",
     "register_own_data",
+    "require_two_classes",
+    "split_source",
     "too_small_to_split",
 ]
 
@@ -317,8 +319,8 @@ class OwnDataReader(DatasetBase):
         self.template = cfg.DATASET.get("TEMPLATE", "") or DEFAULT_TEMPLATE
         self.dataset_dir = self.image_dir = own_folder(cfg, kind)
         split, self.data_files = self.read_split(self.dataset_dir, cfg, write=True)
-        source = self.data_files.get("split") or ", ".join(p for r, p in self.data_files.items() if r.endswith("_csv"))
-        datums = own_datums(kind, self.image_dir, split, source)
+        require_two_classes(kind, self.dataset_dir, split)
+        datums = own_datums(kind, self.image_dir, split, split_source(self.data_files))
         train, val, test = datums["train"], datums["val"], datums["test"]
         self.split_fewshot_dir = osp.join(self.dataset_dir, FEWSHOT_DIR)
         num_shots = cfg.DATASET.NUM_SHOTS
@@ -333,6 +335,21 @@ class OwnDataReader(DatasetBase):
         """The split of ``folder`` (keys train/val/test, labels 0..N-1) and the files that define
         it (role -> path). ``write``: a drawn split may be saved (the data check passes False)."""
         raise NotImplementedError
+
+
+def require_two_classes(kind: OwnDataKind, folder: str, split: Split) -> None:
+    """At least two classes: CLIP tells classes apart (and base-to-new needs a class in each half)."""
+    classes = {label for items in split.values() for _, label, _ in items}
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{kind.name}: {folder} holds {len(classes)} class; a classifier needs at least 2 (and base-to-new one in "
+            f"each half). Fix: add the images of at least one more class.\nExpected layout:\n{kind.layout}"
+        )
+
+
+def split_source(files: dict[str, str]) -> str:
+    """The file(s) a split was read from, for messages: the split file, else the CSV files."""
+    return files.get("split") or ", ".join(p for role, p in files.items() if role.endswith("_csv"))
 
 
 def own_datums(kind: OwnDataKind, image_dir: str, split: Split, source: str) -> dict[str, list[Datum]]:

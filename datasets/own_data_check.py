@@ -17,7 +17,7 @@ from tabulate import tabulate
 from .check import FAIL, INFO, WARN, Finding, Findings, verify_images
 from .errors import MAX_LISTED, DatasetError
 from .image_folder import GENERATED_SPLIT
-from .own_data import OWN_DATA, OwnDataKind, own_data_kind
+from .own_data import OWN_DATA, OwnDataKind, own_data_kind, own_datums, require_two_classes, split_source
 from .split_files import SPLITS, Split
 
 __all__ = ["OwnDataReport", "check_own_data", "format_own_report"]
@@ -77,6 +77,12 @@ def check_own_data(
     reader = DATASET_REGISTRY.get(kind.name)
     try:
         report.split, report.files = reader.read_split(path, _Cfg(classnames), write=False)
+    except DatasetError as e:
+        report.add(FAIL, str(e))
+        return report
+    try:
+        require_two_classes(kind, path, report.split)
+        own_datums(kind, path, report.split, split_source(report.files))  # every listed image exists
     except DatasetError as e:
         report.add(FAIL, str(e))
         return report

@@ -260,6 +260,19 @@ def test_data_check_reports_classes_images_unreadable_and_short_classes(tmp_path
     assert "name its folder with --folder" in capsys.readouterr().out
 
 
+def test_data_check_fails_one_class_and_missing_images(tmp_path):
+    image_folder(tmp_path / "one", classes=("cat",))
+    with pytest.raises(DatasetError, match=r"holds 1 class; a classifier needs at least 2"):
+        build(tmp_path, "ImageFolder", "one", subsample="new")
+    report = check_own_data(str(tmp_path), "imagefolder", "one", decode=False)
+    assert report.status == "FAIL" and "needs at least 2" in report.findings[0].message
+    folder = csv_folder(tmp_path / "zoo", columns="path,classname")
+    (folder / "images" / "dog_test_1.png").unlink()
+    report = check_own_data(str(tmp_path), "csvdataset", "zoo", decode=False)
+    assert report.status == "FAIL" and "1 of 21 images listed in" in report.findings[0].message
+    assert "images/dog_test_1.png" in report.findings[0].message
+
+
 # ---------------------------------------------------------------------------------------------
 # train.py end to end (tiny CLIP)
 # ---------------------------------------------------------------------------------------------

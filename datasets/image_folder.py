@@ -53,6 +53,14 @@ SPLIT_FOLDERS = ("train", "val", "test")
 
 
 def _class_folders(top: str) -> list[str]:
+    """The class folders of ``top``: its sub-folders but the few-shot caches (an error if that
+    folder holds images: a class may not take its name)."""
+    cache = osp.join(top, FEWSHOT_DIR)
+    if osp.isdir(cache) and list_images(cache):
+        raise DatasetError(
+            f"ImageFolder: {cache} holds images, but {FEWSHOT_DIR}/ is where the few-shot subsets are cached, not a "
+            f"class. Fix: rename that class folder (e.g. to split_few_shot; classnames.txt can give it any name)."
+        )
     return [c for c in subdirs(top) if c != FEWSHOT_DIR]
 
 
@@ -74,7 +82,16 @@ def _items(top: str, prefix: str, classes: list[str], names: dict[str, str]) -> 
 def list_image_folder(folder: str, classnames_setting: str = "") -> tuple[Split, str]:
     """The split the folder gives (drawn with seed 1 where the layout has none; deterministic)
     and its layout ("classes" or "splits")."""
-    splits_layout = osp.isdir(osp.join(folder, "train")) and osp.isdir(osp.join(folder, "test"))
+    present = [part for part in SPLIT_FOLDERS if osp.isdir(osp.join(folder, part))]
+    splits_layout = bool(present)
+    if splits_layout and not {"train", "test"} <= set(present):
+        absent = " and ".join(f"{p}/" for p in ("train", "test") if p not in present)
+        raise DatasetError(
+            f"ImageFolder: {folder} has {', '.join(f'{p}/' for p in present)} but no {absent}: a split of your own needs "
+            f"train/ and test/ (val/ is optional).\nExpected layout:\n{KIND.layout}\n"
+            f"Fix: add {absent} with the same class folders, or put the class folders directly in {folder} (the split is "
+            "then drawn)."
+        )
     top = osp.join(folder, "train") if splits_layout else folder
     classes = _class_folders(top)
     if not classes:

@@ -143,6 +143,16 @@ def test_image_folder_errors_name_the_fix(tmp_path):
         build(tmp_path, "ImageFolder", "empty")
 
 
+def test_image_folder_layout_errors_missing_test_and_a_split_fewshot_class(tmp_path):
+    for part in ("train", "val"):
+        image_folder(tmp_path / "notest" / part, per_class=3, classes=("cat", "dog"))
+    with pytest.raises(DatasetError, match=r"has train/, val/ but no test/: a split of your own needs train/ and test/"):
+        build(tmp_path, "ImageFolder", "notest")
+    image_folder(tmp_path / "odd", classes=("cat", "dog", "split_fewshot"))
+    with pytest.raises(DatasetError, match=r"split_fewshot holds images, .* Fix: rename that class folder"):
+        build(tmp_path, "ImageFolder", "odd")
+
+
 @pytest.mark.parametrize("keys, message", [
     ({"NAME": "ImageFolder", "FOLDER": ""}, "DATASET.FOLDER is empty: ImageFolder reads your images from it"),
     ({"NAME": "DescribableTextures", "FOLDER": "pets"}, "DATASET.FOLDER='pets' applies to your own data (CSVDataset, ImageFolder), not to DescribableTextures"),

@@ -19,11 +19,11 @@ def indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def listing(paths: Sequence[str]) -> str:
-    """The first :data:`MAX_LISTED` lines, indented, then "... and N more"."""
-    shown = "\n".join(f"  {p}" for p in paths[:MAX_LISTED])
+def listing(paths: Sequence[str], prefix: str = "  ") -> str:
+    """The first :data:`MAX_LISTED` lines, indented by ``prefix``, then "... and N more"."""
+    shown = "\n".join(f"{prefix}{p}" for p in paths[:MAX_LISTED])
     more = len(paths) - MAX_LISTED
-    return shown + (f"\n  ... and {more} more" if more > 0 else "")
+    return shown + (f"\n{prefix}... and {more:,} more" if more > 0 else "")
 
 
 def not_utf8(path: str, error: UnicodeDecodeError) -> DatasetError:

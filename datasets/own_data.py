@@ -23,14 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from engine.seam import ConfigError, DatasetBase, Datum, get_logger
+from engine.seam import ConfigError, DatasetBase, Datum
 
 from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root
 from .errors import DatasetError, listing, not_utf8
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .make_split import generated_split_name
 from .images import find_missing
-from .split_drawing import per_class_counts, split_per_class, split_trainval
+from .split_drawing import split_per_class, split_trainval
 from .specs import DEFAULT_TEMPLATE
 from .split_files import Item, Split, read_json_file
 
@@ -55,10 +56,7 @@ __all__ = [
     "register_own_data",
     "require_two_classes",
     "split_source",
-    "too_small_to_split",
 ]
-
-_log = get_logger("datasets.own_data")
 
 # The seed of a drawn split: fixed, so that every run (any --seed) trains on the same split and
 # only the few-shot subsets change with the seed, as with the benchmarks' fixed split files.
@@ -275,30 +273,20 @@ def _own_random(seed: int) -> Iterator[None]:
         random.setstate(state)
 
 
-def too_small_to_split(items: Sequence[Item]) -> list[str]:
-    """``classname (n images)`` for each class that CoOp's 50/20/30 split leaves a part empty."""
-    counts: dict[tuple[int, str], int] = {}
-    for _, label, cname in items:
-        counts[(label, cname)] = counts.get((label, cname), 0) + 1
-    return [f"{c} ({n} images)" for (_, c), n in sorted(counts.items()) if min(per_class_counts(n)) <= 0]
-
-
 def drawn_split(kind: OwnDataKind, items: Sequence[Item] | None = None, train: Sequence[Item] | None = None,
                 test: Sequence[Item] | None = None) -> Split:
     """CoOp's proportions with seed :data:`SPLIT_SEED`: all ``items`` 50/20/30 per class, or
     ``train`` 80/20 into train/val when ``test`` is given."""
     with _own_random(SPLIT_SEED):
         if items is not None:
-            small = too_small_to_split(items)
-            if small:
-                raise DatasetError(
-                    f"{kind.name}: these classes are too small to split 50/20/30 (train/val/test each need an image; "
-                    f"a class needs at least 3, better 10 or more):\n{listing(small)}\n"
-                    "Fix: add images, remove those classes, or give the split yourself (train/val/test folders or CSVs)."
-                )
-            return split_per_class(kind, list(items))
+            return split_per_class(kind, list(items), fix=(
+                "add images (a class needs at least 3, better 10 or more), remove those classes, or give the split "
+                "yourself (train/val/test folders or CSVs)"
+            ))
         assert train is not None and test is not None
-        tr, va = split_trainval(kind, list(train))
+        tr, va = split_trainval(kind, list(train), fix=(
+            "add training images to that class (5 or more), or give a validation set yourself (a val/ folder or val.csv)"
+        ))
         return {"train": tr, "val": va, "test": list(test)}
 
 
@@ -360,7 +348,8 @@ def own_datums(kind: OwnDataKind, image_dir: str, split: Split, source: str) -> 
         raise DatasetError(
             f"{kind.name}: {len(missing):,} of {len(rels):,} images listed in {source} are missing under {image_dir}:\n"
             f"{listing(missing)}\nFix: restore them, or fix {source}"
-            + (" (or delete it: the split is drawn again from the images there)." if source.endswith(".json") else ".")
+            + (" (or delete it: the split is drawn again from the images there)."
+               if osp.basename(source) == generated_split_name(kind.name, SPLIT_SEED) else ".")
         )
     return {
         key: [Datum(impath=osp.join(image_dir, rel), label=label, classname=cname) for rel, label, cname in items]

@@ -132,7 +132,7 @@ def test_image_folder_with_train_val_test_folders(tmp_path):
 
 def test_image_folder_errors_name_the_fix(tmp_path):
     image_folder(tmp_path / "tiny", per_class=2)
-    with pytest.raises(DatasetError, match=r"too small to split 50/20/30.*\n  golden retriever \(2 images\)"):
+    with pytest.raises(DatasetError, match=r"cannot split the classes 50/20/30.*\n  golden retriever \(2 images\)\n(?s:.*)Fix: add images"):
         build(tmp_path, "ImageFolder", "tiny")
     with pytest.raises(DatasetError, match=r"(?s)DATASET.FOLDER 'nope' is not a folder .*Expected layout"):
         build(tmp_path, "ImageFolder", "nope")
@@ -151,6 +151,27 @@ def test_image_folder_layout_errors_missing_test_and_a_split_fewshot_class(tmp_p
     image_folder(tmp_path / "odd", classes=("cat", "dog", "split_fewshot"))
     with pytest.raises(DatasetError, match=r"split_fewshot holds images, .* Fix: rename that class folder"):
         build(tmp_path, "ImageFolder", "odd")
+
+
+def test_own_data_errors_give_own_data_fixes(tmp_path):
+    from datasets.fake_trees import FAKE_TREES
+    from datasets.specs import SPECS
+
+    assert set(FAKE_TREES) == set(SPECS)  # no benchmark silently lost from the generated trees
+    for part, n in (("train", 2), ("test", 2)):
+        image_folder(tmp_path / "few" / part, per_class=n, classes=("cat", "dog"))
+    with pytest.raises(DatasetError, match=r"Fix: add training images to that class .* or give a validation set yourself"):
+        build(tmp_path, "ImageFolder", "few")
+    folder = image_folder(tmp_path / "pets")
+    (folder / "names.json").write_text("{oops")
+    with pytest.raises(DatasetError) as err:
+        build(tmp_path, "ImageFolder", "pets", CLASSNAMES="names.json")
+    assert str(err.value).count("is not valid JSON") == 1 and "fetch it again" not in str(err.value)
+    (folder / "mine.json").write_text(json.dumps({"train": [], "val": [], "test": []}))
+    with pytest.raises(DatasetError, match=r"Fix: correct .*mine.json .*or leave DATASET.SPLIT_FILE empty"):
+        build(tmp_path, "ImageFolder", "pets", SPLIT_FILE="mine.json")
+    with pytest.raises(DatasetError, match=r"DATASET.CLASSNAMES 'names.json' does not apply with DATASET.SPLIT_FILE"):
+        build(tmp_path, "ImageFolder", "pets", SPLIT_FILE="mine.json", CLASSNAMES="names.json")
 
 
 @pytest.mark.parametrize("keys, message", [

@@ -36,7 +36,6 @@ from .specs import DEFAULT_TEMPLATE
 from .split_files import Item, Split, read_json_file
 
 __all__ = [
-    "CLASSNAME_FILES",
     "FEWSHOT_DIR",
     "OWN_DATA",
     "OwnDataKind",
@@ -44,15 +43,12 @@ __all__ = [
     "SPLIT_SEED",
     "check_distinct_names",
     "check_own_data_config",
-    "check_template",
     "default_class_name",
     "drawn_split",
     "name_classes",
     "normalise_folder",
     "own_data_kind",
     "own_datums",
-    "own_folder",
-    "read_class_names",
     "register_own_data",
     "require_two_classes",
     "split_source",

@@ -13,7 +13,6 @@ from .specs import DatasetSpec
 from .split_files import SPLITS, Item, Split
 
 __all__ = [
-    "BENCHMARK_FIX",
     "P_TRAIN",
     "P_VAL",
     "P_VAL_OF_TRAINVAL",

@@ -12,7 +12,7 @@ from engine.seam import atomic_write_json, atomic_write_text, get_logger
 
 from .errors import MAX_LISTED, DatasetError, listing, not_utf8
 
-__all__ = ["BENCHMARK_SPLIT_FIX", "Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
+__all__ = ["Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
 
 _log = get_logger("datasets.split_files")
 

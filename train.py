@@ -192,8 +192,8 @@ def setup_cfg(args: argparse.Namespace):
         cfg.MODEL.HEAD.NAME = args.head
 
     merge_overrides(cfg, _official_opts(args.opts or [], args.trainer))
+    datasets.check_dataset_config(cfg)  # before freezing: it writes DATASET.FOLDER in one spelling
     cfg.freeze()
-    datasets.check_dataset_config(cfg)
     return cfg
 
 
@@ -283,6 +283,7 @@ def check_same_split(model_dir: str, cfg, current: dict[str, Any]) -> None:
     another split can put the model's own training images into the test set."""
     import yaml
 
+    from datasets.own_data import normalise_folder
     from engine.seam import DataError, RunFolder, get_logger
 
     folder = RunFolder(model_dir)
@@ -290,9 +291,11 @@ def check_same_split(model_dir: str, cfg, current: dict[str, Any]) -> None:
     if not record or config is None:
         get_logger("train").info(f"Note: {model_dir} has no run.json: the split it was trained on cannot be checked.")
         return
-    trained = yaml.safe_load(config) or {}
-    if (trained.get("DATASET") or {}).get("NAME") != cfg.DATASET.NAME:
+    trained = (yaml.safe_load(config) or {}).get("DATASET") or {}
+    if trained.get("NAME") != cfg.DATASET.NAME:
         return  # another dataset (cross-dataset transfer): nothing to compare
+    if normalise_folder(trained.get("FOLDER") or "") != normalise_folder(cfg.DATASET.get("FOLDER", "")):
+        return  # another folder of your own data: another dataset too
     theirs = {k: v for k, v in record.get("inputs", {}).items() if k.startswith("data.") and k != "data.fewshot"}
     for name, entry in theirs.items():
         mine = current.get(name)

@@ -25,7 +25,7 @@ from tabulate import tabulate
 from engine.seam import DATASET_REGISTRY, get_logger
 
 from .base import ImageNetFolderTestSet
-from .errors import MAX_LISTED, DatasetError
+from .errors import DatasetError, listing
 from .hints import draw_split_hint, fetch_instructions, misplaced_hints
 from .imagenet import (
     CACHE_NAME,
@@ -133,12 +133,6 @@ def verify_images(paths: Sequence[str], workers: int = 1) -> list[tuple[str, str
 # ---------------------------------------------------------------------------------------------
 # Per-benchmark checks
 # ---------------------------------------------------------------------------------------------
-def _listing(lines: Sequence[str]) -> str:
-    shown = [f"    {line}" for line in lines[:MAX_LISTED]]
-    if len(lines) > MAX_LISTED:
-        shown.append(f"    ... and {len(lines) - MAX_LISTED:,} more")
-    return "\n".join(shown)
-
 
 def _hints(spec: DatasetSpec, root: str, expected: str) -> str:
     return "".join(f"\n  Hint: {h}" for h in misplaced_hints(spec, root, expected))
@@ -184,7 +178,7 @@ def _check_images(
             f"the image folder {image_dir} does not exist"
             if not osp.isdir(image_dir)
             else f"{len(all_missing):,} of {total:,} images listed in {source} are missing under {image_dir}:\n"
-            + _listing(all_missing)
+            + listing(all_missing, "    ")
         )
         hints = _hints(spec, root, image_dir) if not osp.isdir(image_dir) else ""
         report.add(FAIL, where, fetch_instructions(spec, root, kinds=("images",)) + hints)
@@ -199,7 +193,7 @@ def _check_images(
             report.add(
                 FAIL,
                 f"{len(bad):,} of {len(paths):,} images cannot be decoded (corrupt, truncated or not images):\n"
-                + _listing([f"{p}  ({e})" for p, e in bad]),
+                + listing([f"{p}  ({e})" for p, e in bad], "    "),
                 "Fix: restore these files from the original archive (extract it again; fetch it again if its "
                 "checksum fails). Do not delete them: the split lists them. To get the archive again, "
                 + fetch_instructions(spec, root, ("images",))[len("Fix: ") :],

@@ -46,7 +46,8 @@ def add_dataset_config(cfg: Any) -> None:
 
 
 def check_dataset_config(cfg: Any) -> None:
-    """Validate the dataset keys after merging; raises ``DatasetError`` with the fix."""
+    """Validate the dataset keys after merging (before freezing: ``DATASET.FOLDER`` is written back
+    normalised); raises ``DatasetError`` with the fix."""
     from .own_data import check_own_data_config
 
     check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))

@@ -19,8 +19,8 @@ from typing import Any
 
 from engine.seam import DATASET_REGISTRY
 
-from .errors import DatasetError, listing
-from .own_data import OwnDataKind, OwnDataReader, default_class_name, drawn_split, name_classes, register_own_data
+from .errors import DatasetError, listing, not_utf8
+from .own_data import OwnDataKind, OwnDataReader, check_distinct_names, default_class_name, drawn_split, name_classes, register_own_data
 from .split_files import Split
 
 __all__ = ["CSVDataset", "KIND", "read_csv_split"]
@@ -40,11 +40,19 @@ KIND = register_own_data(
 )
 CSV_FILES = ("train.csv", "val.csv", "test.csv")
 
-Row = tuple[str, str, str | None]  # (path, class key, classname column or None)
+Row = tuple[str, str, str | None, int]  # (path, class key, classname column or None, line number)
 
 
 def _read_csv(path: str) -> tuple[list[Row], bool]:
-    """The rows of one CSV (path, key, classname column) and whether the key is an integer label."""
+    """The rows of one CSV (path, key, classname column, line) and whether the key is an integer
+    label (written ``str(int(label))``: ``05`` and ``5`` are one class)."""
+    try:
+        return _read_rows(path)
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e) from None
+
+
+def _read_rows(path: str) -> tuple[list[Row], bool]:
     problems: list[str] = []
     rows: list[Row] = []
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -57,7 +65,8 @@ def _read_csv(path: str) -> tuple[list[Row], bool]:
                 "`path,label,classname`. Fix: add that header line (paths relative to the CSV's folder)."
             )
         has_label = "label" in columns
-        for lineno, row in enumerate(reader, start=2):
+        for row in reader:
+            lineno = reader.line_num  # counts blank lines and the lines of multi-line fields
             rel = (row.get("path") or "").strip()
             label = (row.get("label") or "").strip() if has_label else None
             cname = (row.get("classname") or "").strip() if "classname" in columns else None
@@ -68,9 +77,12 @@ def _read_csv(path: str) -> tuple[list[Row], bool]:
             elif cname is not None and not cname and not has_label:
                 problems.append(f"line {lineno}: empty classname")
             else:
-                rows.append((rel, label if has_label else cname, cname or None))
+                rows.append((rel, str(int(label)) if has_label else cname, cname or None, lineno))
     if problems:
-        raise DatasetError(f"{path} has malformed lines:\n{listing(problems)}\nFix: one `path,label` (or classname) per line.")
+        raise DatasetError(
+            f"{path} has malformed lines:\n{listing(problems)}\n"
+            "Fix: one `path,label` (label an integer) or `path,classname` per line."
+        )
     if not rows:
         raise DatasetError(f"{path} lists no images. Fix: one line per image under the header.")
     return rows, has_label
@@ -82,6 +94,28 @@ def _is_int(text: str | None) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _check_listed_once(folder: str, paths: dict[str, str], rows: dict[str, list[Row]]) -> None:
+    """Each image (its resolved, normalised path) in one line of one CSV: a duplicate, an image in
+    two parts (a test image trained on) or with two labels is an error naming both lines."""
+    seen: dict[str, tuple[str, int, str]] = {}
+    problems: list[str] = []
+    for part, part_rows in rows.items():
+        for rel, key, _, lineno in part_rows:
+            image = osp.normpath(osp.join(folder, rel))
+            first = seen.setdefault(image, (part, lineno, key))
+            if first == (part, lineno, key):
+                continue
+            where = f"{paths[first[0]]}:{first[1]} and {paths[part]}:{lineno}"
+            what = "listed twice" if first[0] == part else f"in both {first[0]} and {part} (a test image must not be trained on)"
+            labels = f", with two classes ({first[2]}, {key})" if first[2] != key else ""
+            problems.append(f"{rel}: {what}{labels}: {where}")
+    if problems:
+        raise DatasetError(
+            f"CSVDataset: images listed more than once:\n{listing(problems)}\n"
+            "Fix: list each image once, in one of train/val/test, with its one class."
+        )
 
 
 def read_csv_split(folder: str, classnames_setting: str = "") -> tuple[Split, dict[str, str]]:
@@ -100,14 +134,15 @@ def read_csv_split(folder: str, classnames_setting: str = "") -> tuple[Split, di
     for part in parts:
         rows[part], has_label = _read_csv(paths[part])
         label_kinds.add(has_label)
+    _check_listed_once(folder, paths, rows)
     if len(label_kinds) > 1:
         raise DatasetError(f"CSVDataset: some of {', '.join(paths[p] for p in parts)} have a label column and some not. Fix: use the same columns in all.")
     numeric = label_kinds.pop()
-    keys = sorted({key for part in parts for _, key, _ in rows[part]}, key=(lambda k: int(k)) if numeric else None)
+    keys = sorted({key for part in parts for _, key, _, _ in rows[part]}, key=(lambda k: int(k)) if numeric else None)
     # The names: a class-name file, else the classname column, else the keys.
     column: dict[str, set[str]] = {}
     for part in parts:
-        for _, key, cname in rows[part]:
+        for _, key, cname, _ in rows[part]:
             if cname:
                 column.setdefault(key, set()).add(cname)
     clashes = [f"label {k}: {', '.join(sorted(v))}" for k, v in column.items() if len(v) > 1]
@@ -122,13 +157,13 @@ def read_csv_split(folder: str, classnames_setting: str = "") -> tuple[Split, di
                 f"Fix: add a classname column, or a classnames.txt in {folder} with `label class name` per line."
             )
         if numeric:
-            names = {k: default_class_name(next(iter(column[k]))) for k in keys}
+            names = check_distinct_names({k: default_class_name(next(iter(column[k]))) for k in keys}, "label", "the classname column")
     label_of = {key: label for label, key in enumerate(keys)}
-    train_keys = {key for _, key, _ in rows["train"]}
+    train_keys = {key for _, key, _, _ in rows["train"]}
     untrained = [k for k in keys if k not in train_keys]
     if untrained:
         raise DatasetError(f"CSVDataset: classes {', '.join(untrained[:8])} have no training images in {paths['train']}. Fix: add some.")
-    items = {part: [(rel, label_of[key], names[key]) for rel, key, _ in rows[part]] for part in parts}
+    items = {part: [(rel, label_of[key], names[key]) for rel, key, _, _ in rows[part]] for part in parts}
     files = {f"{part}_csv": paths[part] for part in parts}
     if names_file:
         files["classnames"] = names_file

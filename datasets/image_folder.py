@@ -21,6 +21,7 @@ from engine.seam import DATASET_REGISTRY, get_logger
 from .config import split_file_setting
 from .errors import DatasetError, listing
 from .images import list_images, subdirs
+from .make_split import generated_split_name
 from .own_data import (
     FEWSHOT_DIR,
     SPLIT_SEED,
@@ -32,7 +33,7 @@ from .own_data import (
 )
 from .split_files import Item, Split, read_split, write_split
 
-__all__ = ["GENERATED_SPLIT", "ImageFolder", "KIND", "list_image_folder"]
+__all__ = ["GENERATED_SPLIT", "ImageFolder", "KIND"]
 
 _log = get_logger("datasets.image_folder")
 
@@ -48,11 +49,19 @@ KIND = register_own_data(
         ),
     )
 )
-GENERATED_SPLIT = f"split_generated_ImageFolder_seed{SPLIT_SEED}.json"
+GENERATED_SPLIT = generated_split_name(KIND.name, SPLIT_SEED)
 SPLIT_FOLDERS = ("train", "val", "test")
 
 
 def _class_folders(top: str) -> list[str]:
+    """The class folders of ``top``: its sub-folders but the few-shot caches (an error if that
+    folder holds images: a class may not take its name)."""
+    cache = osp.join(top, FEWSHOT_DIR)
+    if osp.isdir(cache) and list_images(cache):
+        raise DatasetError(
+            f"ImageFolder: {cache} holds images, but {FEWSHOT_DIR}/ is where the few-shot subsets are cached, not a "
+            f"class. Fix: rename that class folder (e.g. to split_few_shot; classnames.txt can give it any name)."
+        )
     return [c for c in subdirs(top) if c != FEWSHOT_DIR]
 
 
@@ -71,10 +80,18 @@ def _items(top: str, prefix: str, classes: list[str], names: dict[str, str]) -> 
     return items, empty
 
 
-def list_image_folder(folder: str, classnames_setting: str = "") -> tuple[Split, str]:
-    """The split the folder gives (drawn with seed 1 where the layout has none; deterministic)
-    and its layout ("classes" or "splits")."""
-    splits_layout = osp.isdir(osp.join(folder, "train")) and osp.isdir(osp.join(folder, "test"))
+def list_image_folder(folder: str, classnames_setting: str = "") -> Split:
+    """The split the folder gives (drawn with seed 1 where the layout has none; deterministic)."""
+    present = [part for part in SPLIT_FOLDERS if osp.isdir(osp.join(folder, part))]
+    splits_layout = bool(present)
+    if splits_layout and not {"train", "test"} <= set(present):
+        absent = " and ".join(f"{p}/" for p in ("train", "test") if p not in present)
+        raise DatasetError(
+            f"ImageFolder: {folder} has {', '.join(f'{p}/' for p in present)} but no {absent}: a split of your own needs "
+            f"train/ and test/ (val/ is optional).\nExpected layout:\n{KIND.layout}\n"
+            f"Fix: add {absent} with the same class folders, or put the class folders directly in {folder} (the split is "
+            "then drawn)."
+        )
     top = osp.join(folder, "train") if splits_layout else folder
     classes = _class_folders(top)
     if not classes:
@@ -86,7 +103,7 @@ def list_image_folder(folder: str, classnames_setting: str = "") -> tuple[Split,
     if not splits_layout:
         items, empty = _items(folder, "", classes, names)
         _no_empty(empty)
-        return drawn_split(KIND, items=items), "classes"
+        return drawn_split(KIND, items=items)
     parts: dict[str, list[Item]] = {}
     empty: list[str] = []
     for part in SPLIT_FOLDERS:
@@ -103,8 +120,8 @@ def list_image_folder(folder: str, classnames_setting: str = "") -> tuple[Split,
         empty += part_empty if part == "train" else []
     _no_empty(empty)
     if "val" in parts:
-        return {k: parts[k] for k in SPLIT_FOLDERS}, "splits"
-    return drawn_split(KIND, train=parts["train"], test=parts["test"]), "splits"
+        return {k: parts[k] for k in SPLIT_FOLDERS}
+    return drawn_split(KIND, train=parts["train"], test=parts["test"])
 
 
 def _no_empty(empty: list[str]) -> None:
@@ -139,19 +156,28 @@ class ImageFolder(OwnDataReader):
                     f"ImageFolder: DATASET.SPLIT_FILE {given} not found. Point it at a split file in CoOp's format "
                     f"(relative to {folder} or absolute), or leave it empty to use {GENERATED_SPLIT}."
                 )
-            return read_split(given), {"split": given}
-        classnames = cfg.DATASET.get("CLASSNAMES", "")
-        split, _ = list_image_folder(folder, classnames)
+            if cfg.DATASET.get("CLASSNAMES", ""):
+                raise DatasetError(
+                    f"ImageFolder: DATASET.CLASSNAMES {cfg.DATASET.CLASSNAMES!r} does not apply with DATASET.SPLIT_FILE "
+                    f"({given} names the classes). Fix: leave one of them empty."
+                )
+            fix = (
+                f"correct {given} (CoOp's format: {{\"train\": [[path, label, classname], ...], \"val\": ..., \"test\": ...}}), "
+                f"or leave DATASET.SPLIT_FILE empty to use the folder's own split"
+            )
+            return read_split(given, fix=fix), {"split": given}
+        split = list_image_folder(folder, cfg.DATASET.get("CLASSNAMES", ""))
         path = osp.join(folder, GENERATED_SPLIT)
         if osp.isfile(path):
-            saved = read_split(path)
+            saved = read_split(path, fix=f"delete {path}: the split is drawn again from {folder}")
             changed = _differences(saved, split)
             if changed:
                 raise DatasetError(
                     f"ImageFolder: {folder} no longer gives the split saved in {path}:\n{listing(changed)}\n"
                     f"The data is not changed silently: runs on the saved split stay comparable only with it.\n"
-                    f"Fix: restore the folder as it was, or delete {path} to draw the split again from the images there "
-                    "(runs made with the old split then refuse to resume: their split file changed)."
+                    f"Fix: restore the folder as it was, or delete {path} to draw the split again from the images there, "
+                    f"and {osp.join(folder, FEWSHOT_DIR)} with it (its few-shot subsets come from the old split; runs made "
+                    "with the old split then refuse to resume: their split file changed)."
                 )
             return saved, {"split": path}
         if write:

@@ -23,38 +23,36 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from engine.seam import ConfigError, DatasetBase, Datum, get_logger
+from engine.seam import ConfigError, DatasetBase, Datum
 
 from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root
-from .errors import DatasetError, listing
+from .errors import DatasetError, listing, not_utf8
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .make_split import generated_split_name
 from .images import find_missing
-from .split_drawing import per_class_counts, split_per_class, split_trainval
+from .split_drawing import split_per_class, split_trainval
 from .specs import DEFAULT_TEMPLATE
 from .split_files import Item, Split, read_json_file
 
 __all__ = [
-    "CLASSNAME_FILES",
     "FEWSHOT_DIR",
     "OWN_DATA",
     "OwnDataKind",
     "OwnDataReader",
     "SPLIT_SEED",
+    "check_distinct_names",
     "check_own_data_config",
-    "check_template",
     "default_class_name",
     "drawn_split",
     "name_classes",
+    "normalise_folder",
     "own_data_kind",
     "own_datums",
-    "own_folder",
-    "read_class_names",
     "register_own_data",
-    "too_small_to_split",
+    "require_two_classes",
+    "split_source",
 ]
-
-_log = get_logger("datasets.own_data")
 
 # The seed of a drawn split: fixed, so that every run (any --seed) trains on the same split and
 # only the few-shot subsets change with the seed, as with the benchmarks' fixed split files.
@@ -118,8 +116,14 @@ def check_template(value: Any, key: str = "DATASET.TEMPLATE") -> str:
     return value
 
 
+def normalise_folder(value: str) -> str:
+    """``DATASET.FOLDER`` in one spelling (``my_pets/`` and ``./my_pets`` are ``my_pets``; "" stays "")."""
+    return osp.normpath(value) if value else ""
+
+
 def check_own_data_config(cfg: Any) -> None:
-    """DATASET.FOLDER / CLASSNAMES / TEMPLATE: set where they apply, well-formed; else the fix."""
+    """DATASET.FOLDER / CLASSNAMES / TEMPLATE: set where they apply, well-formed; else the fix.
+    Writes DATASET.FOLDER back in one spelling (:func:`normalise_folder`): call before freezing."""
     name = cfg.DATASET.NAME
     folder, classnames = cfg.DATASET.get("FOLDER", ""), cfg.DATASET.get("CLASSNAMES", "")
     for key, value in (("DATASET.FOLDER", folder), ("DATASET.CLASSNAMES", classnames), ("DATASET.TEMPLATE", cfg.DATASET.get("TEMPLATE", ""))):
@@ -127,6 +131,8 @@ def check_own_data_config(cfg: Any) -> None:
             raise ConfigError(f"{key}={value!r} must be a string (a path or a prompt); e.g. `{key} my_data`.")
     if cfg.DATASET.get("TEMPLATE", ""):
         check_template(cfg.DATASET.TEMPLATE)
+    if folder:
+        cfg.DATASET.FOLDER = normalise_folder(folder)  # one run folder and config.yaml for every spelling
     kinds = ", ".join(OWN_DATA)
     if name in OWN_DATA:
         if not folder:
@@ -190,23 +196,27 @@ def read_class_names(path: str) -> dict[str, str]:
     problems: list[str] = []
     names: dict[str, str] = {}
     if path.lower().endswith(".json"):
-        obj = read_json_file(path)
+        obj = read_json_file(path, fix=f"write {path} as a JSON object {{\"key\": \"class name\", ...}}")
         if not isinstance(obj, dict) or not all(isinstance(v, str) and v.strip() for v in obj.values()):
             raise DatasetError(f"{path}: expected a JSON object {{\"key\": \"class name\", ...}} with non-empty names.")
         names = {str(k): " ".join(v.split()) for k, v in obj.items()}
     else:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                key, _, name = line.partition(" ")
-                if not name.strip():
-                    problems.append(f"line {lineno}: {line[:60]!r} is not `key class name`")
-                elif key in names:
-                    problems.append(f"line {lineno}: {key} appears twice")
-                else:
-                    names[key] = " ".join(name.split())
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                lines = f.read().splitlines()
+        except UnicodeDecodeError as e:
+            raise not_utf8(path, e) from None
+        for lineno, line in enumerate(lines, start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, name = line.partition(" ")
+            if not name.strip():
+                problems.append(f"line {lineno}: {line[:60]!r} is not `key class name`")
+            elif key in names:
+                problems.append(f"line {lineno}: {key} appears twice")
+            else:
+                names[key] = " ".join(name.split())
     if problems:
         raise DatasetError(f"{path} is not a valid class-name file:\n{listing(problems)}\nFix: one `key class name` per line.")
     return names
@@ -217,7 +227,7 @@ def name_classes(keys: Sequence[str], folder: str, setting: str, what: str) -> t
     read (None: the keys themselves, ``_`` read as a space)."""
     path = classnames_path(folder, setting)
     if path is None:
-        return {k: default_class_name(k) for k in keys}, None
+        return check_distinct_names({k: default_class_name(k) for k in keys}, what, "the keys themselves"), None
     mapping = read_class_names(path)
     missing = [k for k in keys if k not in mapping]
     unknown = [k for k in mapping if k not in set(keys)]
@@ -227,11 +237,23 @@ def name_classes(keys: Sequence[str], folder: str, setting: str, what: str) -> t
             f"{path} does not match the data:\n{listing(lines)}\n"
             f"Fix: give one line per {what} (keys: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''})."
         )
-    names = [mapping[k] for k in keys]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise DatasetError(f"{path}: several classes are named {', '.join(map(repr, twice))}. Fix: give each class its own name.")
-    return {k: mapping[k] for k in keys}, path
+    return check_distinct_names({k: mapping[k] for k in keys}, what, path), path
+
+
+def check_distinct_names(names: dict[str, str], what: str, source: str) -> dict[str, str]:
+    """``names`` (key -> class name) if no two classes share a name (they would share their
+    prompts); else the error listing the keys of each shared name (``source``: where the names
+    come from, for the message)."""
+    keys_of: dict[str, list[str]] = {}
+    for key, name in names.items():
+        keys_of.setdefault(name, []).append(key)
+    shared = [f"{name!r}: {what}s {', '.join(map(repr, keys))}" for name, keys in keys_of.items() if len(keys) > 1]
+    if shared:
+        raise DatasetError(
+            f"Several classes have the same name (from {source}), so the same prompt:\n{listing(shared)}\n"
+            f"Fix: merge those classes into one, or give each its own name (a classnames.txt with `key class name` per line)."
+        )
+    return names
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,30 +269,20 @@ def _own_random(seed: int) -> Iterator[None]:
         random.setstate(state)
 
 
-def too_small_to_split(items: Sequence[Item]) -> list[str]:
-    """``classname (n images)`` for each class that CoOp's 50/20/30 split leaves a part empty."""
-    counts: dict[tuple[int, str], int] = {}
-    for _, label, cname in items:
-        counts[(label, cname)] = counts.get((label, cname), 0) + 1
-    return [f"{c} ({n} images)" for (_, c), n in sorted(counts.items()) if min(per_class_counts(n)) <= 0]
-
-
 def drawn_split(kind: OwnDataKind, items: Sequence[Item] | None = None, train: Sequence[Item] | None = None,
                 test: Sequence[Item] | None = None) -> Split:
     """CoOp's proportions with seed :data:`SPLIT_SEED`: all ``items`` 50/20/30 per class, or
     ``train`` 80/20 into train/val when ``test`` is given."""
     with _own_random(SPLIT_SEED):
         if items is not None:
-            small = too_small_to_split(items)
-            if small:
-                raise DatasetError(
-                    f"{kind.name}: these classes are too small to split 50/20/30 (train/val/test each need an image; "
-                    f"a class needs at least 3, better 10 or more):\n{listing(small)}\n"
-                    "Fix: add images, remove those classes, or give the split yourself (train/val/test folders or CSVs)."
-                )
-            return split_per_class(kind, list(items))
+            return split_per_class(kind, list(items), fix=(
+                "add images (a class needs at least 3, better 10 or more), remove those classes, or give the split "
+                "yourself (train/val/test folders or CSVs)"
+            ))
         assert train is not None and test is not None
-        tr, va = split_trainval(kind, list(train))
+        tr, va = split_trainval(kind, list(train), fix=(
+            "add training images to that class (5 or more), or give a validation set yourself (a val/ folder or val.csv)"
+        ))
         return {"train": tr, "val": va, "test": list(test)}
 
 
@@ -291,8 +303,8 @@ class OwnDataReader(DatasetBase):
         self.template = cfg.DATASET.get("TEMPLATE", "") or DEFAULT_TEMPLATE
         self.dataset_dir = self.image_dir = own_folder(cfg, kind)
         split, self.data_files = self.read_split(self.dataset_dir, cfg, write=True)
-        source = self.data_files.get("split") or ", ".join(p for r, p in self.data_files.items() if r.endswith("_csv"))
-        datums = own_datums(kind, self.image_dir, split, source)
+        require_two_classes(kind, self.dataset_dir, split)
+        datums = own_datums(kind, self.image_dir, split, split_source(self.data_files))
         train, val, test = datums["train"], datums["val"], datums["test"]
         self.split_fewshot_dir = osp.join(self.dataset_dir, FEWSHOT_DIR)
         num_shots = cfg.DATASET.NUM_SHOTS
@@ -309,6 +321,21 @@ class OwnDataReader(DatasetBase):
         raise NotImplementedError
 
 
+def require_two_classes(kind: OwnDataKind, folder: str, split: Split) -> None:
+    """At least two classes: CLIP tells classes apart (and base-to-new needs a class in each half)."""
+    classes = {label for items in split.values() for _, label, _ in items}
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{kind.name}: {folder} holds {len(classes)} class; a classifier needs at least 2 (and base-to-new one in "
+            f"each half). Fix: add the images of at least one more class.\nExpected layout:\n{kind.layout}"
+        )
+
+
+def split_source(files: dict[str, str]) -> str:
+    """The file(s) a split was read from, for messages: the split file, else the CSV files."""
+    return files.get("split") or ", ".join(p for role, p in files.items() if role.endswith("_csv"))
+
+
 def own_datums(kind: OwnDataKind, image_dir: str, split: Split, source: str) -> dict[str, list[Datum]]:
     """``Datum`` lists after one bulk check that every image of ``split`` exists."""
     rels = [rel for items in split.values() for rel, _, _ in items]
@@ -317,7 +344,8 @@ def own_datums(kind: OwnDataKind, image_dir: str, split: Split, source: str) -> 
         raise DatasetError(
             f"{kind.name}: {len(missing):,} of {len(rels):,} images listed in {source} are missing under {image_dir}:\n"
             f"{listing(missing)}\nFix: restore them, or fix {source}"
-            + (" (or delete it: the split is drawn again from the images there)." if source.endswith(".json") else ".")
+            + (" (or delete it: the split is drawn again from the images there)."
+               if osp.basename(source) == generated_split_name(kind.name, SPLIT_SEED) else ".")
         )
     return {
         key: [Datum(impath=osp.join(image_dir, rel), label=label, classname=cname) for rel, label, cname in items]

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from tabulate import tabulate
 
 from .check import FAIL, INFO, WARN, Finding, Findings, verify_images
-from .errors import MAX_LISTED, DatasetError
+from .errors import DatasetError, listing
 from .image_folder import GENERATED_SPLIT
-from .own_data import OWN_DATA, OwnDataKind, own_data_kind
+from .own_data import OWN_DATA, OwnDataKind, own_data_kind, own_datums, require_two_classes, split_source
 from .split_files import SPLITS, Split
 
 __all__ = ["OwnDataReport", "check_own_data", "format_own_report"]
@@ -80,21 +79,27 @@ def check_own_data(
     except DatasetError as e:
         report.add(FAIL, str(e))
         return report
+    try:
+        require_two_classes(kind, path, report.split)
+        own_datums(kind, path, report.split, split_source(report.files))  # every listed image exists
+    except DatasetError as e:
+        report.add(FAIL, str(e))
+        return report
     split_file = report.files.get("split")
     if split_file and osp.basename(split_file) == GENERATED_SPLIT and not osp.isfile(split_file):
-        report.add(INFO, f"the split is drawn (seed 1) and saved as {split_file} by the first run; later runs read it")
+        report.add(INFO, f"the split is saved as {split_file} by the first run (what your folders do not give is drawn, seed 1); later runs read it")
     elif split_file:
         report.add(INFO, f"the split is read from {split_file} (its sha256 goes into every run's run.json)")
     counts = report.class_counts()
     empty = [f"{cname}: no {part} images" for _, cname, n in counts for part in ("val", "test") if n[part] == 0]
     if empty:
-        report.add(WARN, "classes without validation or test images:\n" + _listing(empty), "add images to those classes")
+        report.add(WARN, "classes without validation or test images:\n" + listing(empty, "    "), "add images to those classes")
     if shots > 0:
         short = [f"{cname} ({n['train']} training images)" for _, cname, n in counts if n["train"] < shots]
         if short:
             report.add(
                 WARN,
-                f"{len(short)} of {len(counts)} classes have fewer training images than --shots {shots}:\n" + _listing(short),
+                f"{len(short)} of {len(counts)} classes have fewer training images than --shots {shots}:\n" + listing(short, "    "),
                 f"add training images, or train with DATASET.NUM_SHOTS {min(n['train'] for _, _, n in counts)} or less "
                 "(as in Dassl, those classes would keep all the images they have)",
             )
@@ -105,19 +110,13 @@ def check_own_data(
         if bad:
             report.add(
                 FAIL,
-                f"{len(bad):,} images cannot be decoded:\n" + _listing([f"{p}  ({e})" for p, e in bad]),
+                f"{len(bad):,} images cannot be decoded:\n" + listing([f"{p}  ({e})" for p, e in bad], "    "),
                 "replace or delete them"
                 + (f" (then delete {split_file}: the split is drawn again)" if split_file and osp.basename(split_file) == GENERATED_SPLIT else "")
                 + "; training would stop at the first one",
             )
     return report
 
-
-def _listing(lines: Sequence[str]) -> str:
-    shown = [f"    {line}" for line in lines[:MAX_LISTED]]
-    if len(lines) > MAX_LISTED:
-        shown.append(f"    ... and {len(lines) - MAX_LISTED:,} more")
-    return "\n".join(shown)
 
 
 def format_own_report(report: OwnDataReport) -> str:

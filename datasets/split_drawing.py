@@ -30,9 +30,13 @@ P_TRAIN, P_VAL = 0.5, 0.2
 P_VAL_OF_TRAINVAL = 0.2
 
 
-def split_per_class(spec: DatasetSpec, items: Sequence[Item]) -> Split:
+BENCHMARK_FIX = "complete the image folders, or use the published split file (see DATASETS.md)"
+
+
+def split_per_class(spec: DatasetSpec, items: Sequence[Item], fix: str = BENCHMARK_FIX) -> Split:
     """CoOp's 50/20/30 splitter: per label (in first-appearance order) shuffle, then take 50%
-    train, 20% val (``round``) and the rest test. Consumes Python's ``random`` as CoOp does."""
+    train, 20% val (``round``) and the rest test. Consumes Python's ``random`` as CoOp does.
+    ``fix``: the advice for classes too small to split (your own data has its own)."""
     p_test = 1 - P_TRAIN - P_VAL
     _log.info(f"Splitting into {P_TRAIN:.0%} train, {P_VAL:.0%} val, and {p_test:.0%} test")
     groups: dict[int, list[Item]] = defaultdict(list)
@@ -52,7 +56,7 @@ def split_per_class(spec: DatasetSpec, items: Sequence[Item]) -> Split:
         raise DatasetError(
             f"{spec.name}: cannot split the classes 50/20/30: these classes are too small "
             f"(each part needs at least one image):\n{listing(too_small)}\n"
-            "Fix: complete the image folders, or use the published split file (see DATASETS.md)."
+            f"Fix: {fix}."
         )
     return split
 
@@ -82,9 +86,10 @@ def make_split(spec: DatasetSpec, source: dict[str, list[Item]]) -> Split:
 
 
 def split_trainval(
-    spec: DatasetSpec, trainval: Sequence[Item], p_val: float = P_VAL_OF_TRAINVAL
+    spec: DatasetSpec, trainval: Sequence[Item], p_val: float = P_VAL_OF_TRAINVAL, fix: str = BENCHMARK_FIX
 ) -> tuple[list[Item], list[Item]]:
-    """CoOp's trainval splitter: per label (first-appearance order) shuffle and hold out ``p_val``."""
+    """CoOp's trainval splitter: per label (first-appearance order) shuffle and hold out ``p_val``
+    (``fix``: the advice for a class too small to hold out any)."""
     _log.info(f"Splitting trainval into {1 - p_val:.0%} train and {p_val:.0%} val")
     tracker: dict[int, list[int]] = defaultdict(list)
     for idx, item in enumerate(trainval):
@@ -96,7 +101,7 @@ def split_trainval(
         if n_val <= 0:
             raise DatasetError(
                 f"{spec.name}: class '{trainval[idxs[0]][2]}' has only {len(idxs)} trainval images, too few to hold "
-                f"out {p_val:.0%} for validation. Fix: use the complete official lists or the published split file."
+                f"out {p_val:.0%} for validation. Fix: {fix}."
             )
         random.shuffle(idxs)
         for n, idx in enumerate(idxs):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from engine.seam import atomic_write_json, atomic_write_text, get_logger, read_json
+from engine.seam import atomic_write_json, atomic_write_text, get_logger
 
-from .errors import MAX_LISTED, DatasetError, listing
+from .errors import MAX_LISTED, DatasetError, listing, not_utf8
 
 __all__ = ["Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
 
@@ -22,7 +22,10 @@ Split = dict[str, list[Item]]
 SPLITS = ("train", "val", "test")
 
 
-def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS) -> Split:
+BENCHMARK_SPLIT_FIX = "replace it with the original file (see DATASETS.md), or delete it so that the reader creates a new split"
+
+
+def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS, fix: str = BENCHMARK_SPLIT_FIX) -> Split:
     """Validate a split object (CoOp's format) and return it with int labels.
 
     Checks: the keys, each item is ``[str, int, str]``, one classname per label, labels of the
@@ -65,26 +68,30 @@ def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS) -> Split:
         problems.append(f"the {keys[0]} list is empty")
     if problems:
         raise DatasetError(
-            f"{path} is not a valid split file:\n{listing(problems)}\n"
-            "Fix: replace it with the original file (see DATASETS.md), or delete it so that the reader "
-            "creates a new split."
+            f"{path} is not a valid split file:\n{listing(problems)}\nFix: {fix}."
         )
     return split
 
 
 
-def read_split(path: str, keys: Sequence[str] = SPLITS) -> Split:
-    """Read and validate a split file (``Reading split from <path>``, as CoOp prints)."""
+def read_split(path: str, keys: Sequence[str] = SPLITS, fix: str | None = None) -> Split:
+    """Read and validate a split file (``Reading split from <path>``, as CoOp prints); ``fix``:
+    the advice for a malformed one (default: a benchmark's)."""
     _log.info(f"Reading split from {path}")
-    return parse_split(read_json_file(path), path, keys)
+    if fix is None:
+        return parse_split(read_json_file(path), path, keys)
+    return parse_split(read_json_file(path, fix), path, keys, fix)
 
 
-def read_json_file(path: str) -> Any:
-    """``read_json`` with a fix-it error for a malformed file."""
+def read_json_file(path: str, fix: str = "delete it and fetch it again (see DATASETS.md)") -> Any:
+    """A JSON file (UTF-8, a byte-order mark allowed), or the error with ``fix`` for a malformed one."""
     try:
-        return read_json(path)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path} is not valid JSON ({e}). Fix: delete it and fetch it again (see DATASETS.md).") from e
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e) from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON ({e}). Fix: {fix}.") from None
 
 
 def write_split(split: Split, path: str, compact: bool = False) -> None:

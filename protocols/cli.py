@@ -249,16 +249,42 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
     return sorted(unique, key=lambda s: s.order)  # table order, whatever the order asked
 
 
-def _check_own_data(datasets: list | None, overrides: Sequence[str]) -> None:
-    """Your own data needs its folder: ``DATASET.FOLDER <folder>`` among the overrides."""
+def _own_data_overrides(datasets: list | None, overrides: Sequence[str], grid: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The overrides and ``--grid`` entries with ``DATASET.FOLDER`` in one spelling
+    (:func:`datasets.own_data.normalise_folder`: it names run folders), after checking that your
+    own data has its folder (among the overrides or in ``--grid``) and is not swept with benchmarks
+    (``DATASET.FOLDER`` applies to your own data only)."""
     from datasets import OWN_DATA
+    from datasets.own_data import normalise_folder
 
+    key = "DATASET.FOLDER"
+    overrides = [normalise_folder(v) if i % 2 and overrides[i - 1] == key else v for i, v in enumerate(overrides)]
+    grid = [
+        f"{key}={','.join(normalise_folder(v.strip()) for v in entry.partition('=')[2].split(','))}"
+        if entry.partition("=")[0].strip() == key else entry
+        for entry in grid
+    ]
+    given = key in overrides[::2] or any(entry.partition("=")[0] == key for entry in grid)
     own = [spec.config for spec in datasets or () if spec.name in OWN_DATA]
-    if own and "DATASET.FOLDER" not in overrides[::2]:
+    benchmarks = [spec.config for spec in datasets or () if spec.name not in OWN_DATA]
+    if own and benchmarks:
+        raise ConfigError(
+            f"--datasets {','.join(own + benchmarks)} mixes your own data ({','.join(own)}, read from DATASET.FOLDER) with "
+            f"benchmarks ({','.join(benchmarks)}, which take no folder): run them as two sweeps, "
+            f"`--datasets {','.join(benchmarks)}` and `--datasets {','.join(own)} DATASET.FOLDER my_data`."
+        )
+    if own and not given:
         raise ConfigError(
             f"--datasets {','.join(own)} reads your own data: name its folder with the overrides, e.g. "
-            f"`DATASET.FOLDER my_data` (relative to --data, or absolute; see DATASETS.md, 'Your own data')."
+            f"`DATASET.FOLDER my_data` (relative to --data, or absolute; see DATASETS.md, 'Your own data'), or "
+            f"sweep several with `--grid DATASET.FOLDER=pets,birds`."
         )
+    if given and not own:
+        raise ConfigError(
+            f"{key} applies to your own data ({', '.join(k.config for k in OWN_DATA.values())}), not to the benchmarks: "
+            f"leave it out, or name your data with --datasets."
+        )
+    return overrides, grid
 
 
 def _jobs_folder(settings: Settings) -> str:
@@ -298,8 +324,7 @@ def execute(
     status_only: bool = False,
 ) -> int:
     settings = _settings(args)
-    _check_own_data(datasets, overrides)
-    grid = getattr(args, "grid", None) or ()
+    overrides, grid = _own_data_overrides(datasets, overrides, getattr(args, "grid", None) or ())
     units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result_keys(), grid)
     if getattr(args, "restart", False):
         for unit in units:

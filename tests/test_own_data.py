@@ -132,7 +132,7 @@ def test_image_folder_with_train_val_test_folders(tmp_path):
 
 def test_image_folder_errors_name_the_fix(tmp_path):
     image_folder(tmp_path / "tiny", per_class=2)
-    with pytest.raises(DatasetError, match=r"too small to split 50/20/30.*\n  golden retriever \(2 images\)"):
+    with pytest.raises(DatasetError, match=r"cannot split the classes 50/20/30.*\n  golden retriever \(2 images\)\n(?s:.*)Fix: add images"):
         build(tmp_path, "ImageFolder", "tiny")
     with pytest.raises(DatasetError, match=r"(?s)DATASET.FOLDER 'nope' is not a folder .*Expected layout"):
         build(tmp_path, "ImageFolder", "nope")
@@ -141,6 +141,37 @@ def test_image_folder_errors_name_the_fix(tmp_path):
     write_image(tmp_path / "empty" / "dog" / "a.jpg", 0)
     with pytest.raises(DatasetError, match="class folders without images"):
         build(tmp_path, "ImageFolder", "empty")
+
+
+def test_image_folder_layout_errors_missing_test_and_a_split_fewshot_class(tmp_path):
+    for part in ("train", "val"):
+        image_folder(tmp_path / "notest" / part, per_class=3, classes=("cat", "dog"))
+    with pytest.raises(DatasetError, match=r"has train/, val/ but no test/: a split of your own needs train/ and test/"):
+        build(tmp_path, "ImageFolder", "notest")
+    image_folder(tmp_path / "odd", classes=("cat", "dog", "split_fewshot"))
+    with pytest.raises(DatasetError, match=r"split_fewshot holds images, .* Fix: rename that class folder"):
+        build(tmp_path, "ImageFolder", "odd")
+
+
+def test_own_data_errors_give_own_data_fixes(tmp_path):
+    from datasets.fake_trees import FAKE_TREES
+    from datasets.specs import SPECS
+
+    assert set(FAKE_TREES) == set(SPECS)  # no benchmark silently lost from the generated trees
+    for part, n in (("train", 2), ("test", 2)):
+        image_folder(tmp_path / "few" / part, per_class=n, classes=("cat", "dog"))
+    with pytest.raises(DatasetError, match=r"Fix: add training images to that class .* or give a validation set yourself"):
+        build(tmp_path, "ImageFolder", "few")
+    folder = image_folder(tmp_path / "pets")
+    (folder / "names.json").write_text("{oops")
+    with pytest.raises(DatasetError) as err:
+        build(tmp_path, "ImageFolder", "pets", CLASSNAMES="names.json")
+    assert str(err.value).count("is not valid JSON") == 1 and "fetch it again" not in str(err.value)
+    (folder / "mine.json").write_text(json.dumps({"train": [], "val": [], "test": []}))
+    with pytest.raises(DatasetError, match=r"Fix: correct .*mine.json .*or leave DATASET.SPLIT_FILE empty"):
+        build(tmp_path, "ImageFolder", "pets", SPLIT_FILE="mine.json")
+    with pytest.raises(DatasetError, match=r"DATASET.CLASSNAMES 'names.json' does not apply with DATASET.SPLIT_FILE"):
+        build(tmp_path, "ImageFolder", "pets", SPLIT_FILE="mine.json", CLASSNAMES="names.json")
 
 
 @pytest.mark.parametrize("keys, message", [
@@ -196,6 +227,48 @@ def test_csv_dataset_classname_column_and_drawn_val(tmp_path):
         build(tmp_path, "CSVDataset", "zoo")
 
 
+@pytest.mark.parametrize("edit, message", [
+    ({"train": "images/cat_train_0.png,0\n"}, r"images/cat_train_0.png: listed twice: .*train.csv:2 and .*train.csv:14"),
+    ({"test": "./images/cat_train_1.png,0\n"}, r"in both train and test \(a test image must not be trained on\): .*train.csv:3 and .*test.csv:8"),
+    ({"val": "images/cat_train_0.png,1\n"}, r"in both train and val .*, with two classes \(0, 1\)"),
+    ({"train": "\n\nimages/x.png,cat\n"}, r"train.csv has malformed lines:\n  line 16: label 'cat' is not an integer"),
+    ({"train": '"images/\nx.png",1\nimages/y.png,1.5\n'}, r"line 16: label '1.5' is not an integer"),
+])  # fmt: skip
+def test_csv_dataset_refuses_duplicates_leaks_and_names_the_lines(tmp_path, edit, message):
+    folder = csv_folder(tmp_path / "zoo")
+    (folder / "classnames.txt").write_text("0 cat\n1 dog\n2 owl\n")
+    for part, text in edit.items():
+        with open(folder / f"{part}.csv", "a") as f:
+            f.write(text)
+    with pytest.raises(DatasetError, match=message):
+        build(tmp_path, "CSVDataset", "zoo")
+
+
+def test_csv_dataset_labels_are_integers_and_names_distinct(tmp_path):
+    folder = csv_folder(tmp_path / "zoo")
+    (folder / "classnames.txt").write_bytes("\ufeff0 cat\n1 dog\n2 owl\n".encode())  # a byte-order mark is fine
+    train = (folder / "train.csv").read_text().replace(",2\n", ",02\n")
+    (folder / "train.csv").write_bytes(("\ufeff" + train).encode())
+    ds = build(tmp_path, "CSVDataset", "zoo")
+    assert ds.classnames == ["cat", "dog", "owl"] and counts(ds) == {"train": 12, "val": 3, "test": 6}  # 02 is 2
+    (folder / "classnames.txt").write_text("0 cat\n1 dog\n2 cat\n")
+    with pytest.raises(DatasetError, match=r"Several classes have the same name .*\n  'cat': labels '0', '2'\nFix: merge"):
+        build(tmp_path, "CSVDataset", "zoo")
+    (folder / "classnames.txt").write_bytes("0 chat\n1 dog\n2 caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"classnames.txt is not UTF-8 text .*Fix: save .*classnames.txt as UTF-8"):
+        build(tmp_path, "CSVDataset", "zoo")
+    (folder / "classnames.txt").unlink()
+    (folder / "train.csv").write_bytes("path,label,classname\nimages/cat_train_0.png,0,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"train.csv is not UTF-8 text"):
+        build(tmp_path, "CSVDataset", "zoo")
+
+
+def test_image_folder_classes_with_the_same_name_are_refused(tmp_path):
+    image_folder(tmp_path / "pets", classes=("golden_retriever", "golden retriever", "cat"))
+    with pytest.raises(DatasetError, match=r"'golden retriever': class folders 'golden retriever', 'golden_retriever'"):
+        build(tmp_path, "ImageFolder", "pets")
+
+
 # ---------------------------------------------------------------------------------------------
 # The data check
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +289,19 @@ def test_data_check_reports_classes_images_unreadable_and_short_classes(tmp_path
     assert "== ImageFolder (" in out and "3 classes" in out and "Summary: FAIL." in out
     assert check_main(["--root", str(tmp_path), "--dataset", "imagefolder"]) == 2
     assert "name its folder with --folder" in capsys.readouterr().out
+
+
+def test_data_check_fails_one_class_and_missing_images(tmp_path):
+    image_folder(tmp_path / "one", classes=("cat",))
+    with pytest.raises(DatasetError, match=r"holds 1 class; a classifier needs at least 2"):
+        build(tmp_path, "ImageFolder", "one", subsample="new")
+    report = check_own_data(str(tmp_path), "imagefolder", "one", decode=False)
+    assert report.status == "FAIL" and "needs at least 2" in report.findings[0].message
+    folder = csv_folder(tmp_path / "zoo", columns="path,classname")
+    (folder / "images" / "dog_test_1.png").unlink()
+    report = check_own_data(str(tmp_path), "csvdataset", "zoo", decode=False)
+    assert report.status == "FAIL" and "1 of 21 images listed in" in report.findings[0].message
+    assert "images/dog_test_1.png" in report.findings[0].message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,11 +330,11 @@ def test_zero_shot_coop_and_mudpt_base_to_new_on_an_image_folder(tmp_path, tiny_
     for trainer, config, extra in (("CoOp", COOP, []), ("MuDPT", MUDPT, MUDPT_TINY)):
         base, new = tmp_path / f"{trainer}_base", tmp_path / f"{trainer}_new"
         opts = ["DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", *extra]
-        assert run_train(_argv(root, base, trainer, config, tiny_clip_file, opts=opts)) == 0
+        assert run_train(_argv(root, base, trainer, config, tiny_clip_file, folder="./pets/", opts=opts)) == 0
         record = json.loads((base / "run.json").read_text())
         assert record["status"] == "complete"
         assert record["inputs"]["data.split"]["path"] == f"pets/{GENERATED_SPLIT}"
-        assert "FOLDER: pets" in (base / "config.yaml").read_text()
+        assert "FOLDER: pets\n" in (base / "config.yaml").read_text()  # one spelling of the folder
         new_opts = ["DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "new", *extra]
         assert run_train(_argv(root, new, trainer, config, tiny_clip_file, flags=["--eval-only", "--model-dir", str(base)], opts=new_opts)) == 0
         assert "* total: 4" in (new / "log.txt").read_text()  # new classes fox, owl x 2 test images (6 split 3/1/2)
@@ -265,8 +351,9 @@ def test_fewshot_coop_on_csv_and_a_changed_split_is_refused(tmp_path, tiny_clip_
     assert {"data.train_csv", "data.val_csv", "data.test_csv", "data.fewshot"} <= set(inputs)
     # The same command again: complete, not run again. A changed CSV: refused with both sha256.
     assert run_train(argv) == 0
+    write_image(folder / "images" / "cat_test_extra.png", 0)
     with open(folder / "test.csv", "a") as f:
-        f.write("images/cat_train_0.png,cat\n")
+        f.write("images/cat_test_extra.png,cat\n")
     capsys.readouterr()
     assert run_train(argv) == 1
     err = capsys.readouterr().err
@@ -314,3 +401,35 @@ def test_sweep_and_parse_results_on_an_image_folder(tmp_path, tiny_clip_file, ca
     assert parse_results_main([str(tmp_path / "output")]) == 0
     tables = capsys.readouterr().out
     assert "imagefolder" in tables and "Base-to-new" in tables
+
+
+def test_evaluating_on_another_folder_is_another_dataset(tmp_path):
+    import train
+    from engine.seam import DataError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.yaml").write_text("DATASET:\n  NAME: ImageFolder\n  FOLDER: my_pets\n")
+    (model / "run.json").write_text(json.dumps({"inputs": {"data.split": {"path": "my_pets/s.json", "sha256": "a" * 64}}}))
+    current = {"data.split": {"path": "b/s.json", "sha256": "b" * 64}}
+    train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "b"), current)  # another folder: no comparison
+    with pytest.raises(DataError, match="On another split"):  # the same folder (spelt otherwise), another split
+        train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "./my_pets/"), current)
+
+
+def test_sweep_folder_overrides_one_spelling_grid_and_no_mix_with_benchmarks(tmp_path, capsys, monkeypatch):
+    from protocols.cli import main as sweep_main
+
+    for var in ("DATA", "OUTPUT", "CLIP_PATH", "CFG", "DRY_RUN"):
+        monkeypatch.delenv(var, raising=False)
+    common = ["base2new", "--methods", "coop", "--seeds", "1", "--data", str(tmp_path), "--output", str(tmp_path / "o"), "--dry-run"]
+    assert sweep_main([*common, "--datasets", "dtd,imagefolder", "DATASET.FOLDER", "pets"]) == 2
+    assert "run them as two sweeps, `--datasets dtd` and `--datasets imagefolder DATASET.FOLDER my_data`" in capsys.readouterr().err
+    assert sweep_main([*common, "--datasets", "dtd", "DATASET.FOLDER", "pets"]) == 2
+    assert "DATASET.FOLDER applies to your own data" in capsys.readouterr().err
+    assert sweep_main([*common, "--datasets", "imagefolder", "DATASET.FOLDER", "./pets/"]) == 0
+    out = capsys.readouterr().out
+    assert "folderpets" in out and "DATASET.FOLDER pets" in out and "./pets/" not in out
+    assert sweep_main([*common, "--datasets", "imagefolder", "--grid", "DATASET.FOLDER=pets/,birds"]) == 0
+    out = capsys.readouterr().out
+    assert "folderpets" in out and "folderbirds" in out and "pets/" not in out.replace("folderpets/", "")

@@ -32,9 +32,10 @@ from .tables import (
     NEW_COLUMN,
     Cell,
     Results,
-    Stat,
     Table,
-    harmonic_mean,
+    base2new_average_cells,
+    base2new_cells,
+    stat_cell,
 )
 
 __all__ = ["GRID", "grid_tables", "short_keys"]
@@ -191,17 +192,12 @@ def _setting_tables(
     return out
 
 
-def _cell(stat: Stat | None, column: str, dataset: str, where: dict) -> Cell | None:
-    return None if stat is None else Cell(dataset=dataset, column=column, mean=stat.mean, spread=stat.spread, n=stat.n, **where)
-
-
 def _dataset_cells(protocol: str, steps: dict[tuple[str, str], RunKey], dataset: str, results: Results, columns: list[str], where: dict) -> list[Cell | None]:
     if protocol != BASE2NEW:
         key = next((k for (d, _), k in steps.items() if d == dataset), None)
-        return [_cell(results.stats.get(key) if key else None, columns[0], dataset, where)]
+        return [stat_cell(results.stats.get(key) if key else None, dataset=dataset, column=columns[0], **where)]
     base, new = (results.stats.get(steps[(dataset, role)]) if (dataset, role) in steps else None for role in (BASE, NEW))
-    hm = None if base is None or new is None else Cell(dataset=dataset, column=HM_COLUMN, mean=harmonic_mean(base.mean, new.mean), **where)
-    return [_cell(base, BASE_COLUMN, dataset, where), _cell(new, NEW_COLUMN, dataset, where), hm]
+    return base2new_cells(base, new, dataset, **where)
 
 
 def _average_cells(protocol: str, steps: dict[tuple[str, str], RunKey], datasets: list[str], results: Results, columns: list[str], where: dict) -> list[Cell | None]:
@@ -211,13 +207,11 @@ def _average_cells(protocol: str, steps: dict[tuple[str, str], RunKey], datasets
         pairs = [(results.stats[steps[(d, BASE)]].mean, results.stats[steps[(d, NEW)]].mean) for d in datasets if (d, BASE) in steps and (d, NEW) in steps]
         if not pairs:
             return [None] * 3
-        base, new = (math.fsum(v) / len(pairs) for v in zip(*pairs))
-        means, count = ((BASE_COLUMN, base), (NEW_COLUMN, new), (HM_COLUMN, harmonic_mean(base, new))), len(pairs)
-    else:
-        values = [results.stats[k].mean for (d, role), k in steps.items() if d in datasets and role != SOURCE]
-        if not values:
-            return [None]
-        means, count = ((columns[0], math.fsum(values) / len(values)),), len(values)
-    covers = "" if count == len(datasets) else f"{count}/{len(datasets)}"
+        covers = "" if len(pairs) == len(datasets) else f"{len(pairs)}/{len(datasets)}"
+        return base2new_average_cells(pairs, covers, f"({covers})" if covers else "", **where)
+    values = [results.stats[k].mean for (d, role), k in steps.items() if d in datasets and role != SOURCE]
+    if not values:
+        return [None]
+    covers = "" if len(values) == len(datasets) else f"{len(values)}/{len(datasets)}"
     note = f"({covers})" if covers else ""
-    return [Cell(dataset=AVERAGE, column=c, mean=m, covers=covers, note=note, **where) for c, m in means]
+    return [Cell(dataset=AVERAGE, column=columns[0], mean=math.fsum(values) / len(values), covers=covers, note=note, **where)]

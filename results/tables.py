@@ -216,8 +216,21 @@ def _covers(averaged: Iterable[str], protocol_datasets: Sequence[str]) -> str:
     return f"{len(set(averaged))}/{len(protocol_datasets)}"
 
 
-def _stat_cell(stat: Stat | None, **where: object) -> Cell | None:
+def stat_cell(stat: Stat | None, **where: object) -> Cell | None:
     return None if stat is None else Cell(mean=stat.mean, spread=stat.spread, n=stat.n, **where)
+
+
+def base2new_cells(base: Stat | None, new: Stat | None, dataset: str, **where: Any) -> list[Cell | None]:
+    """Base, New and HM of one dataset (HM only when both are there)."""
+    hm = None if base is None or new is None else Cell(dataset=dataset, column=HM_COLUMN, mean=harmonic_mean(base.mean, new.mean), **where)
+    return [stat_cell(base, dataset=dataset, column=BASE_COLUMN, **where), stat_cell(new, dataset=dataset, column=NEW_COLUMN, **where), hm]
+
+
+def base2new_average_cells(pairs: Sequence[tuple[float, float]], covers: str = "", note: str = "", **where: Any) -> list[Cell]:
+    """The average over datasets of (Base, New) means: Base, New and the HM of the two averages."""
+    avg_base, avg_new = _mean([b for b, _ in pairs]), _mean([n for _, n in pairs])
+    averages = ((BASE_COLUMN, avg_base), (NEW_COLUMN, avg_new), (HM_COLUMN, harmonic_mean(avg_base, avg_new)))
+    return [Cell(dataset=AVERAGE, column=c, mean=v, covers=covers, note=note, **where) for c, v in averages]
 
 
 def _setting_order(setting: Setting) -> tuple[str, str, str, int]:
@@ -268,25 +281,14 @@ def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]],
         roles = per_dataset[dataset]
         base = results.stats.get(roles[BASE]) if BASE in roles else None
         new = results.stats.get(roles[NEW]) if NEW in roles else None
-        hm = None
         if base is not None and new is not None:
             both[dataset] = (base.mean, new.mean)
-            hm = Cell(dataset=dataset, column=HM_COLUMN, mean=harmonic_mean(base.mean, new.mean), **where)
-        table.rows.append(
-            [
-                bm.display_name(dataset),
-                _stat_cell(base, dataset=dataset, column=BASE_COLUMN, **where),
-                _stat_cell(new, dataset=dataset, column=NEW_COLUMN, **where),
-                hm,
-            ]
-        )
+        table.rows.append([bm.display_name(dataset), *base2new_cells(base, new, dataset, **where)])
     if both:
-        avg_base, avg_new = _mean([b for b, _ in both.values()]), _mean([n for _, n in both.values()])
         complete = set(both) >= set(bm.base2new)
         label = "Average" if complete else f"Average ({_plural(len(both), 'dataset')})"
         covers = "" if complete else _covers(both, bm.base2new)
-        averages = ((BASE_COLUMN, avg_base), (NEW_COLUMN, avg_new), (HM_COLUMN, harmonic_mean(avg_base, avg_new)))
-        table.rows.append([label, *[Cell(dataset=AVERAGE, column=c, mean=v, covers=covers, **where) for c, v in averages]])
+        table.rows.append([label, *base2new_average_cells(list(both.values()), covers, **where)])
     return table
 
 
@@ -347,7 +349,7 @@ def _transfer_table(
         where = dict(protocol=kind, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text)
         row: list = [method, config_label(config, prefix)] + ([str(shots)] if show_shots else []) + [text]
         stats = {ds: results.stats[key] for ds, key in per_dataset.items()}
-        row += [_stat_cell(stats.get(ds), dataset=ds, **where) for ds in [bm.xd_source, *targets]]
+        row += [stat_cell(stats.get(ds), dataset=ds, **where) for ds in [bm.xd_source, *targets]]
         present = [ds for ds in targets if ds in stats]
         covers = "" if set(present) >= set(all_targets) else _covers(present, all_targets)
         mean = _mean([stats[ds].mean for ds in present]) if present else None
@@ -385,7 +387,7 @@ def _fewshot_table(
     where = dict(protocol=FEWSHOT, method=method, config=config, column=keyword, prefix=prefix, settings=text)
     for dataset in sorted(per_dataset, key=bm.sort_key):
         keys = per_dataset[dataset]
-        cells = [_stat_cell(results.stats[keys[k]] if k in keys else None, shots=k, dataset=dataset, **where) for k in shots_list]
+        cells = [stat_cell(results.stats[keys[k]] if k in keys else None, shots=k, dataset=dataset, **where) for k in shots_list]
         table.rows.append([bm.display_name(dataset), *cells])
     average: list = ["Average"]
     for shots in shots_list:
@@ -420,7 +422,7 @@ def zeroshot_tables(results: Results, keyword: str) -> list[Table]:
         )
         where = dict(protocol=ZEROSHOT, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text)
         for dataset in sorted(per_dataset, key=bm.sort_key):
-            table.rows.append([bm.display_name(dataset), _stat_cell(results.stats[per_dataset[dataset]], dataset=dataset, **where)])
+            table.rows.append([bm.display_name(dataset), stat_cell(results.stats[per_dataset[dataset]], dataset=dataset, **where)])
         if len(per_dataset) > 1:
             mean = _mean([results.stats[k].mean for k in per_dataset.values()])
             table.rows.append([f"Average ({_plural(len(per_dataset), 'dataset')})", Cell(dataset=AVERAGE, mean=mean, **where)])
@@ -436,7 +438,7 @@ def other_table(results: Results, keyword: str) -> list[Table]:
     table = Table("Other runs (grouped by path)", ["Run group", keyword], kind=OTHER)
     for key in keys:
         where = dict(protocol=OTHER, method="", config=key.config, shots=None, dataset="", column=keyword)
-        table.rows.append([key.config, _stat_cell(results.stats[key], **where)])
+        table.rows.append([key.config, stat_cell(results.stats[key], **where)])
     return [table]
 
 

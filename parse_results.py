@@ -14,12 +14,9 @@ Usage::
 """
 from __future__ import annotations
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from results.cli import main  # noqa: E402
+from results.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -51,8 +51,6 @@ import torch
 import torch.nn as nn
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python bench/bench.py` puts bench/ first on the path, not the repo
-    sys.path.insert(0, str(REPO))
 
 __all__ = ["OFFICIAL", "SIZES", "build_parser", "main", "run_bench"]
 

@@ -30,10 +30,8 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from bench.bench import (  # noqa: E402
+from bench.bench import (
     METHOD_CONFIGS,
     SIZES,
     RowSpec,

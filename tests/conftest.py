@@ -15,7 +15,6 @@ SHARED = REPO.parent / "shared"
 
 # The tests always use the built-in engine, whatever is installed (real Dassl is checked by hand).
 os.environ.setdefault("MUDPT_BACKEND", "builtin")
-sys.path.insert(0, str(REPO))
 
 # Sizes of the tiny CLIP used throughout the tests. Widths are multiples of 64 so that
 # clip.model.build_model (heads = width // 64) rebuilds the same model from a weights file.

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from results.cli import main
+from results.layouts import RunKey, classify, find_runs
+from results.logs import log_files, parse_log
+from results.render import CSV_FIELDS
+from results.tables import Cell, Stat, Table, aggregate, build_tables, group_results, harmonic_mean
 
-from results.cli import main  # noqa: E402
-from results.layouts import RunKey, classify, find_runs  # noqa: E402
-from results.logs import log_files, parse_log  # noqa: E402
-from results.render import CSV_FIELDS  # noqa: E402
-from results.tables import Cell, Stat, Table, aggregate, build_tables, group_results, harmonic_mean  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 B2N_CFG = "vit_b16_c2_ep10_batch4_depth9"
 XD_CFG = "vit_b16_c2_ep5_batch4_depth9_xd"

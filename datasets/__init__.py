@@ -16,9 +16,9 @@ from .config import (
     NUM_SHOTS_ALL,
     SUBSAMPLE_CHOICES,
     add_dataset_config,
-    check_dataset_config,
     check_subsample,
 )
+from .config_checks import check_dataset_config
 from .errors import DatasetError
 from .own_data import OWN_DATA
 from .specs import SPECS, dataset_names, spec_for
@@ -40,8 +40,8 @@ __all__ = [
 # with `python -m` (importing those here would make runpy warn). Every other module is a reader.
 _NOT_READERS = {
     # the shared machinery, one job per module
-    "base", "class_subsets", "config", "download_specs", "errors", "fake_trees", "fewshot", "hints", "images", "own_data", "specs",
-    "split_drawing", "split_files",
+    "base", "class_subsets", "config", "config_checks", "download_specs", "errors", "fake_trees", "fewshot", "findings", "hints",
+    "images", "own_data", "specs", "split_drawing", "split_files",
     # the tools
     "synthetic", "check", "own_data_check", "download", "make_split",
 }

@@ -16,7 +16,6 @@ import argparse
 import os
 import os.path as osp
 import sys
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -24,51 +23,29 @@ from tabulate import tabulate
 
 from engine.seam import DATASET_REGISTRY, get_logger
 
-from .base import ImageNetFolderTestSet
 from .errors import DatasetError, listing
+from .findings import FAIL, WARN, Finding, Findings, verify_images
 from .hints import draw_split_hint, fetch_instructions, misplaced_hints
 from .imagenet import (
     CACHE_NAME,
+    ImageNetFolderTestSet,
     flat_val_message,
     list_imagenet,
     read_imagenet_classnames,
 )
 from .images import find_missing, list_images, subdirs
+from .own_data import own_data_kind
+from .own_data_check import check_own_data, format_own_report
 from .specs import DatasetSpec, dataset_names, spec_for
 from .split_drawing import per_class_counts, trainval_counts
 from .split_files import SPLITS, Item, Split, parse_split, read_json_file
 
-__all__ = ["Finding", "Report", "check_dataset", "main", "verify_images"]
+__all__ = ["Report", "check_dataset", "main"]
 
 _log = get_logger("datasets.check")
 
-FAIL, WARN, INFO = "FAIL", "WARN", "INFO"
-# Below this many images, decoding runs in-process (a worker pool costs more than it saves).
-MIN_IMAGES_FOR_POOL = 2000
+# The default of --workers (processes that decode images).
 DEFAULT_WORKERS = 8
-
-
-@dataclass
-class Finding:
-    """One problem (or note) with its fix."""
-
-    severity: str
-    message: str
-    fix: str = ""
-
-
-class Findings:
-    """What a report of found problems has (its dataclass declares ``findings``)."""
-
-    findings: list[Finding]
-
-    def add(self, severity: str, message: str, fix: str = "") -> None:
-        self.findings.append(Finding(severity, message, fix))
-
-    def worst(self) -> str:
-        """FAIL, WARN or OK: the most severe finding."""
-        severities = {f.severity for f in self.findings}
-        return FAIL if FAIL in severities else WARN if WARN in severities else "OK"
 
 
 @dataclass
@@ -95,39 +72,6 @@ class Report(Findings):
     @property
     def status(self) -> str:
         return self.worst() if self.found else "MISSING"
-
-
-# ---------------------------------------------------------------------------------------------
-# Image decoding
-# ---------------------------------------------------------------------------------------------
-def _decode_error(path: str) -> str | None:
-    """None if ``path`` decodes as an image, else the error."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as img:
-                if img.format == "JPEG":
-                    # Decode at 1/8 scale: the whole stream is still read (so truncation is
-                    # caught) at a fraction of the cost.
-                    img.draft("RGB", (1, 1))
-                img.load()
-        return None
-    except Exception as e:  # noqa: BLE001 - any failure means the trainer could not read it
-        return f"{type(e).__name__}: {e}"
-
-
-def verify_images(paths: Sequence[str], workers: int = 1) -> list[tuple[str, str]]:
-    """(path, error) for every path that cannot be decoded as an image."""
-    if workers > 1 and len(paths) >= MIN_IMAGES_FOR_POOL:
-        from multiprocessing import Pool
-
-        with Pool(workers) as pool:
-            errors = list(pool.imap(_decode_error, paths, chunksize=256))
-    else:
-        errors = [_decode_error(p) for p in paths]
-    return [(p, e) for p, e in zip(paths, errors) if e is not None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,8 +347,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.folder:
         return _main_own_data(args, root)
-    from .own_data import own_data_kind
-
     own = [n for n in args.dataset or () if own_data_kind(n)]
     if own:
         _log.info(f"--dataset {own[0]} is your own data: name its folder with --folder (relative to --root, or absolute).")
@@ -432,8 +374,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main_own_data(args: argparse.Namespace, root: str) -> int:
     """``--folder``: check your own data (one folder, as --dataset imagefolder or csvdataset)."""
-    from .own_data_check import check_own_data, format_own_report
-
     if not args.dataset or len(args.dataset) != 1:
         _log.info("--folder goes with one --dataset: imagefolder or csvdataset (the reader of that folder).")
         return 2

@@ -1,5 +1,6 @@
 """The dataset keys of the project's config: declared (``add_dataset_config``, before any yaml is
-merged), validated with the fix (``check_dataset_config``) and read (``dataset_root``, ...)."""
+merged), validated with the fix (``check_subsample``, ...; all of them after merging:
+``datasets.config_checks``) and read (``dataset_root``, ...)."""
 from __future__ import annotations
 
 import os.path as osp
@@ -12,7 +13,6 @@ __all__ = [
     "NUM_SHOTS_ALL",
     "SUBSAMPLE_CHOICES",
     "add_dataset_config",
-    "check_dataset_config",
     "check_subsample",
     "dataset_root",
     "reject_split_file",
@@ -43,21 +43,6 @@ def add_dataset_config(cfg: Any) -> None:
     # The hand-crafted zero-shot prompt, {} standing for the class name; "" = the dataset's own
     # (a benchmark's, from its facts; "a photo of a {}." for your own data).
     cfg.DATASET.TEMPLATE = ""
-
-
-def check_dataset_config(cfg: Any) -> None:
-    """Validate the dataset keys after merging (before freezing: ``DATASET.FOLDER`` is written back
-    normalised); raises ``DatasetError`` with the fix."""
-    from .own_data import check_own_data_config
-
-    check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
-    check_own_data_config(cfg)
-    shots = cfg.DATASET.NUM_SHOTS
-    if not isinstance(shots, int) or isinstance(shots, bool) or (shots < 1 and shots != NUM_SHOTS_ALL):
-        raise DatasetError(
-            f"DATASET.NUM_SHOTS={shots!r} is not valid: use a positive number of training images per class "
-            f"(e.g. 16), or {NUM_SHOTS_ALL} for all of them."
-        )
 
 
 def check_subsample(value: Any) -> str:

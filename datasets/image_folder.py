@@ -21,7 +21,6 @@ from engine.seam import DATASET_REGISTRY, get_logger
 from .config import split_file_setting
 from .errors import DatasetError, listing
 from .images import list_images, subdirs
-from .make_split import generated_split_name
 from .own_data import (
     FEWSHOT_DIR,
     SPLIT_SEED,
@@ -31,7 +30,7 @@ from .own_data import (
     name_classes,
     register_own_data,
 )
-from .split_files import Item, Split, read_split, write_split
+from .split_files import Item, Split, generated_split_name, read_split, write_split
 
 __all__ = ["GENERATED_SPLIT", "ImageFolder", "KIND"]
 

@@ -4,6 +4,10 @@ Layout: ``imagenet/images/{train,val}/<wnid>/*.JPEG`` + ``classnames.txt`` (1000
 ``wnid class name``, CLIP's class names). The val set is the test set (and the val set of the
 run). CoOp caches the lists in ``preprocessed.pkl``; here they go to ``preprocessed.json``
 (paths relative to ``images/``). Few-shot subsets are drawn from train only.
+
+Also the ImageNet family's shared code: ``read_imagenet_classnames`` (the ``classnames.txt`` every
+member has) and ``ImageNetFolderTestSet``, the base class of the test-only variants (ImageNet-A,
+-R, -Sketch, V2), each read from its class folders.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from engine.seam import DATASET_REGISTRY, DatasetBase, get_logger
+from engine.seam import DATASET_REGISTRY, DatasetBase, Datum, get_logger
 
 from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root, reject_split_file
@@ -23,7 +27,7 @@ from .fewshot import fewshot_cache_path, load_or_sample_fewshot
 from .hints import fetch_instructions, misplaced_hints, require_dataset_folder
 from .images import build_datums, list_images, subdirs
 from .specs import DatasetSpec, register_spec
-from .split_files import Split, read_split, write_split
+from .split_files import Item, Split, read_split, write_split
 
 SPEC = register_spec(
     DatasetSpec(
@@ -210,6 +214,71 @@ class ImageNet(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, test = subsample_classes(train, test, subsample=subsample)
         super().__init__(train_x=train, val=test, test=test)
+
+
+class ImageNetFolderTestSet(DatasetBase):
+    """A test-only ImageNet variant: class folders under one image folder plus ``classnames.txt``.
+
+    As in CoOp, the test set is also passed as ``train_x`` (it defines the class names) and
+    NUM_SHOTS / SUBSAMPLE_CLASSES do not apply. Subclasses set ``spec`` and ``dataset_dir`` and
+    may override ``class_folders``.
+    """
+
+    spec: DatasetSpec
+    dataset_dir = ""
+
+    def __init__(self, cfg: Any):
+        spec = self.spec
+        self.template = spec.template
+        if check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all")) != "all":
+            _log.info(f"Note: {spec.name} is a test-only set; DATASET.SUBSAMPLE_CLASSES does not apply to it.")
+        root = dataset_root(cfg)
+        self.dataset_dir = require_dataset_folder(spec, root)
+        self.image_dir = osp.join(self.dataset_dir, spec.image_subdir)
+        reject_split_file(cfg, spec)
+        items, n_folders = self.read_items(spec, root)
+        self.data_files = {"classnames": osp.join(self.dataset_dir, "classnames.txt")}  # the labels
+        if n_folders != spec.num_classes:
+            _log.warning(
+                f"WARNING: {self.image_dir} has {n_folders} class folders, the benchmark has {spec.num_classes}; "
+                f"labels follow the folders present. Run `python -m datasets.check --root {root} --dataset {spec.name}`."
+            )
+        data = [Datum(impath=osp.join(self.image_dir, rel), label=label, classname=cname) for rel, label, cname in items]
+        super().__init__(train_x=data, test=data)
+
+    @classmethod
+    def read_items(cls, spec: DatasetSpec, root: str) -> tuple[list[Item], int]:
+        """Every image (path relative to the image folder, label, class name) and the number of
+        class folders; errors name the file or folder to fix."""
+        classnames = read_imagenet_classnames(spec, root)
+        image_dir = osp.join(root, spec.image_dir_rel)
+        if not osp.isdir(image_dir):
+            hints = "".join(f"\nHint: {h}" for h in misplaced_hints(spec, root, image_dir))
+            raise DatasetError(
+                f"{spec.name}: the image folder {image_dir} does not exist.\n"
+                + fetch_instructions(spec, root, kinds=("images",))
+                + hints
+            )
+        folders = cls.class_folders(spec, image_dir, classnames)
+        items: list[Item] = []
+        for folder, label, classname in folders:
+            items += [(f"{folder}/{name}", label, classname) for name in list_images(osp.join(image_dir, folder))]
+        if not items:
+            raise DatasetError(f"{spec.name}: no images under {image_dir}.\n{fetch_instructions(spec, root)}")
+        return items, len(folders)
+
+    @classmethod
+    def class_folders(cls, spec: DatasetSpec, image_dir: str, classnames: dict[str, str]) -> list[tuple[str, int, str]]:
+        """(folder, label, classname) per class: wnid folders, sorted, labelled in that order."""
+        folders = subdirs(image_dir)
+        unknown = [f for f in folders if f not in classnames]
+        if unknown:
+            raise DatasetError(
+                f"{spec.name}: {len(unknown)} folders in {image_dir} are not ImageNet classes of its "
+                f"classnames.txt: {', '.join(unknown[:5])}. "
+                "Fix: leave only the wnid class folders there (and check that classnames.txt is CoOp's file)."
+            )
+        return [(folder, label, classnames[folder]) for label, folder in enumerate(folders)]
 
 
 def _write_fake(image_dir: str, wnids, lines, n_train: int, n_test: int, write_image):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from engine.seam import DATASET_REGISTRY
 
-from .base import ImageNetFolderTestSet
 from .download_specs import Artifact, Checksum, classnames_artifact
 from .fake_trees import register_fake_tree, wnid_folder_tree
+from .imagenet import ImageNetFolderTestSet
 from .specs import DatasetSpec, register_spec
 
 SPEC = register_spec(

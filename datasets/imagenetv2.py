@@ -9,10 +9,10 @@ import os.path as osp
 
 from engine.seam import DATASET_REGISTRY
 
-from .base import ImageNetFolderTestSet
 from .download_specs import Artifact, Checksum, classnames_artifact
 from .errors import DatasetError
 from .fake_trees import WnidFakeTree, register_fake_tree
+from .imagenet import ImageNetFolderTestSet
 from .images import subdirs
 from .specs import DatasetSpec, register_spec
 

@@ -26,16 +26,11 @@ from .hints import require_dataset_folder
 from .images import build_datums
 from .specs import dataset_names, spec_for
 from .split_drawing import make_split
-from .split_files import write_split
+from .split_files import generated_split_name, write_split
 
-__all__ = ["generated_split_name", "main", "make_split_file"]
+__all__ = ["main", "make_split_file"]
 
 _log = get_logger("datasets.make_split")
-
-
-def generated_split_name(name: str, seed: int) -> str:
-    """The file name of a drawn split: never one of the official ``split_zhou_*`` names."""
-    return f"split_generated_{name}_seed{seed}.json"
 
 
 def make_split_file(root: str, name: str, seed: int = 1, out: str | None = None) -> str:

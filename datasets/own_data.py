@@ -29,11 +29,10 @@ from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root
 from .errors import DatasetError, listing, not_utf8
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
-from .make_split import generated_split_name
 from .images import find_missing
 from .split_drawing import split_per_class, split_trainval
 from .specs import DEFAULT_TEMPLATE
-from .split_files import Item, Split, read_json_file
+from .split_files import Item, Split, generated_split_name, read_json_file
 
 __all__ = [
     "FEWSHOT_DIR",

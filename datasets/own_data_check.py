@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from .check import FAIL, INFO, WARN, Finding, Findings, verify_images
 from .errors import DatasetError, listing
+from .findings import FAIL, INFO, WARN, Finding, Findings, verify_images
 from .image_folder import GENERATED_SPLIT
 from .own_data import OWN_DATA, OwnDataKind, own_data_kind, own_datums, require_two_classes, split_source
 from .split_files import SPLITS, Split

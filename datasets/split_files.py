@@ -1,4 +1,5 @@
-"""Split files in CoOp's JSON format: read, validated and written (atomically).
+"""Split files in CoOp's JSON format: read, validated and written (atomically), and the name a
+drawn split is saved under (:func:`generated_split_name`).
 
 ``{"train"|"val"|"test": [[relative_path, label, classname], ...]}``, paths relative to the
 benchmark's image folder. The few-shot caches use the same item format (``datasets.fewshot``).
@@ -12,7 +13,16 @@ from engine.seam import atomic_write_json, atomic_write_text, get_logger
 
 from .errors import MAX_LISTED, DatasetError, listing, not_utf8
 
-__all__ = ["Item", "SPLITS", "Split", "parse_split", "read_json_file", "read_split", "write_split"]
+__all__ = [
+    "Item",
+    "SPLITS",
+    "Split",
+    "generated_split_name",
+    "parse_split",
+    "read_json_file",
+    "read_split",
+    "write_split",
+]
 
 _log = get_logger("datasets.split_files")
 
@@ -23,6 +33,11 @@ SPLITS = ("train", "val", "test")
 
 
 BENCHMARK_SPLIT_FIX = "replace it with the original file (see DATASETS.md), or delete it so that the reader creates a new split"
+
+
+def generated_split_name(name: str, seed: int) -> str:
+    """The file name of a drawn split: never one of the official ``split_zhou_*`` names."""
+    return f"split_generated_{name}_seed{seed}.json"
 
 
 def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS, fix: str = BENCHMARK_SPLIT_FIX) -> Split:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.check import check_dataset, main, verify_images
+from datasets.check import check_dataset, main
+from datasets.findings import verify_images
 from datasets.synthetic import make_synthetic_dataset
 
 
@@ -152,7 +153,7 @@ def test_verify_images_with_a_worker_pool(tmp_path, monkeypatch):
     syn = make_synthetic_dataset(tmp_path, "eurosat", n_classes=2, n_train=2, n_val=1, n_test=1, image_size=8)
     with open(syn.files[3], "wb") as f:
         f.write(b"\xff\xd8\xff broken")
-    monkeypatch.setattr("datasets.check.MIN_IMAGES_FOR_POOL", 2)
+    monkeypatch.setattr("datasets.findings.MIN_IMAGES_FOR_POOL", 2)
     bad = verify_images(sorted(syn.files), workers=2)
     assert [p for p, _ in bad] == [syn.files[3]]
 

@@ -6,8 +6,8 @@ bi-directional fusion of the two towers' prompts (its Injection Model) restores 
 measures that on trained runs; ``docs/alignment.md`` gives the formulas and the commands.
 
 A run is rebuilt exactly as ``train.py --eval-only --model-dir RUN`` evaluates it: its
-``config.yaml`` merged by ``train.setup_cfg``, the trainer built by the engine (data through the
-run's own dataset reader, the model through the model factory ``trainers.base.build_model``), the
+``config.yaml`` built into the run's config by the config module (``runconfig.build_config``), the trainer built by the engine (data through the
+run's own dataset reader, the model through the model factory ``trainers.create_model``), the
 checkpoint loaded by the trainer's ``load_model``. The frozen reference is zero-shot CLIP with
 the dataset's hand-crafted prompt (``ZeroshotCLIP``, built by the same factory on the same
 backbone). Hidden states come from the substrate's own block walk
@@ -141,8 +141,9 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
     ``DATASET.SUBSAMPLE_CLASSES`` (``new``: a base-trained run on the new classes, as the
     base-to-new evaluation does); ``load_epoch`` as ``train.py --load-epoch``.
     """
-    import train
     from engine.seam import build_trainer
+    from runconfig import build_config, check_same_split, data_inputs, data_root
+    from trainers.factory import trainer_class
 
     config_path = _run_config_path(run_dir)
     with open(config_path, encoding="utf-8") as f:
@@ -153,11 +154,8 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
     opts = ["OUTPUT_DIR", ""]  # the analysis writes nothing into the run folder
     if classes:
         opts += ["DATASET.SUBSAMPLE_CLASSES", classes]
-    flags = ["--config-file", config_path, "--trainer", name, "--root", root, "--eval-only", "--model-dir", run_dir]
-    args = train.parse_args([*flags, *opts])
-    cfg = train.setup_cfg(args)
-    trainer_cls = train.check_required(cfg, args)
-    zero_shot = getattr(trainer_cls, "ZERO_SHOT", False)
+    cfg = build_config(trainer=name, config_file=config_path, root=root, opts=opts)
+    zero_shot = trainer_class(name).ZERO_SHOT
     if not zero_shot and not RunFolder(run_dir).model_dirs():
         if RunFolder(run_dir).record().get("kind") == "eval":
             raise CheckpointError(
@@ -177,7 +175,7 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
         ) from e
     checkpoint = None
     if not zero_shot:
-        train.check_same_split(run_dir, cfg, train.data_inputs(trainer.dm.dataset, train.data_root(cfg)))
+        check_same_split(run_dir, cfg, data_inputs(trainer.dm.dataset, data_root(cfg)))
         from engine.seam import model_file
 
         trainer.load_model(run_dir, epoch=load_epoch)  # train.py's evaluation: checks, class keys, shapes
@@ -189,7 +187,7 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
 def reference_model(run: LoadedRun, clip_model: nn.Module | None = None) -> nn.Module:
     """Frozen CLIP with the dataset's hand-crafted prompt for the run's classes (``ZeroshotCLIP``
     from the model factory, on the run's backbone, precision and device)."""
-    from trainers.base import build_model, load_frozen_clip
+    from trainers.factory import create_model, load_frozen_clip
 
     cfg = run.cfg.clone()
     cfg.defrost()
@@ -198,7 +196,7 @@ def reference_model(run: LoadedRun, clip_model: nn.Module | None = None) -> nn.M
     cfg.TRAINER.ZEROSHOTCLIP.TEMPLATES = "dataset"
     cfg.TRAINER.ZEROSHOTCLIP.PREC = cfg.TRAINER[node].PREC if "PREC" in cfg.TRAINER.get(node, {}) else "fp32"
     cfg.freeze()
-    model = build_model(cfg, run.classnames, clip_model if clip_model is not None else load_frozen_clip(cfg), run.trainer.device, run.template)
+    model = create_model(cfg, run.classnames, clip_model if clip_model is not None else load_frozen_clip(cfg), run.trainer.device, run.template)
     return model.eval()
 
 

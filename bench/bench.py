@@ -1,14 +1,16 @@
 """Speed and memory benchmark of the CLIP prompt-tuning trainers on a randomly initialised CLIP.
 
-Methods: every registered trainer of ``METHOD_CONFIGS``: MuDPT (arXiv 2306.11400), CoOp
-(2109.01134), CoCoOp (2203.05557), KgCoOp (2303.13283), MaPLe (2210.03117), IVLP, VPT, PromptSRC
-(2307.06948), zero-shot and linear-probe CLIP (2103.00020); the last two are timed in evaluation
-only (they take no optimizer steps). Each model is built as ``train.py`` builds it: the config is merged by
-``train.setup_cfg`` from the method's real yaml, the model comes from the model factory
-(``trainers.base.build_model(cfg, classnames, clip_model)``), with the first ``n_cls`` ImageNet
-class names, and the optimizer from the config. The training step is the trainers' own (autocast,
-the model's ``loss``, ``trainers.base.optimizer_step``: backward and step, through the GradScaler
-when fp16); evaluation is the model under autocast; both on synthetic batches (no data loading).
+Methods: every method with a bench recipe in its spec (``trainers.METHODS``: MuDPT, arXiv
+2306.11400; CoOp, 2109.01134; CoCoOp, 2203.05557; KgCoOp, 2303.13283; MaPLe, 2210.03117; IVLP;
+VPT; PromptSRC, 2307.06948; zero-shot and linear-probe CLIP, 2103.00020); the last two are timed in
+evaluation only (they take no optimizer steps). Each model is built as ``train.py`` builds it: the
+config by the config module (``runconfig.build_config``) from the method's bench recipe, the model
+by the model factory (``trainers.create_model(cfg, classnames, clip_model)``), with the first
+``n_cls`` ImageNet class names, and the optimizer from the config. The training step is the
+trainers' own (autocast, the model's ``loss``, ``trainers.base.optimizer_step``: backward and step,
+through the GradScaler when fp16); evaluation is the model under autocast; both on synthetic
+batches (no data loading). Times and peak memory are measured with the engine's own instruments
+(``engine.measure``: ``StepTimer``, ``PeakMemory``).
 
 Reported per method / precision / fused path / n_cls, in the shape of issue 7's table of the
 official implementations:
@@ -50,9 +52,11 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from engine.measure import CUDA_MAX_ALLOCATED, MB, PeakMemory, StepTimer
+
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["OFFICIAL", "SIZES", "build_parser", "main", "run_bench"]
+__all__ = ["SIZES", "bench_methods", "build_parser", "main", "run_bench"]
 
 # Random CLIPs (arguments of trainers.clip_loader.build_tiny_clip, i.e. clip.model.CLIP).
 SIZES: dict[str, dict[str, int]] = {
@@ -69,19 +73,6 @@ SIZES: dict[str, dict[str, int]] = {
     ),
 }
 
-# The config each method is benchmarked with (its base-to-new / ImageNet setting, as in issue 7).
-METHOD_CONFIGS: dict[str, str] = {
-    "MuDPT": "configs/trainers/MuDPT/vit_b16_c2_ep10_batch4_depth9.yaml",
-    "CoOp": "configs/trainers/CoOp/vit_b16_ep50.yaml",
-    "CoCoOp": "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
-    "KgCoOp": "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml",
-    "MaPLe": "configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml",
-    "IVLP": "configs/trainers/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml",
-    "VPT": "configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml",
-    "PromptSRC": "configs/trainers/PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml",
-    "ZeroshotCLIP": "configs/trainers/CoOp/vit_b16.yaml",
-    "LinearProbeCLIP": "configs/trainers/LinearProbeCLIP/vit_b16.yaml",
-}
 DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present; ZeroshotCLIP prompts with ImageNet's template, the default one
 DATASET_NAME = "ImageNet"
 IMAGENET_CLASSNAMES = REPO.parent / "shared" / "data" / "splits" / "classnames" / "imagenet.txt"
@@ -89,17 +80,12 @@ WNID = re.compile(r"n\d{8}")  # "n01440764 tench" lines of ImageNet's classnames
 
 PREC_DEFAULT_GPU = ("amp", "fp16", "fp32")
 FUSED_CHOICES = {"both": (True, False), "on": (True,), "off": (False,)}
-MB = 2**20
+CPU_RSS_GROWTH = "cpu_rss_growth"  # the bench's CPU peak: how far the peak RSS rose over the phase
 
-# Issue 7: the official code of each method on one H200, random-init ViT-B/16, synthetic inputs,
-# median of 20 train iterations / 10 eval batches of 100.
-OFFICIAL: list[dict[str, Any]] = [
-    dict(method="MuDPT", precision="fp32", label="its default (really fp32)", n_cls=500, batch=4, train_ms=208, peak_mb=14677, eval_img_s=576),
-    dict(method="MuDPT", precision="amp", label="amp", n_cls=500, batch=4, train_ms=66, peak_mb=8874, eval_img_s=574),
-    dict(method="MaPLe", precision="fp16", label="fp16", n_cls=500, batch=4, train_ms=64, peak_mb=8111, eval_img_s=2887),
-    dict(method="CoOp", precision="fp16", label="fp16", n_cls=500, batch=32, train_ms=58, peak_mb=8098, eval_img_s=2678),
-    dict(method="CoCoOp", precision="fp16", label="fp16", n_cls=500, batch=1, train_ms=61, peak_mb=8085, eval_img_s=50),
-]
+# Issue 7's numbers of the official code of each method (its spec's bench_official): one H200,
+# random-init ViT-B/16, synthetic inputs, median of 20 train iterations / 10 eval batches of 100.
+OFFICIAL_SHAPE = "vitb16"
+
 
 _log = logging.getLogger("bench")
 
@@ -124,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--size", choices=sorted(SIZES), default=None, help="random CLIP size (default: vitb16 on GPU, tiny on CPU)")
-    p.add_argument("--methods", nargs="+", default=None, help=f"trainers to run (default: every registered one of {', '.join(METHOD_CONFIGS)})")
+    p.add_argument("--methods", nargs="+", default=None, help=f"trainers to run (default: every method with a bench recipe: {', '.join(bench_methods())})")
     p.add_argument("--n-cls", nargs="+", type=int, default=[500, 50], help="numbers of classes (the first N ImageNet class names)")
     p.add_argument("--prec", nargs="+", default=None, help="precisions, space- or comma-separated (default: amp fp16 fp32 on GPU, fp32 on CPU)")
     p.add_argument("--fused", choices=sorted(FUSED_CHOICES), default="on", help="MODEL.BACKBONE.FUSED: optimised path (on), CLIP's own blocks (off), or both")
@@ -204,91 +190,28 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 # --- measurement helpers ----------------------------------------------------------------------
-class StepTimer:
-    """Marks between steps; on CUDA as recorded events (read after one final sync)."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-        self.marks: list[Any] = []
-
-    def mark(self) -> None:
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            self.marks.append(event)
-        else:
-            self.marks.append(time.perf_counter())
-
-    def intervals_ms(self) -> list[float]:
-        if self.cuda:
-            torch.cuda.synchronize()
-            return [a.elapsed_time(b) for a, b in zip(self.marks, self.marks[1:])]
-        return [1000.0 * (b - a) for a, b in zip(self.marks, self.marks[1:])]
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _status_kb(field: str) -> int | None:
-    """A ``/proc/self/status`` field in kB (VmRSS, VmHWM), or None off Linux."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """Peak memory of a phase: CUDA's max allocated, or the CPU process's peak-RSS growth."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_rss_growth"
-        self._base_kb: int | None = None
-
-    def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return
-        try:  # "5" resets VmHWM (the peak RSS) to the current RSS (Linux >= 4.0)
-            Path("/proc/self/clear_refs").write_text("5")
-            self._base_kb = _status_kb("VmRSS")
-        except OSError:
-            self._base_kb = None
-
-    def peak_mb(self) -> float | None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            return torch.cuda.max_memory_allocated(self.device) / MB
-        peak = _status_kb("VmHWM")
-        if self._base_kb is None or peak is None:
-            return None
-        return max(peak - self._base_kb, 0) * 1024 / MB
-
-
 # --- building ---------------------------------------------------------------------------------
 def load_method_cfg(spec: RowSpec, prec_key: str, resolution: int, batch: int | None, eval_batch: int | None):
-    """The frozen config of one row, merged by ``train.setup_cfg`` (defaults, dataset yaml,
-    method yaml, CLI flags, KEY VALUE opts) exactly as for training."""
-    import train
+    """The frozen config of one row, built by the config module (``runconfig.build_config``:
+    defaults, dataset yaml, method yaml, KEY VALUE opts) exactly as for training."""
+    from runconfig import build_config
 
-    argv = ["--trainer", spec.method, "--config-file", spec.config_file]
     opts = [prec_key, spec.precision, "MODEL.BACKBONE.FUSED", str(spec.fused), "INPUT.SIZE", f"({resolution}, {resolution})"]
     dataset_cfg = REPO / DATASET_CONFIG
-    if dataset_cfg.is_file():
-        argv += ["--dataset-config-file", str(dataset_cfg)]
-    else:
+    if not dataset_cfg.is_file():
         opts += ["DATASET.NAME", DATASET_NAME]
     if batch is not None:
         opts += ["DATALOADER.TRAIN_X.BATCH_SIZE", str(batch)]
     if eval_batch is not None:
         opts += ["DATALOADER.TEST.BATCH_SIZE", str(eval_batch)]
-    return train.setup_cfg(train.build_parser().parse_args(argv + opts))
+    return build_config(
+        trainer=spec.method, config_file=spec.config_file, dataset_config_file=str(dataset_cfg) if dataset_cfg.is_file() else "", opts=opts
+    )
 
 
 class Runner:
@@ -296,13 +219,11 @@ class Runner:
 
     def __init__(self, cfg, classnames: list[str], clip_model: nn.Module, device: torch.device):
         from engine.seam import build_optimizer
-        from trainers.base import build_model
+        from trainers.factory import create_model, trainer_class
 
-        from trainers.base import method_class
-
-        self.model = build_model(cfg, classnames, clip_model, device)
+        self.model = create_model(cfg, classnames, clip_model, device)
         self.learner = self.model.learner
-        self.trains = self.learner is not None and method_class(cfg.TRAINER.NAME).GRADIENT_STEPS
+        self.trains = self.learner is not None and trainer_class(cfg.TRAINER.NAME).GRADIENT_STEPS
         self.optim = None
         if self.trains:
             self.optim = build_optimizer([p for _, p in self.learner.trainable_parameters()], cfg.OPTIM)
@@ -418,11 +339,15 @@ def text_seq_len(model: nn.Module) -> int | None:
 
 
 def official_for(method: str, precision: str, n_cls: int, size: str) -> dict[str, Any] | None:
-    """Issue 7's official row for the same method at n_cls 500 on ViT-B/16: same precision if
-    there is one, else the method's fastest official configuration."""
-    if size != "vitb16":
+    """Issue 7's official row for the same method at n_cls 500 on ViT-B/16 (its spec's
+    ``bench_official``): same precision if there is one, else the method's fastest official
+    configuration."""
+    from trainers import method_of_trainer
+
+    spec = method_of_trainer(method)
+    if size != OFFICIAL_SHAPE or spec is None:
         return None
-    rows = [o for o in OFFICIAL if o["method"] == method and o["n_cls"] == n_cls]
+    rows = [dict(o, method=method) for o in spec.bench_official if o["n_cls"] == n_cls]
     exact = [o for o in rows if o["precision"] == precision]
     return (exact or sorted(rows, key=lambda o: o["train_ms"]) or [None])[0]
 
@@ -432,7 +357,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
     """Build one model and measure it; errors (e.g. CUDA out of memory) are recorded, not raised."""
     resolution = SIZES[size]["image_resolution"]
     cfg = load_method_cfg(spec, prec_key_of(trainer_cls), resolution, args.batch, args.eval_batch)
-    from trainers.base import Precision
+    from trainers.precision import Precision
 
     record: dict[str, Any] = {
         "method": spec.method,
@@ -469,6 +394,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
         "error": None,
     }
     memory = PeakMemory(device)
+    peak_kind = CUDA_MAX_ALLOCATED if device.type == "cuda" else CPU_RSS_GROWTH
     runner = None
     try:
         gc.collect()
@@ -497,16 +423,16 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
             if device.type == "cpu":
                 memory.reset()  # CPU: growth of the peak RSS over training only
             record.update(time_training(runner, batch, args.iters, args.warmup, device))
-            record["peak_mb"], record["peak_kind"] = memory.peak_mb(), memory.kind
+            record["peak_mb"], record["peak_kind"] = memory.growth_mb(), peak_kind
             record["activation_mb"] = saved_activation_mb(runner, batch)
         if args.eval_batches > 0:
             images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, resolution, resolution,
                                  generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
             memory.reset()
             record.update(time_eval(runner, images, args.eval_batches, device))
-            record["eval_peak_mb"] = memory.peak_mb()
+            record["eval_peak_mb"] = memory.growth_mb()
             if record["peak_kind"] is None:
-                record["peak_kind"] = memory.kind
+                record["peak_kind"] = peak_kind
     except torch.cuda.OutOfMemoryError as e:
         record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
     finally:
@@ -577,13 +503,19 @@ def append_json(path: str, record: dict[str, Any]) -> None:
 
 
 # --- driver -----------------------------------------------------------------------------------
-def available_methods() -> dict[str, type]:
-    """Registered trainers the bench knows, in the order of METHOD_CONFIGS."""
-    import trainers  # noqa: F401  (registers the trainers)
-    from engine.seam import TRAINER_REGISTRY
+def bench_methods() -> dict[str, str]:
+    """Trainer name -> bench recipe of every method that has one (its spec's ``bench_recipe``), in
+    the methods' list order."""
+    from trainers import METHODS
 
-    names = set(TRAINER_REGISTRY.registered_names())
-    return {m: TRAINER_REGISTRY.get(m) for m in METHOD_CONFIGS if m in names}
+    return {spec.trainer_name: spec.bench_recipe for spec in METHODS.values() if spec.bench_recipe}
+
+
+def available_methods() -> dict[str, type]:
+    """The trainer class of every benchmarked method (:func:`bench_methods`)."""
+    from trainers.factory import trainer_class
+
+    return {name: trainer_class(name) for name in bench_methods()}
 
 
 def plan_rows(args: argparse.Namespace, methods: dict[str, type], precisions: list[str]) -> list[RowSpec]:
@@ -593,11 +525,12 @@ def plan_rows(args: argparse.Namespace, methods: dict[str, type], precisions: li
         if m not in methods:
             raise ValueError(
                 f"Unknown or unavailable method {m!r}. Available here: {', '.join(methods) or 'none'} "
-                f"(the bench knows {', '.join(METHOD_CONFIGS)}; a method is available once its trainer is registered)."
+                "(the methods whose spec names a bench recipe)."
             )
+    recipes = bench_methods()
     rows = []
     for method in wanted:
-        config = overrides.get(method, METHOD_CONFIGS[method])
+        config = overrides.get(method, recipes[method])
         path = Path(config) if Path(config).is_absolute() else REPO / config
         if not path.is_file():
             raise FileNotFoundError(f"Config file of {method} not found: {path}. Pass --config {method}=FILE.")
@@ -633,8 +566,8 @@ def run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from trainers.base import PREC_CHOICES
     from trainers.clip_loader import build_tiny_clip
+    from trainers.precision import PREC_CHOICES
 
     device = resolve_device(args.device)
     if args.threads:
@@ -686,8 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2
     peak_note = {
-        "cuda_max_allocated": "peak MB: torch.cuda.max_memory_allocated over model build and training",
-        "cpu_rss_growth": "peak MB: growth of the process's peak RSS over training (CPU; noisy, allocator reuse)",
+        CUDA_MAX_ALLOCATED: "peak MB: torch.cuda.max_memory_allocated over model build and training",
+        CPU_RSS_GROWTH: "peak MB: growth of the process's peak RSS over training (CPU; noisy, allocator reuse)",
     }
     print()
     print(format_table(records))

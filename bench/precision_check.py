@@ -32,11 +32,11 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 
 from bench.bench import (
-    METHOD_CONFIGS,
     SIZES,
     RowSpec,
     append_json,
     available_methods,
+    bench_methods,
     Runner,
     load_classnames,
     load_method_cfg,
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.precision_check", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--size", choices=sorted(SIZES), default=None, help="random CLIP size (default: vitb16 on GPU, tiny on CPU)")
-    p.add_argument("--methods", nargs="+", default=None, help=f"default: every registered one of {', '.join(METHOD_CONFIGS)}")
+    p.add_argument("--methods", nargs="+", default=None, help=f"default: every method with a bench recipe: {', '.join(bench_methods())}")
     p.add_argument("--n-cls", type=int, default=500, help="number of classes (first N ImageNet class names)")
     p.add_argument("--images", type=int, default=8, help="images in the eval batch and in the training batch")
     p.add_argument("--json", type=str, default="", help="append one JSON line per comparison")
@@ -148,7 +148,7 @@ def _check(args: argparse.Namespace) -> int:
 
     rows, failed = [], False
     for method in wanted:
-        config = str(REPO / METHOD_CONFIGS[method])
+        config = str(REPO / bench_methods()[method])
         common = (methods[method], method, config)
         ref = run_variant(*common, *REFERENCE, master, classnames, images, labels, resolution, device, args.seed)
         for prec, fused in VARIANTS:

@@ -7,6 +7,10 @@ run's ``config`` yaml and, for an exact resume, ``rng_state`` and ``best_result`
 tensors/numbers/strings, so :func:`load_checkpoint` uses ``torch.load(weights_only=True)``.
 Checkpoints written by real Dassl contain pickled torch optimizer/scheduler objects; those few
 classes are allow-listed, anything else is refused with a message.
+
+Loading a checkpoint into a model checks that it fits (:func:`check_config_fits`: the config it
+records builds the same model; :func:`load_fitting_state`: the tensors have its shapes), and
+:func:`prune_checkpoints` keeps a run's newest ones (``TRAIN.CHECKPOINT_KEEP_LAST``).
 """
 from __future__ import annotations
 
@@ -17,11 +21,12 @@ import os.path as osp
 import pickle
 import re
 import shutil
-from typing import Any
+from typing import Any, Collection, Iterable
 
 import torch
 import torch.nn as nn
 
+from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences
 from .errors import CheckpointError
 from .utils import atomic_write_bytes, atomic_write_text, get_logger, mkdir_if_missing
 
@@ -31,11 +36,15 @@ __all__ = [
     "checkpoint_epoch",
     "checkpoint_epochs",
     "checkpoint_name",
+    "check_config_fits",
     "latest_checkpoint",
     "load_checkpoint",
+    "load_fitting_state",
     "load_pretrained_weights",
     "model_file",
+    "prune_checkpoints",
     "save_checkpoint",
+    "shape_mismatches",
 ]
 
 _log = get_logger("engine.checkpoint")
@@ -211,3 +220,63 @@ def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
     _log.info(f"Successfully loaded pretrained weights from {weight_path}")
     if discarded:
         _log.info(f"Layers discarded due to unmatched keys or size: {discarded}")
+
+
+def prune_checkpoints(folder: str, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` ``model.pth.tar-<epoch>`` files of ``folder`` (the one
+    named in the ``checkpoint`` pointer is always kept); returns the deleted names."""
+    current = latest_checkpoint(folder)
+    deleted = []
+    for epoch in checkpoint_epochs(folder)[:-keep]:
+        fname = checkpoint_name(epoch)
+        if osp.join(folder, fname) != current:
+            os.remove(osp.join(folder, fname))
+            deleted.append(fname)
+    return deleted
+
+
+def check_config_fits(
+    model_path: str, checkpoint: dict, config: str, model_keys: Iterable[str], keys: ResultKeys = DASSL_RESULT_KEYS,
+    defaults: str | None = None,
+) -> None:
+    """Refuse a checkpoint whose recorded config (``checkpoint["config"]``) builds another model
+    than ``config`` (the run's dump): a key of ``model_keys`` (those that define the model's
+    tensors) differs. Keys a checkpoint of an older version lacks count as their ``defaults``.
+    Checkpoints written by Dassl or the anchor repositories record no config: only their shapes
+    can be checked (:func:`load_fitting_state`)."""
+    if not isinstance(checkpoint.get("config"), str):
+        return
+    wanted = set(model_keys)
+    diffs = [d for d in config_differences(checkpoint["config"], config, defaults, keys) if d[0] in wanted]
+    if diffs:
+        raise CheckpointError(
+            f'"{model_path}" was trained with another model config:\n'
+            f"{describe_differences(diffs, 'checkpoint', 'this run')}\n"
+            "Evaluate with the training run's values (its config.yaml), e.g. by passing them as KEY VALUE pairs."
+        )
+
+
+def shape_mismatches(module: nn.Module, state_dict: dict) -> list[tuple[str, tuple, tuple]]:
+    """(key, checkpoint shape, module shape) for each tensor both have with different shapes."""
+    own = module.state_dict()
+    return [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state_dict.items() if k in own and own[k].shape != v.shape]
+
+
+def load_fitting_state(module: nn.Module, model_path: str, checkpoint: dict, drop: Collection[str] = (), hint: str = "") -> None:
+    """Load ``checkpoint["state_dict"]`` into ``module``, leaving out the tensors whose last name
+    part is in ``drop`` (class-dependent buffers of the anchor repositories' checkpoints); a
+    checkpoint whose tensors have other shapes, or that misses some, is a :class:`CheckpointError`
+    naming them, followed by ``hint`` (why, and what to do)."""
+    state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k.rpartition(".")[2] not in drop}
+    fix = hint or "Use the trainer config of the training run (its config.yaml)."
+    mismatched = shape_mismatches(module, state_dict)
+    if mismatched:
+        shapes = "\n".join(f"  {key}: checkpoint {tuple(a)}, this run {tuple(b)}" for key, a, b in mismatched)
+        raise CheckpointError(f'"{model_path}" does not fit the model built from this config; tensors of other shapes:\n{shapes}\n{fix}')
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f'"{model_path}" does not fit the {type(module).__name__} built from this config ({e}). '
+            "Use the trainer config of the training run (its config.yaml)."
+        ) from e

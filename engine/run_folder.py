@@ -17,9 +17,8 @@ config key that can change results, the same input files by content. Otherwise i
 names each difference with both values; ``--restart`` discards the folder's run and a new
 ``--output-dir`` starts elsewhere. A complete run is not run again; a partial one resumes from
 its last checkpoint (exactly: see ``engine.trainer``); one that failed before its first
-checkpoint starts again from scratch. Keys that cannot change results are in
-:data:`NON_RESULT_KEYS`; a module that adds such a key declares it with
-:func:`declare_non_result_keys` next to its definition.
+checkpoint starts again from scratch. Which keys cannot change results is the caller's
+:class:`~engine.config_compare.ResultKeys` (the project's: ``runconfig.result_keys()``).
 """
 from __future__ import annotations
 
@@ -30,44 +29,16 @@ import os.path as osp
 import shutil
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
-
-import yaml
+from typing import Any, Sequence
 
 from .checkpoint import checkpoint_epoch, latest_checkpoint
+from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences, load_flat
 from .errors import RunFolderError
 from .utils import atomic_write_json, atomic_write_text, get_logger, sha256_file
 
-__all__ = [
-    "NON_RESULT_KEYS",
-    "Binding",
-    "RunFolder",
-    "config_differences",
-    "declare_effective_value",
-    "declare_non_result_keys",
-    "describe_differences",
-    "file_input",
-]
+__all__ = ["Binding", "RunFolder", "file_input"]
 
 _log = get_logger("engine.run_folder")
-
-# Dassl's keys that cannot change what a run computes. DATASET.ROOT is compared through the
-# content of the files the run read (their sha256 in run.json), so a moved data root is the same
-# run. DATALOADER.NUM_WORKERS does not change the distribution of the augmentations, but it does
-# change which ones are drawn: a run resumed with another value is no longer bitwise identical to
-# an uninterrupted one (the log says so).
-NON_RESULT_KEYS: set[str] = {
-    "OUTPUT_DIR",
-    "RESUME",
-    "VERBOSE",
-    "DATASET.ROOT",
-    "DATALOADER.NUM_WORKERS",
-    "DATALOADER.TEST.BATCH_SIZE",
-    "TRAIN.PRINT_FREQ",
-    "TRAIN.CHECKPOINT_FREQ",
-    "TEST.PER_CLASS_RESULT",
-    "TEST.COMPUTE_CMAT",
-}
 
 # Run states in run.json.
 RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "complete"
@@ -75,80 +46,6 @@ RUNNING, FAILED, INTERRUPTED, COMPLETE = "running", "failed", "interrupted", "co
 # longer holds the folder's lock was killed; from outside the folder the two look the same).
 UNFINISHED_REASONS = {INTERRUPTED: "interrupted", RUNNING: "running, or killed"}
 KINDS = {"train": "a training run", "eval": "an evaluation (--eval-only)"}
-
-
-def declare_non_result_keys(*keys: str) -> None:
-    """Mark config keys that cannot change results (performance knobs, paths compared by content)."""
-    NON_RESULT_KEYS.update(keys)
-
-
-# Keys whose stored value stands for another (a sentinel such as 0 = "derived from another key"):
-# key -> rule(value, flat config) -> the value it acts as. Configs are compared by these values.
-EFFECTIVE_VALUES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
-
-
-def declare_effective_value(key: str, rule: Callable[[Any, dict[str, Any]], Any]) -> None:
-    """Compare ``key`` by the value it acts as, ``rule(value, flat config)``: a run written with the
-    explicit value and one with the sentinel that means it are the same run (declared next to the
-    key's definition, like :func:`declare_non_result_keys`)."""
-    EFFECTIVE_VALUES[key] = rule
-
-
-def _effective(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (EFFECTIVE_VALUES[k](v, values) if k in EFFECTIVE_VALUES else v) for k, v in values.items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Config comparison
-# ---------------------------------------------------------------------------------------------
-def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested config (as ``yaml.safe_load`` gives it) as ``{"OPTIM.LR": value, ...}``."""
-    if not isinstance(node, dict):
-        return {prefix: node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def _load_yaml(text: str) -> dict[str, Any]:
-    return flatten_config(yaml.safe_load(text) or {})
-
-
-MISSING = "(absent)"
-
-
-def config_differences(
-    old: str, new: str, defaults: str | None = None, ignore: Iterable[str] | None = None
-) -> list[tuple[str, Any, Any]]:
-    """``(key, old value, new value)`` for every key (dotted name) whose value differs between two
-    config dumps, leaving out :data:`NON_RESULT_KEYS` (or ``ignore``). A key absent from one dump
-    (written by another version of the code) counts only if the other's value is not the default
-    (``defaults``: a dump of the default config). Values are compared as they act
-    (:func:`declare_effective_value`)."""
-    ignored = NON_RESULT_KEYS if ignore is None else set(ignore)
-    a, b = _effective(_load_yaml(old)), _effective(_load_yaml(new))
-    base = _effective(_load_yaml(defaults)) if defaults else {}
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if key in ignored:
-            continue
-        va, vb = a.get(key, MISSING), b.get(key, MISSING)
-        if va == vb:
-            continue
-        if MISSING in (va, vb) and key in base and (va if vb is MISSING else vb) == base[key]:
-            continue
-        diffs.append((key, va, vb))
-    return diffs
-
-
-def _show(value: Any) -> str:
-    return value if value is MISSING else repr(value) if isinstance(value, str) else str(value)
-
-
-def describe_differences(diffs: Sequence[tuple[str, Any, Any]], old_label: str, new_label: str) -> str:
-    """One indented line per difference: ``KEY: <old> (old_label) vs <new> (new_label)``."""
-    return "\n".join(f"  {key}: {_show(a)} ({old_label}) vs {_show(b)} ({new_label})" for key, a, b in diffs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,8 +153,10 @@ class RunFolder:
         defaults: str | None = None,
         restart: bool = False,
         data_root: str = "",
+        keys: ResultKeys = DASSL_RESULT_KEYS,
     ) -> Binding:
-        """Check that this folder may run ``config`` (see the module docstring) and say how.
+        """Check that this folder may run ``config`` (see the module docstring) and say how;
+        ``keys``: which config keys cannot change results.
 
         ``inputs`` are the input files known before anything is built (CLIP weights, the
         evaluated checkpoint); data files are checked by :meth:`check_data` once read, except for
@@ -281,7 +180,7 @@ class RunFolder:
         problems = []
         old_config = self.config_text()
         if old_config is not None:
-            diffs = config_differences(old_config, config, defaults)
+            diffs = config_differences(old_config, config, defaults, keys)
             if diffs:
                 problems.append("config keys that change results differ:\n" + describe_differences(diffs, "the folder's run", "this run"))
         recorded = record.get("inputs", {})
@@ -308,7 +207,7 @@ class RunFolder:
         if epoch is not None:
             message = f"resuming from the checkpoint of epoch {epoch} (the previous attempt {ended})"
             if old_config is not None:
-                workers = [_load_yaml(text).get("DATALOADER.NUM_WORKERS") for text in (old_config, config)]
+                workers = [load_flat(text).get("DATALOADER.NUM_WORKERS") for text in (old_config, config)]
                 if workers[0] != workers[1]:
                     message += (
                         f". Note: DATALOADER.NUM_WORKERS changed from {workers[0]} to {workers[1]}: the augmentations "

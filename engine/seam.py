@@ -66,19 +66,25 @@ else:
         BACKEND = "builtin"
 
 # Project helpers, the same for both backends.
-from .checkpoint import BEST_NAME, checkpoint_epochs, checkpoint_name, latest_checkpoint, model_file  # noqa: E402,F401
-from .checkpoint import load_checkpoint as _safe_load_checkpoint  # noqa: E402
-from .run_folder import (  # noqa: E402,F401
-    RunFolder,
-    config_differences,
-    declare_effective_value,
-    declare_non_result_keys,
-    describe_differences,
-    file_input,
+from .checkpoint import (  # noqa: E402,F401
+    BEST_NAME,
+    check_config_fits,
+    checkpoint_epochs,
+    checkpoint_name,
+    latest_checkpoint,
+    load_fitting_state,
+    model_file,
+    prune_checkpoints,
 )
+from .checkpoint import load_checkpoint as _safe_load_checkpoint  # noqa: E402
+from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences, flatten_config  # noqa: E402,F401
+from .measure import PeakMemory, StepTimer  # noqa: E402,F401
+from .registry import closest_names, unknown_name_message  # noqa: E402,F401
+from .run_folder import RunFolder, file_input  # noqa: E402,F401
 from .utils import (  # noqa: E402,F401
     CONSOLE,
     PROGRESS,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     close_logger,
@@ -175,8 +181,12 @@ __all__ = [
     "BACKEND",
     "BEST_NAME",
     "CONSOLE",
+    "DASSL_RESULT_KEYS",
     "PROGRESS",
+    "PeakMemory",
+    "ResultKeys",
     "RunFolder",
+    "StepTimer",
     "BackendError",
     "CheckpointError",
     "ConfigError",
@@ -196,6 +206,7 @@ __all__ = [
     "Datum",
     "TRAINER_REGISTRY",
     "TrainerX",
+    "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "build_evaluator",
@@ -203,16 +214,17 @@ __all__ = [
     "build_optimizer",
     "build_trainer",
     "build_transform",
+    "check_config_fits",
     "check_isfile",
     "checkpoint_epochs",
+    "closest_names",
     "close_logger",
     "checkpoint_name",
     "config_differences",
-    "declare_effective_value",
-    "declare_non_result_keys",
     "describe_differences",
     "file_digests",
     "file_input",
+    "flatten_config",
     "collect_env_info",
     "compute_accuracy",
     "get_cfg_default",
@@ -220,15 +232,18 @@ __all__ = [
     "latest_checkpoint",
     "listdir_nohidden",
     "load_checkpoint",
+    "load_fitting_state",
     "log_file_path",
     "load_pretrained_weights",
     "mkdir_if_missing",
     "model_file",
+    "prune_checkpoints",
     "read_json",
     "set_random_seed",
     "set_verbose",
     "setup_logger",
     "sha256_file",
+    "unknown_name_message",
     "write_json",
     "write_log_file",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import os.path as osp
+import statistics
 import sys
 import time
 from collections import OrderedDict
@@ -32,11 +33,12 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from .checkpoint import BEST_NAME, apply_checkpoint, latest_checkpoint, load_checkpoint, model_file, save_checkpoint
+from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences
 from .data import DataManager
 from .errors import CheckpointError, ConfigError, NonFiniteLossError
 from .evaluation import build_evaluator
+from .measure import PeakMemory, StepTimer
 from .registry import Registry, unknown_name_message
-from .run_folder import config_differences, describe_differences
 from .utils import CONSOLE, PROGRESS, get_logger, get_rng_state, mkdir_if_missing, set_rng_state
 
 __all__ = ["TRAINER_REGISTRY", "AverageMeter", "MetricMeter", "SimpleTrainer", "TrainerBase", "TrainerX", "build_trainer"]
@@ -191,12 +193,16 @@ class TrainerBase:
         self._restore_extras(checkpoint)
         return start_epoch
 
+    def result_keys(self) -> ResultKeys:
+        """Which config keys cannot change results (Dassl's; a project's trainers add theirs)."""
+        return DASSL_RESULT_KEYS
+
     def _check_resumable(self, fpath: str, checkpoint: dict) -> None:
         """A checkpoint written with another config is not resumed (its keys are named)."""
         cfg = getattr(self, "cfg", None)
         if cfg is None or not isinstance(checkpoint.get("config"), str):
             return
-        diffs = config_differences(checkpoint["config"], cfg.dump())
+        diffs = config_differences(checkpoint["config"], cfg.dump(), keys=self.result_keys())
         if diffs:
             raise CheckpointError(
                 f'"{fpath}" was written with another config; resuming it would mix two runs:\n'
@@ -351,6 +357,8 @@ class SimpleTrainer(TrainerBase):
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
+        self.memory = PeakMemory(self.device)  # of training: reset when it starts, read after each epoch
+        self.epoch_costs: list[dict[str, Any]] = []  # per epoch trained by this process: ms/iter, peak MB
 
     def check_cfg(self, cfg: Any) -> None:
         """Validate trainer-specific settings (runs before ``self.cfg`` is set)."""
@@ -379,8 +387,7 @@ class SimpleTrainer(TrainerBase):
         mkdir_if_missing(writer_dir)
         self.init_writer(writer_dir)
         self.time_start = time.time()
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.memory.reset()  # the peak of training, not of building
 
     def after_train(self) -> None:
         _log.info("Finish training")
@@ -420,8 +427,27 @@ class SimpleTrainer(TrainerBase):
             f"{stats['iter_ms']:.1f} ms/iter over {stats['iters']} iters"
         )
         if self.device.type == "cuda":
-            msg += f", peak GPU memory {torch.cuda.max_memory_allocated(self.device) / 2**20:,.0f} MB"
+            msg += f", peak GPU memory {stats['peak_mb']:,.0f} MB"
         _log.info(msg, extra=CONSOLE)
+
+    def training_cost(self) -> dict[str, Any] | None:
+        """What this process's training cost, for ``run.json`` and the results tables: trainable
+        parameters, the median over its epochs of ms per iteration (wall clock, data loading
+        included; the first epoch left out when there are more: it pays the warm-up of workers,
+        allocator and kernels), and the peak memory of training at the end of its last epoch
+        (:class:`~engine.measure.PeakMemory`); None when it trained no epoch."""
+        if not self.epoch_costs:
+            return None
+        timed = [c["iter_ms"] for c in self.epoch_costs][1:] or [self.epoch_costs[0]["iter_ms"]]
+        peak = self.epoch_costs[-1]["peak_mb"]
+        params = sum(p.numel() for m in self._models.values() for p in m.parameters() if p.requires_grad)
+        return {
+            "trainable_params": params,
+            "train_ms_per_iter": round(statistics.median(timed), 3),
+            "peak_memory_mb": None if peak is None else round(peak, 1),
+            "memory_kind": self.memory.kind,
+            "epochs_timed": len(timed),
+        }
 
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
@@ -466,7 +492,9 @@ class TrainerX(SimpleTrainer):
         self.num_batches = len(self.train_loader_x)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
         lr = self.get_current_lr()
-        epoch_start = end = time.time()
+        timer = StepTimer(self.device)
+        timer.mark()
+        end = time.time()
         bar = tqdm(self.train_loader_x, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{self.max_epoch}", leave=False, dynamic_ncols=True, disable=None)
         for self.batch_idx, batch in enumerate(bar):
             data_time.update(time.time() - end)
@@ -495,11 +523,12 @@ class TrainerX(SimpleTrainer):
                 self.write_scalar("train/lr", self.get_current_lr(), n_iter)
             end = time.time()
         bar.close()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        timer.mark()
         iters = max(self.num_batches, 1)
+        cost = {"iter_ms": timer.intervals_ms()[0] / iters, "peak_mb": self.memory.peak_mb()}  # one device sync per epoch
+        self.epoch_costs.append(cost)
         # The LR the epoch trained with (trainers step the scheduler at its last batch).
-        self._epoch_stats = {"iters": iters, "iter_ms": 1000.0 * (time.time() - epoch_start) / iters, "losses": losses, "lr": lr}
+        self._epoch_stats = {"iters": iters, "losses": losses, "lr": lr, **cost}
 
     def parse_batch_train(self, batch: dict):
         to = lambda t: t.to(self.device, non_blocking=True)  # noqa: E731

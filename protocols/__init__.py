@@ -1,14 +1,13 @@
 """The protocols of the CoOp family as data, and the runner that carries them out.
 
 - :mod:`protocols.definitions`: base-to-new, cross-dataset/DG and few-shot learning: steps,
-  shots, run folders (which datasets take part comes from the benchmarks' own facts);
-- :mod:`protocols.methods`: the methods and their published recipes;
-- :mod:`protocols.plan`: a selection -> the runs to make and their ``train.py`` commands;
+  shots, tables, run folders (which datasets take part comes from the benchmarks' own facts,
+  which methods and recipes from the methods' specs, ``trainers.METHODS``);
+- :mod:`protocols.plan`: a selection -> the runs to make, each with its config (built once);
 - :mod:`protocols.execute`: running them one after another, several at once on this machine, or
   as a SLURM job array (submitit);
 - :mod:`protocols.cli`: ``python sweep.py`` and the ``scripts/<method>/*.sh`` wrappers.
 """
-from .definitions import PROTOCOLS, Protocol, Step, protocol_for
-from .methods import METHODS, Method, method_for
+from .definitions import PROTOCOLS, Protocol, RunPath, Step, TableSpec, protocol_for, register_protocol
 
-__all__ = ["METHODS", "PROTOCOLS", "Method", "Protocol", "Step", "method_for", "protocol_for"]
+__all__ = ["PROTOCOLS", "Protocol", "RunPath", "Step", "TableSpec", "protocol_for", "register_protocol"]

@@ -24,6 +24,7 @@ from typing import Sequence
 from tabulate import tabulate
 
 from engine.errors import ConfigError, UserError
+from trainers import METHODS, MethodSpec, method_for
 
 from .definitions import DEFAULT_SEEDS, PROTOCOLS, Protocol, protocol_for
 from .execute import (
@@ -41,10 +42,9 @@ from .execute import (
     submit_slurm,
     with_trained_run,
 )
-from .methods import METHODS, Method, method_for
-from .plan import REPO, Settings, Unit, make_plan, non_result_keys
+from .plan import REPO, Settings, Unit, make_plan
 
-__all__ = ["SCRIPTS", "main", "script_text", "write_scripts"]
+__all__ = ["main", "protocol_scripts", "script_text", "write_scripts"]
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 LAUNCHERS = ("sequential", "local", "slurm")
@@ -63,16 +63,22 @@ class ScriptSpec:
     about: str
 
 
-SCRIPTS: dict[str, ScriptSpec] = {
-    "base2new_train": ScriptSpec("base2new", ("train",), ("DATASET", "SEED"), "Base-to-new, step 1: train on the base classes of DATASET, then test on them."),
-    "base2new_test": ScriptSpec("base2new", ("test",), ("DATASET", "SEED"), "Base-to-new, step 2: evaluate the model of base2new_train.sh on the new classes of DATASET."),
-    "base2new_all": ScriptSpec("base2new", None, ("SEEDS",), "Base-to-new sweep: train on the base classes and test on the new ones, for every dataset x SEEDS."),
-    "xd_train": ScriptSpec("xd", ("train",), ("SEED",), "Cross-dataset transfer / domain generalisation, step 1: train on ImageNet (all classes), then test on it."),
-    "xd_test": ScriptSpec("xd", ("test",), ("DATASET", "SEED"), "Cross-dataset transfer / domain generalisation, step 2: evaluate the ImageNet model of xd_train.sh on DATASET."),
-    "xd_all": ScriptSpec("xd", None, ("SEEDS",), "Cross-dataset and domain-generalisation sweep: for each seed, train on ImageNet, then test on every target."),
-    "fewshot": ScriptSpec("fewshot", None, ("DATASET", "SHOTS", "SEED"), "Few-shot learning: train on all classes of DATASET with SHOTS images per class, then test."),
-    "fewshot_all": ScriptSpec("fewshot", None, ("SEEDS",), f"Few-shot sweep: every dataset x shots {' '.join(map(str, PROTOCOLS['fewshot'].shots))} x SEEDS."),
-}
+def protocol_scripts() -> dict[str, ScriptSpec]:
+    """The scripts of every protocol, from its data: one per step (``<protocol>_<step>``; a
+    protocol of one step: ``<protocol>``) and a sweep (``<protocol>_all``). A step script takes
+    DATASET (except the training step of a protocol that trains once for every dataset), SHOTS
+    (a protocol whose shots come from ``--shots``) and SEED; the sweep takes SEEDS."""
+    scripts: dict[str, ScriptSpec] = {}
+    for protocol in PROTOCOLS.values():
+        one_step = len(protocol.steps) == 1
+        for step in protocol.steps:
+            dataset = ("DATASET",) if protocol.per_dataset or step.evaluates is not None else ()
+            shots = ("SHOTS",) if protocol.shots_option else ()
+            name = protocol.name if one_step else f"{protocol.name}_{step.name}"
+            scripts[name] = ScriptSpec(protocol.name, None if one_step else (step.name,), (*dataset, *shots, "SEED"), step.about)
+        scripts[f"{protocol.name}_all"] = ScriptSpec(protocol.name, None, ("SEEDS",), protocol.about_all)
+    return scripts
+
 
 WRAPPER = """#!/usr/bin/env bash
 # {about}
@@ -81,8 +87,8 @@ exec "${{PYTHON:-python}}" "$(dirname "$0")/../../sweep.py" script "$0" "$@"
 """
 
 
-def script_text(method: Method, name: str) -> str:
-    return WRAPPER.format(about=SCRIPTS[name].about, paper=method.paper)
+def script_text(method: MethodSpec, name: str) -> str:
+    return WRAPPER.format(about=protocol_scripts()[name].about, paper=method.paper)
 
 
 def expected_scripts() -> dict[str, str]:
@@ -90,8 +96,8 @@ def expected_scripts() -> dict[str, str]:
     return {
         f"scripts/{method.name}/{name}.sh": script_text(method, name)
         for method in METHODS.values()
-        for name, spec in SCRIPTS.items()
-        if spec.protocol in method.protocols
+        for name, spec in protocol_scripts().items()
+        if PROTOCOLS[spec.protocol].recipe_key in method.protocols
     }
 
 
@@ -178,8 +184,8 @@ def _add_selection(p: argparse.ArgumentParser, one_run: bool = False, script: bo
     sel.add_argument("--datasets", type=_list, help="datasets (config names, e.g. dtd,eurosat; default: the protocol's; for xd: the targets)")
     if not script:
         sel.add_argument("--seeds", type=_int_list, help=f"seeds, e.g. --seeds 1 2 3 (default: {' '.join(map(str, DEFAULT_SEEDS))})")
-    fewshot = " ".join(map(str, PROTOCOLS["fewshot"].shots))
-    sel.add_argument("--shots", type=_int_list, help=f"few-shot: shots per class, e.g. --shots 1 2 4 (default: {fewshot})")
+    swept = "; ".join(f"{p.name}: {' '.join(map(str, p.shots))}" for p in PROTOCOLS.values() if p.shots_option)
+    sel.add_argument("--shots", type=_int_list, help=f"shots per class of the protocols whose shots are swept, e.g. --shots 1 2 4 (default: {swept})")
     sel.add_argument("--steps", type=_list, help="steps to run (default: all): train, test")
     if not script:
         sel.add_argument(
@@ -233,7 +239,7 @@ def _specs(protocol: Protocol, names: Sequence[str] | None) -> list | None:
 
     step = protocol.steps[-1] if not protocol.per_dataset else protocol.steps[0]
     # Your own data (imagefolder, csvdataset) takes part only when named, with DATASET.FOLDER.
-    valid = protocol.datasets(step) + [kind for kind in OWN_DATA.values() if step.datasets in kind.protocols]
+    valid = protocol.datasets(step) + [kind for kind in OWN_DATA.values() if set(step.datasets) & set(kind.protocols)]
     sources = [] if protocol.per_dataset else protocol.datasets(protocol.steps[0])
     chosen = []
     for name in names:
@@ -314,7 +320,7 @@ def _shown(path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 def execute(
     protocol: Protocol,
-    methods: Sequence[Method],
+    methods: Sequence[MethodSpec],
     args: argparse.Namespace,
     datasets: list | None,
     seeds: Sequence[int],
@@ -325,11 +331,7 @@ def execute(
 ) -> int:
     settings = _settings(args)
     overrides, grid = _own_data_overrides(datasets, overrides, getattr(args, "grid", None) or ())
-    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, non_result_keys(), grid)
-    if getattr(args, "restart", False):
-        for unit in units:
-            for run in unit.steps:
-                run.overrides = ["--restart", *run.overrides]
+    units = make_plan(protocol, methods, datasets, seeds, shots, steps, overrides, settings, grid, getattr(args, "restart", False))
     runs = [run for unit in units for run in unit.steps]
     if status_only:
         print(summary([status_of(run, settings) for run in runs], every_row=True))
@@ -425,13 +427,10 @@ def _dry_run(units: Sequence[Unit], settings: Settings, args: argparse.Namespace
     return 0
 
 
-def _methods(names: Sequence[str] | None, protocol: Protocol) -> list[Method]:
+def _methods(names: Sequence[str] | None, protocol: Protocol) -> list[MethodSpec]:
     if not names:
-        return [m for m in METHODS.values() if protocol.name in m.protocols]
-    try:
-        return [method_for(n) for n in names]
-    except KeyError as e:
-        raise ConfigError(str(e.args[0])) from None
+        return [m for m in METHODS.values() if protocol.recipe_key in m.protocols]
+    return [method_for(n) for n in names]
 
 
 def sweep_main(argv: Sequence[str]) -> int:
@@ -461,11 +460,11 @@ def script_main(path: str, argv: Sequence[str]) -> int:
     name = Path(path).stem
     try:
         method = method_for(Path(path).resolve().parent.name)
-        spec = SCRIPTS[name]
-    except KeyError:
+        spec = protocol_scripts()[name]
+    except (KeyError, ConfigError):
         raise ConfigError(
             f"{path} is not a protocol script: they are scripts/<method>/<name>.sh with a method of {', '.join(METHODS)} "
-            f"and a name of {', '.join(SCRIPTS)}."
+            f"and a name of {', '.join(protocol_scripts())}."
         ) from None
     protocol = protocol_for(spec.protocol)
     one_run = spec.positional != ("SEEDS",)

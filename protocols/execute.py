@@ -2,8 +2,11 @@
 the jobs run one after another, several at once on this machine (one per GPU, through submitit's
 local executor), or as one SLURM job array (through submitit).
 
-Whether a step is skipped, resumed or refused is ``train.py``'s decision (its run folders): the
-runner only reads the outcome back from each run's ``run.json``. A failed step never stops the
+Each step hands its config (built once, :class:`~protocols.plan.StepRun`) to its ``train.py``
+process as a file, ``<output>/.sweep/<run folder>.yaml`` (a complete config, with the step's
+``train.py`` command by hand in its first lines). Whether a step is skipped, resumed or refused is
+the run folder's rule (``runconfig.folder_action`` asks it before a process starts, ``train.py``
+applies it): the runner only reads the outcome back from each run's ``run.json``. A failed step never stops the
 others; an evaluation whose training run failed stays pending. :func:`status_of` answers the same
 questions without running anything.
 """
@@ -23,16 +26,20 @@ from typing import Any, Callable, Sequence
 
 from engine.errors import ConfigError, RunFolderError, UserError
 from engine.run_folder import COMPLETE, FAILED, UNFINISHED_REASONS, RunFolder
+from engine.seam import atomic_write_text
+from runconfig import folder_action
 
-from .plan import Settings, StepRun, Unit, mirror, resolve_trained
+from .plan import Settings, StepRun, Unit, in_repo, mirror, resolve_trained
 
 __all__ = [
     "DONE",
     "FAILED_STATE",
     "INCOMPLETE",
     "PENDING",
+    "PLANNED",
     "SKIPPED",
     "StepResult",
+    "planned_config",
     "run_local",
     "run_sequential",
     "run_unit",
@@ -46,6 +53,7 @@ __all__ = [
 # Outcomes of a step.
 DONE, SKIPPED, FAILED_STATE, PENDING, INCOMPLETE = "done", "skipped", "failed", "pending", "incomplete"
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local executor kills jobs after 2 minutes by default
+PLANNED = ".sweep"  # <output>/.sweep/<run folder>.yaml: the config a step hands to its train.py
 
 
 @dataclass
@@ -77,7 +85,7 @@ def with_trained_run(run: StepRun, settings: Settings) -> StepRun:
     not the planned one (see ``resolve_trained``); other runs unchanged. Raises a UserError when
     several training runs could be meant. An evaluation whose training step is in the plan
     evaluates the planned run, whatever else the disk holds."""
-    if not run.find_trained or run.evaluates is None or run.method.zero_shot:
+    if not run.find_trained or not run.model_dir:
         return run
     trained = resolve_trained(run, settings.output)
     return mirror(run, trained, settings.output) if trained is not None and trained != run.evaluates.run_dir else run
@@ -100,26 +108,41 @@ def status_of(run: StepRun, settings: Settings) -> StepResult:
     return StepResult(run.label, run.run_dir, PENDING, "not run yet")
 
 
+def planned_config(run: StepRun, cfg, settings: Settings) -> str:
+    """Write the config ``cfg`` of ``run`` where its ``train.py`` process reads it (see the
+    module); returns the file's absolute path."""
+    rel = osp.relpath(run.run_dir, settings.output)
+    path = osp.join(settings.repo, settings.output, PLANNED, f"{rel}.yaml")
+    header = f"# The config sweep.py built for {run.label}; the same run by hand:\n# {shlex.join(run.command(settings))}\n"
+    atomic_write_text(path, header + cfg.dump())
+    return path
+
+
 def run_step(run: StepRun, settings: Settings, echo: bool = True) -> StepResult:
-    """Run one step with ``train.py`` and read its outcome from its run folder."""
+    """Run one step with ``train.py``, handing it the step's config, and read its outcome from its
+    run folder."""
     try:
         run = with_trained_run(run, settings)
     except UserError as e:
         return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0])
-    if run.evaluates is not None and not run.method.zero_shot:
-        trained = run.evaluates.run_dir
+    if run.model_dir:
+        trained = run.model_dir
         if not osp.isfile(osp.join(trained, RunFolder.CONFIG)) or _record(trained).get("status") not in (COMPLETE, None):
             return StepResult(run.label, run.run_dir, PENDING, f"the run it evaluates is not complete: {trained}")
     before = _record(run.run_dir)
-    command = run.command(settings)
-    try:  # a complete run is skipped without starting a process (train.py's own rule, asked here)
-        action = folder_action(command, settings.repo)
+    try:  # a complete run is skipped without starting a process (the run folder's rule, asked here)
+        cfg = run.config if run.config is not None else run.build(settings)  # an evaluation's: from the trained run's config.yaml
+        with in_repo(settings.repo):
+            action = folder_action(cfg, "eval" if run.eval_only else "train", run.model_dir, restart=run.restart)
     except UserError as e:  # e.g. the folder holds another run: say why, as the run would
         return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0], newest_log(run.run_dir))
     if action == "complete":
         return StepResult(run.label, run.run_dir, SKIPPED, log=newest_log(run.run_dir))
     if echo:
         print(f"== {run.label}: {run.run_dir}", flush=True)
+    command = [settings.python, "train.py", "--config-file", planned_config(run, cfg, settings)]
+    command += [*(["--eval-only"] if run.eval_only else []), *(["--model-dir", run.model_dir] if run.model_dir else [])]
+    command += ["--restart"] if run.restart else []
     code = _run_train(command, settings.repo)
     after = _record(run.run_dir)
     log = newest_log(run.run_dir)
@@ -146,30 +169,12 @@ def _run_train(command: Sequence[str], cwd: str) -> int:
         raise
 
 
-def folder_action(command: Sequence[str], repo: str) -> str:
-    """train.py's answer for a ``[python, train.py, ARGS...]`` command (see train.folder_action),
-    asked in this process, from the repository root as the command would run."""
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
-    import train
-
-    cwd = os.getcwd()
-    os.chdir(repo)
-    try:
-        return train.folder_action(list(command[2:]))
-    finally:
-        os.chdir(cwd)
-
-
 def run_unit(unit: Unit, settings: Settings, echo: bool = True) -> list[StepResult]:
     """A unit's steps, in order; an evaluation waits for the training run of its unit."""
     results: list[StepResult] = []
     for run in unit.steps:
         trained = run.evaluates
-        blocked = next(
-            (r for r in results if trained is not None and not run.method.zero_shot and r.run_dir == trained.run_dir and r.state not in (DONE, SKIPPED)),
-            None,
-        )
+        blocked = next((r for r in results if run.model_dir and r.run_dir == trained.run_dir and r.state not in (DONE, SKIPPED)), None)
         if blocked is not None:
             results.append(StepResult(run.label, run.run_dir, PENDING, f"its training run {blocked.state}: {blocked.run_dir}"))
             continue
@@ -183,13 +188,6 @@ def run_unit(unit: Unit, settings: Settings, echo: bool = True) -> list[StepResu
 def run_sequential(units: Sequence[Unit], settings: Settings) -> list[StepResult]:
     """One unit after another, in this process (train.py's output on this terminal)."""
     return [result for unit in units for result in run_unit(unit, settings)]
-
-
-def _export_repo(settings: Settings) -> None:
-    """Jobs unpickle the plan: they must import this repository's packages."""
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if settings.repo not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([settings.repo, *paths])
 
 
 def run_local(
@@ -206,7 +204,6 @@ def run_local(
     next sweep) and raises KeyboardInterrupt."""
     import submitit
 
-    _export_repo(settings)
     free: "queue.Queue[int | None]" = queue.Queue()
     for gpu in list(gpus)[:jobs] or [None] * jobs:
         free.put(gpu)
@@ -278,7 +275,6 @@ def sbatch_script(folder: str, parameters: dict[str, Any], n_units: int) -> str:
 def submit_slurm(units: Sequence[Unit], settings: Settings, executor, report: Callable[[str], None] = print) -> list[str]:
     """Submit the units as one SLURM job array; returns the job ids. Follow them with
     ``sweep.py status`` (the runs write their usual folders)."""
-    _export_repo(settings)
     jobs = executor.map_array(run_unit, list(units), [settings] * len(units), [False] * len(units))
     for job, unit in zip(jobs, units):
         report(f"submitted {unit.label} as SLURM job {job.job_id}")

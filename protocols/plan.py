@@ -6,49 +6,56 @@ on its new classes; a cross-dataset unit trains on ImageNet and evaluates on eve
 few-shot unit is one run. Units are independent of each other, so a launcher may run them in any
 order and in parallel.
 
+Each run's config is built once, by the config module (``runconfig.build_config``), from the
+values of its step (:meth:`StepRun.values`), and handed to the run: a training step's when it is
+planned (its folder is named after it), an evaluation step's when it is about to run (it reads the
+``config.yaml`` of the run it evaluates, so nothing is repeated and it loads the model that run
+deployed). :meth:`StepRun.command` is the same run as a ``train.py`` command line, for people.
+
 Run folders are named after what runs: the recipe plus a tag of the overrides that change
 results (``vit_b16_c2_ep10_batch4_depth9+max_epoch2-prompt_depth3``), and the shots actually
 trained, so two settings never share a folder. An override is read as the config reads it
 (``2e-3`` is ``0.002``) and one that repeats the recipe's value changes nothing, so it is not in
-the name. An evaluation step reads the ``config.yaml`` of the run it evaluates: nothing is
-repeated, and it loads the model that run deployed.
+the name.
 """
 from __future__ import annotations
 
-import functools
+import contextlib
 import glob
 import hashlib
+import os
 import os.path as osp
 import re
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Sequence
 
 import yaml
+from yacs.config import CfgNode as CN
 
 from engine.errors import ConfigError
+from engine.seam import flatten_config
+from runconfig import build_config, config_keys, recipe_config
+from runconfig.defaults import REPO
+from trainers import METHODS, MethodSpec
 
-from .definitions import Protocol, Step, run_dir, shots_of_folder
-from .methods import Method
+from .definitions import Protocol, RunPath, Step
 
 __all__ = [
     "Settings",
     "StepRun",
     "Unit",
     "dataset_opts",
-    "effective_overrides",
     "grid_points",
+    "in_repo",
     "make_plan",
     "mirror",
-    "non_result_keys",
     "override_tag",
     "parse_grid",
     "resolve_trained",
     "split_overrides",
 ]
 
-REPO = str(Path(__file__).resolve().parents[1])
 TAG_MAX = 64  # longer override tags are cut and end with a hash of all of them
 # Keys the protocols set themselves; DATASET.NUM_SHOTS is the shots of base-to-new and
 # cross-dataset (--shots for few-shot), DATASET.SUBSAMPLE_CLASSES the protocol's step.
@@ -72,9 +79,13 @@ class Settings:
 
 @dataclass
 class StepRun:
-    """One ``train.py`` run of a step."""
+    """One ``train.py`` run of a step.
 
-    method: Method
+    ``config`` is the run's config, built once: a training step's by :func:`make_plan`, an
+    evaluation's by :meth:`build` when it is about to run (from the ``config.yaml`` of the run it
+    evaluates)."""
+
+    method: MethodSpec
     protocol: Protocol
     step: Step
     dataset: Any  # datasets.specs.DatasetSpec
@@ -86,35 +97,57 @@ class StepRun:
     overrides: list[str]
     evaluates: "StepRun | None" = None
     find_trained: bool = False  # an evaluation without its training step: look for the trained run on disk
+    config: CN | None = None
+    restart: bool = False  # discard what the run's folder holds (train.py --restart)
 
     @property
     def label(self) -> str:
-        shots = f" {self.shots} shots" if self.protocol.name == "fewshot" else ""
+        shots = f" {self.shots} shots" if self.protocol.shots_option else ""
         return f"{self.method.name} {self.protocol.name} {self.step.name} {self.dataset.config}{shots} seed {self.seed}"
 
-    def command(self, settings: Settings) -> list[str]:
-        """The ``train.py`` command of this run (run from the repository root)."""
-        base = [settings.python, "train.py", "--root", settings.data, "--seed", str(self.seed), "--trainer", self.method.trainer]
+    @property
+    def eval_only(self) -> bool:
+        """It evaluates: an evaluation step, or any step of a method that trains nothing."""
+        return self.evaluates is not None or self.method.zero_shot
+
+    @property
+    def model_dir(self) -> str:
+        """The training run it evaluates ("" for none: it trains, or its method is zero-shot)."""
+        return self.evaluates.run_dir if self.evaluates is not None and not self.method.zero_shot else ""
+
+    def values(self, settings: Settings) -> dict[str, Any]:
+        """The values its config is built from (``runconfig.build_config``'s arguments; paths
+        relative to the repository root, as :meth:`command` passes them)."""
         extra = ["MODEL.BACKBONE.PATH", settings.clip_path] if settings.clip_path else []
-        if self.evaluates is not None and not self.method.zero_shot:
-            trained = self.evaluates.run_dir
+        values: dict[str, Any] = dict(root=settings.data, seed=self.seed, trainer=self.method.trainer_name, output_dir=self.run_dir)
+        if self.model_dir:
             # The evaluated run's own config: its recipe, its overrides and its shots, as trained.
-            return [
-                *base, "--config-file", osp.join(trained, "config.yaml"), "--output-dir", self.run_dir,
-                "--eval-only", "--model-dir", trained,
-                *dataset_opts(self.dataset.config, settings.repo), SUBSAMPLE_KEY, self.step.subsample, *extra, *self.overrides,
-            ]  # fmt: skip
-        command = [
-            *base, "--dataset-config-file", f"configs/datasets/{self.dataset.config}.yaml",
-            "--config-file", self.config_file, "--output-dir", self.run_dir,
-        ]  # fmt: skip
+            opts = [*dataset_opts(self.dataset.config, settings.repo), SUBSAMPLE_KEY, self.step.subsample, *extra, *self.overrides]
+            return dict(values, config_file=osp.join(self.model_dir, "config.yaml"), opts=opts)
+        values.update(dataset_config_file=f"configs/datasets/{self.dataset.config}.yaml", config_file=self.config_file)
         if self.method.zero_shot:
-            return [*command, "--eval-only", SUBSAMPLE_KEY, self.step.subsample, *extra, *self.overrides]
-        fewshot = list(self.method.fewshot_opts) if self.protocol.name == "fewshot" else []
-        return [
-            *command, SHOTS_KEY, str(self.shots), SUBSAMPLE_KEY, self.step.subsample, *RESUMABLE, *fewshot, *extra,
-            *self.overrides,
-        ]  # fmt: skip
+            return dict(values, opts=[SUBSAMPLE_KEY, self.step.subsample, *extra, *self.overrides])
+        protocol_opts = list(self.method.protocol_opts.get(self.protocol.recipe_key, ()))
+        opts = [SHOTS_KEY, str(self.shots), SUBSAMPLE_KEY, self.step.subsample, *RESUMABLE, *protocol_opts, *extra, *self.overrides]
+        return dict(values, opts=opts)
+
+    def build(self, settings: Settings) -> CN:
+        """Its config, built from :meth:`values` (as ``train.py`` would, from the repository root)."""
+        with in_repo(settings.repo):
+            return build_config(**self.values(settings))
+
+    def command(self, settings: Settings) -> list[str]:
+        """The ``train.py`` command of this run (run from the repository root): the same run, by hand."""
+        v = self.values(settings)
+        command = [settings.python, "train.py", "--root", v["root"], "--seed", str(v["seed"]), "--trainer", v["trainer"]]
+        if "dataset_config_file" in v:
+            command += ["--dataset-config-file", v["dataset_config_file"]]
+        command += ["--config-file", v["config_file"], "--output-dir", v["output_dir"]]
+        if self.eval_only:
+            command.append("--eval-only")
+        if self.model_dir:
+            command += ["--model-dir", self.model_dir]
+        return [*command, *(["--restart"] if self.restart else []), *v["opts"]]
 
 
 @dataclass
@@ -132,8 +165,6 @@ class Unit:
 def dataset_opts(config: str, repo: str = REPO) -> list[str]:
     """The keys of ``configs/datasets/<config>.yaml`` as ``KEY VALUE`` pairs (an evaluation merges
     its model's config last, so the dataset's keys must come after it)."""
-    from engine.run_folder import flatten_config
-
     path = osp.join(repo, "configs", "datasets", f"{config}.yaml")
     with open(path, encoding="utf-8") as f:
         tree = yaml.safe_load(f) or {}
@@ -188,19 +219,17 @@ def grid_points(grid: Grid) -> list[list[tuple[str, str]]]:
     return points
 
 
-def _check_grid_keys(grid: Grid, methods: Sequence[Method], repo: str) -> None:
+def _check_grid_keys(grid: Grid, methods: Sequence[MethodSpec]) -> None:
     """Every grid key is a key of the config of some selected method (a ``TRAINER.<NODE>.*`` key
     sweeps only that method's runs, as a plain override reaches only them)."""
     for key, values in grid:
         entry = f"{key}={','.join(values)}"
-        if any(key in _config_keys(method.node, repo) for method in methods):
+        if any(key in config_keys(method.node) for method in methods):
             continue
         if key.startswith("TRAINER.") and key.count(".") >= 2:
             node = key.split(".")[1]
             owners = [m.name for m in methods if m.node == node]
             if not owners:
-                from .methods import METHODS
-
                 named = [m.name for m in METHODS.values() if m.node == node]
                 hint = f"add --methods {named[0]}" if named else "no method has this node"
                 raise ConfigError(
@@ -209,29 +238,16 @@ def _check_grid_keys(grid: Grid, methods: Sequence[Method], repo: str) -> None:
                 )
         import difflib
 
-        keys = sorted({k for method in methods for k in _config_keys(method.node, repo)})
+        keys = sorted({k for method in methods for k in config_keys(method.node)})
         close = difflib.get_close_matches(key, keys, n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise ConfigError(f"--grid {entry}: the config has no key {key}.{hint}")
 
 
-def _method_overrides(method: Method, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+def _method_overrides(method: MethodSpec, overrides: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The overrides for this method: another method's ``TRAINER.<node>.*`` keys are left out."""
     own = f"TRAINER.{method.node}."
     return [(k, v) for k, v in overrides if not k.startswith("TRAINER.") or k.startswith(own)]
-
-
-@functools.lru_cache(maxsize=None)
-def _recipe(config_file: str, repo: str):
-    """The config a recipe file gives (defaults + the file), frozen; errors name the file."""
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
-    import train
-
-    cfg = train.default_cfg()
-    train.merge_file(cfg, osp.join(repo, config_file), "method")
-    cfg.freeze()
-    return cfg
 
 
 def _value(cfg: Any, key: str) -> Any:
@@ -240,16 +256,11 @@ def _value(cfg: Any, key: str) -> Any:
     return cfg
 
 
-def effective_overrides(config_file: str, pairs: Sequence[tuple[str, str]], repo: str = REPO) -> list[tuple[str, Any]]:
-    """The overrides that change the recipe ``config_file``, each with its value as the config
-    reads it (``2e-3`` -> 0.002); one equal to the recipe's value is left out. An unknown key or a
-    value of the wrong type is an error that names it (checked before anything runs)."""
-    import train
-
-    recipe = _recipe(config_file, repo)
-    cfg = recipe.clone()
-    cfg.defrost()
-    train.merge_overrides(cfg, [x for kv in pairs for x in kv])
+def effective_overrides(cfg: CN, config_file: str, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
+    """The overrides ``pairs`` that change the recipe ``config_file`` in the run's config ``cfg``,
+    each with its value as the config reads it (``2e-3`` -> 0.002); one equal to the recipe's value
+    is left out."""
+    recipe = recipe_config(config_file)
     changed: dict[str, Any] = {}
     for key, _ in pairs:
         value = _value(cfg, key)
@@ -289,32 +300,20 @@ def override_tag(overrides: Sequence[tuple[str, Any]], ignore: set[str], keys: S
     return tag
 
 
-@functools.lru_cache(maxsize=None)
-def _config_keys(node: str, repo: str) -> tuple[str, ...]:
-    """The keys of the config a method's runs have (other methods' TRAINER nodes left out)."""
-    from engine.run_folder import flatten_config
-
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
-    import train
-
-    keys = flatten_config(train.default_cfg()).keys()
-    return tuple(k for k in keys if not k.startswith("TRAINER.") or k.startswith(f"TRAINER.{node}.") or k == TRAINER_KEY)
-
-
-def non_result_keys(repo: str = REPO) -> set[str]:
-    """The config keys that cannot change results (the trainers add theirs with their config)."""
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
-    import train
-    from engine.run_folder import NON_RESULT_KEYS
-
-    train.default_cfg()
-    return set(NON_RESULT_KEYS)
-
-
 def _config_name(path: str) -> str:
     return osp.splitext(osp.basename(path))[0]
+
+
+@contextlib.contextmanager
+def in_repo(repo: str) -> Iterator[None]:
+    """Run the body from the repository root, where ``train.py`` runs: the paths of a run (its
+    config files, data root, output folder, CLIP weights) read as the run reads them."""
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,32 +321,36 @@ def _config_name(path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 def make_plan(
     protocol: Protocol,
-    methods: Sequence[Method],
+    methods: Sequence[MethodSpec],
     datasets: Sequence[Any] | None,
     seeds: Sequence[int],
     shots: Sequence[int] | None,
     steps: Sequence[str] | None,
     overrides: Sequence[str],
     settings: Settings,
-    non_result_keys: set[str],
     grid: Sequence[str] = (),
+    restart: bool = False,
 ) -> list[Unit]:
-    """The units of a selection, in table order (method, dataset, shots, grid point, seed); a
-    bad selection is a :class:`ConfigError` that says what to give instead.
+    """The units of a selection, in table order (method, dataset, shots, grid point, seed), each
+    training step with its config; a bad selection is a :class:`ConfigError` that says what to
+    give instead.
 
     Args:
         datasets: the specs to run on (None: the protocol's); for cross-dataset, the targets.
         seeds: positive integers (repeats are dropped).
-        shots: few-shot: the shots to run, among the protocol's (None: all of them); others: None
-            (16, or ``DATASET.NUM_SHOTS`` among the overrides).
+        shots: a protocol whose shots come from ``--shots``: the shots to run, among the
+            protocol's (None: all of them); others: None (their one value, or
+            ``DATASET.NUM_SHOTS`` among the overrides).
         steps: the steps to run, by name (None: all).
         overrides: ``KEY VALUE`` pairs for every run (``TRAINER.<NODE>.*`` keys: that method's).
-        non_result_keys: config keys that cannot change results: not in folder names.
         grid: ``--grid`` entries ``KEY=V1,V2,...``: every point of their cartesian product is
             added to the overrides. Points are named like any overrides (the point equal to the
             recipe is the recipe's folder); a ``TRAINER.<NODE>.*`` key sweeps that method's runs
             only (another method runs once); points that name the same run are one run.
+        restart: every run discards what its folder holds first (``train.py --restart``).
     """
+    from runconfig import non_result_keys
+
     pairs = split_overrides(overrides)
     grid_spec = parse_grid(grid, pairs)
     if SHOTS_KEY in dict(grid_spec):
@@ -362,12 +365,12 @@ def make_plan(
     ):
         if key in keys:
             raise ConfigError(f"{key} {why}; leave it out of the overrides.")
-    if protocol.name == "fewshot" and SHOTS_KEY in keys:
-        raise ConfigError(f"Few-shot runs take their shots from --shots (e.g. --shots 1 2 4), not from {SHOTS_KEY}.")
-    if protocol.name != "fewshot" and shots:
+    if protocol.shots_option and SHOTS_KEY in keys:
+        raise ConfigError(f"{protocol.label.capitalize()} runs take their shots from --shots (e.g. --shots 1 2 4), not from {SHOTS_KEY}.")
+    if not protocol.shots_option and shots:
         raise ConfigError(f"{protocol.name} trains with {protocol.shots[0]} shots; to change them, pass {SHOTS_KEY} K.")
     shot_values = _unique(shots or protocol.shots)
-    if protocol.name != "fewshot" and SHOTS_KEY in keys:
+    if not protocol.shots_option and SHOTS_KEY in keys:
         shot_values = [_positive(dict(pairs)[SHOTS_KEY], SHOTS_KEY, "the images per class to train with, e.g. 4")]
     elif any(k not in protocol.shots for k in shot_values):
         raise ConfigError(f"--shots takes some of {' '.join(map(str, protocol.shots))} (the protocol's), got {' '.join(map(str, shot_values))}.")
@@ -382,10 +385,10 @@ def make_plan(
     if settings.config_file and len(methods) != 1:
         raise ConfigError(
             f"CFG / --config {settings.config_file} replaces the recipe of one method; name it with --methods "
-            f"(e.g. --methods {methods[0].name if methods else 'mudpt'})."
+            f"(e.g. --methods {methods[0].name if methods else next(iter(METHODS))})."
         )
-    _check_grid_keys(grid_spec, methods, settings.repo)
-    ignore = set(non_result_keys)
+    _check_grid_keys(grid_spec, methods)
+    ignore = non_result_keys()
     for key, values in grid_spec:
         if key in ignore:
             raise ConfigError(
@@ -396,7 +399,7 @@ def make_plan(
 
     units: list[Unit] = []
     for method in methods:
-        if protocol.name not in method.protocols:
+        if protocol.recipe_key not in method.protocols:
             raise ConfigError(f"{method.name} has no recipe for the {protocol.name} protocol (it has: {', '.join(method.protocols)}).")
         first = protocol.steps[0]
         if protocol.per_dataset:
@@ -407,62 +410,65 @@ def make_plan(
             todo = [(source, list(targets))]
         for train_spec, eval_specs in todo:
             for k in shot_values:
-                config_file = settings.config_file or method.config(protocol.name, train_spec.config, k)
+                config_file = settings.config_file or method.recipe(protocol.recipe_key, train_spec.config, k)
                 folders: set[str] = set()  # grid points that name the same run are one run
                 for point in points:
-                    method_pairs = _method_overrides(method, pairs + _known(point, method, settings.repo))
+                    method_pairs = _method_overrides(method, pairs + _known(point, method))
                     flat = [x for kv in method_pairs for x in kv]
+                    setting = StepRun(method, protocol, first, train_spec, k, seeds[0], config_file, "", "", flat, restart=restart)
                     try:
-                        changed = effective_overrides(config_file, method_pairs, settings.repo)
+                        config = setting.build(settings)  # the run's config, once (seed and folder set below)
                     except ConfigError as e:
                         if not point:
                             raise
                         raise ConfigError(f"--grid point {' '.join(f'{k}={v}' for k, v in point)}: {e}") from None
-                    tag = override_tag(changed, ignore, _config_keys(method.node, settings.repo))
+                    tag = override_tag(effective_overrides(config, config_file, method_pairs), ignore, config_keys(method.node))
                     folder_config = _config_name(config_file) + (f"+{tag}" if tag else "")
                     if folder_config in folders:
                         continue
                     folders.add(folder_config)
-                    units += _seed_units(protocol, method, settings, chosen_steps, train_spec, eval_specs, k, seeds, config_file, folder_config, flat)
+                    setting = replace(setting, folder_config=folder_config, config=config)
+                    units += _seed_units(setting, settings, chosen_steps, eval_specs, seeds)
     return units
 
 
-def _known(point: Sequence[tuple[str, str]], method: Method, repo: str) -> list[tuple[str, str]]:
+def _known(point: Sequence[tuple[str, str]], method: MethodSpec) -> list[tuple[str, str]]:
     """The overrides of a grid point that ``method``'s config has (the others sweep other methods)."""
-    keys = _config_keys(method.node, repo)
+    keys = config_keys(method.node)
     return [(k, v) for k, v in point if k in keys]
 
 
-def _seed_units(
-    protocol: Protocol,
-    method: Method,
-    settings: Settings,
-    chosen_steps: Sequence[Step],
-    train_spec: Any,
-    eval_specs: Sequence[Any],
-    k: int,
-    seeds: Sequence[int],
-    config_file: str,
-    folder_config: str,
-    flat: list[str],
-) -> list[Unit]:
-    """The units of one setting (method, datasets, shots, overrides), one per seed."""
-    first = protocol.steps[0]
+def _with_run(config: CN, seed: int, run_dir: str) -> CN:
+    """A setting's config for one of its runs: its seed and its folder."""
+    cfg = config.clone()
+    cfg.defrost()
+    cfg.SEED, cfg.OUTPUT_DIR = seed, run_dir
+    cfg.freeze()
+    return cfg
+
+
+def _seed_units(setting: StepRun, settings: Settings, chosen_steps: Sequence[Step], eval_specs: Sequence[Any], seeds: Sequence[int]) -> list[Unit]:
+    """The units of one setting (method, datasets, shots, overrides: its training step
+    ``setting`` with its config), one per seed."""
+    protocol, first = setting.protocol, setting.step
     units: list[Unit] = []
     for seed in seeds:
         unit = Unit()
 
-        def step_run(step: Step, spec: Any, evaluates: StepRun | None = None) -> StepRun:
-            directory = run_dir(settings.output, protocol.name, step.folder, spec.config, k, method.trainer, folder_config, seed)
-            alone = evaluates is not None and first not in chosen_steps
-            return StepRun(method, protocol, step, spec, k, seed, config_file, folder_config, directory, flat, evaluates, alone)
+        def path(step: Step, spec: Any) -> str:
+            return str(RunPath(settings.output, protocol.name, step.folder, spec.config, setting.shots, setting.method.trainer_name, setting.folder_config, seed))
 
-        trained = step_run(first, train_spec)
+        trained_dir = path(first, setting.dataset)
+        trained = replace(setting, seed=seed, run_dir=trained_dir, config=_with_run(setting.config, seed, trained_dir))
         if first in chosen_steps:
             unit.steps.append(trained)
+        alone = first not in chosen_steps
         for step in protocol.steps[1:]:
             if step in chosen_steps:
-                unit.steps += [step_run(step, spec, trained) for spec in eval_specs]
+                unit.steps += [
+                    replace(setting, step=step, dataset=spec, seed=seed, run_dir=path(step, spec), evaluates=trained, find_trained=alone, config=None)
+                    for spec in eval_specs
+                ]  # fmt: skip
         if unit.steps:
             units.append(unit)
     return units
@@ -498,13 +504,10 @@ def resolve_trained(run: StepRun, output: str) -> str | None:
     configs = [glob.escape(recipe), glob.escape(recipe) + "+*"] if any_overrides else [glob.escape(trained.folder_config)]
     found = []
     for config in configs:
-        parts = list(Path(run_dir(
-            glob.escape(output), run.protocol.name, trained.step.folder, trained.dataset.config, 0, run.method.trainer, config, run.seed
-        )).parts)  # fmt: skip
-        parts[-4] = "shots_*"  # any shots (run_dir: .../shots_<K>/<Trainer>/<config>/seed<S>)
-        found += [d for d in glob.glob(osp.join(*parts)) if osp.isfile(osp.join(d, "config.yaml"))]
+        escaped = RunPath(glob.escape(output), run.protocol.name, trained.step.folder, trained.dataset.config, None, run.method.trainer_name, config, run.seed)
+        found += [d for d in glob.glob(escaped.with_any_shots()) if osp.isfile(osp.join(d, "config.yaml"))]
     found = sorted(set(found))
-    same_overrides = [d for d in found if Path(d).parts[-2] == trained.folder_config]
+    same_overrides = [d for d in found if RunPath.parse(d)[0].config == trained.folder_config]
     found = same_overrides or found
     if len(found) > 1:
         listed = "\n".join(f"  {d}" for d in found)
@@ -517,9 +520,10 @@ def resolve_trained(run: StepRun, output: str) -> str | None:
 
 def mirror(run: StepRun, trained_dir: str, output: str) -> StepRun:
     """``run`` pointed at another trained run: its own folder mirrors that run's shots and config."""
-    parts = Path(trained_dir).parts
-    shots, folder_config = shots_of_folder(parts[-4]), parts[-2]
-    assert shots is not None, trained_dir  # a run_dir
-    evaluates = StepRun(**{**run.evaluates.__dict__, "run_dir": trained_dir, "shots": shots, "folder_config": folder_config})
-    directory = run_dir(output, run.protocol.name, run.step.folder, run.dataset.config, shots, run.method.trainer, folder_config, run.seed)
-    return StepRun(**{**run.__dict__, "run_dir": directory, "shots": shots, "folder_config": folder_config, "evaluates": evaluates})
+    parsed = RunPath.parse(trained_dir)
+    assert parsed is not None, trained_dir  # a run path
+    trained_path, _ = parsed
+    shots, folder_config = trained_path.shots, trained_path.config
+    evaluates = replace(run.evaluates, run_dir=trained_dir, shots=shots, folder_config=folder_config)
+    directory = str(RunPath(output, run.protocol.name, run.step.folder, run.dataset.config, shots, run.method.trainer_name, folder_config, run.seed))
+    return replace(run, run_dir=directory, shots=shots, folder_config=folder_config, evaluates=evaluates)

@@ -2,9 +2,10 @@
 
 Nothing here is a hand-written list: display names and table order come from each benchmark's own
 facts (``datasets.SPECS``: ``config``, ``display_name``, ``order``, ``protocols``), the datasets
-of a protocol and the run-folder layout of its steps from :mod:`protocols.definitions`. Importing
-``datasets`` imports torch, so the facts are gathered on first use (:func:`benchmarks`), not when
-this module is imported: ``parse_results.py --status`` stays light.
+of a protocol, its tables and the run-folder layout of its steps from
+:mod:`protocols.definitions`. Importing ``datasets`` imports torch, so the facts are gathered on
+first use (:func:`benchmarks`), not when this module is imported: ``parse_results.py --status``
+stays light.
 """
 from __future__ import annotations
 
@@ -12,9 +13,6 @@ import functools
 from dataclasses import dataclass
 
 __all__ = ["Benchmarks", "ProtocolLayout", "StepLayout", "benchmarks"]
-
-# The protocol roles of a benchmark (datasets/specs.py, PROTOCOL_ROLES) that the tables use.
-XD_SOURCE_ROLE, XD_TARGET_ROLE, DG_TARGET_ROLE = "xd_source", "xd_target", "dg_target"
 
 
 @dataclass(frozen=True)
@@ -54,22 +52,24 @@ class Benchmarks:
     Args:
         display: config name -> display name (the papers' names).
         order: config name -> position in the papers' tables.
-        base2new: the datasets of base-to-new generalisation, in table order.
-        fewshot: the datasets of few-shot learning, in table order.
-        xd_source: the source of cross-dataset transfer and domain generalisation (ImageNet).
-        xd_targets: the cross-dataset targets, in table order.
-        dg_targets: the domain-generalisation targets (the ImageNet variants), in table order.
+        datasets: protocol name -> its datasets, in table order (an average over fewer is partial).
+        roles: benchmark role -> its datasets, in table order (the targets of a transfer table).
+        sources: protocol name -> the one dataset it trains on, for a protocol that trains once
+            for every dataset of its later steps (cross-dataset: ImageNet).
         protocols: our protocols' run layouts, by protocol name.
     """
 
     display: dict[str, str]
     order: dict[str, int]
-    base2new: tuple[str, ...]
-    fewshot: tuple[str, ...]
-    xd_source: str
-    xd_targets: tuple[str, ...]
-    dg_targets: tuple[str, ...]
+    datasets: dict[str, tuple[str, ...]]
+    roles: dict[str, tuple[str, ...]]
+    sources: dict[str, str]
     protocols: dict[str, ProtocolLayout]
+
+    @property
+    def xd_source(self) -> str:
+        """The source of cross-dataset transfer (ImageNet), where CoCoOp's and MaPLe's layouts put it."""
+        return self.sources["xd"]
 
     def is_known(self, dataset: str) -> bool:
         return dataset in self.display
@@ -84,31 +84,22 @@ class Benchmarks:
             return (self.order[dataset], dataset)
         return (max(self.order.values(), default=-1) + 1, dataset)
 
-    def dg_header(self, dataset: str) -> str:
-        """A domain-generalisation column header: the display name without the source's name,
-        as the papers put the variants under "ImageNet" ('ImageNet-V2' -> '-V2')."""
-        name, source = self.display_name(dataset), self.display_name(self.xd_source)
-        return name[len(source) :] if name.startswith(source) and len(name) > len(source) else name
+    def target_header(self, dataset: str, source: str) -> str:
+        """A transfer table's column header: the display name without the source's name, as the
+        papers put the ImageNet variants under "ImageNet" ('ImageNet-V2' -> '-V2')."""
+        name, prefix = self.display_name(dataset), self.display_name(source)
+        return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
 
 
 @functools.lru_cache(maxsize=None)
 def benchmarks() -> Benchmarks:
     """The facts, read once from ``datasets.SPECS`` and ``protocols.PROTOCOLS``."""
     from datasets import SPECS
+    from datasets.specs import PROTOCOL_ROLES
     from protocols import PROTOCOLS
 
     specs = sorted(SPECS.values(), key=lambda spec: spec.order)
-
-    def with_role(role: str) -> tuple[str, ...]:
-        return tuple(spec.config for spec in specs if role in spec.protocols)
-
-    sources = with_role(XD_SOURCE_ROLE)
-    if len(sources) != 1:
-        raise ValueError(
-            f"The benchmarks must have exactly one {XD_SOURCE_ROLE!r} (the cross-dataset source), found "
-            f"{list(sources) or 'none'}: fix the `protocols` of their specs in datasets/<benchmark>.py."
-        )
-    layouts = {}
+    layouts, sources = {}, {}
     for protocol in PROTOCOLS.values():
         steps = tuple(
             StepLayout(
@@ -121,13 +112,19 @@ def benchmarks() -> Benchmarks:
             for step in protocol.steps
         )
         layouts[protocol.name] = ProtocolLayout(protocol.name, steps)
+        if not protocol.per_dataset:
+            trained = protocol.datasets(protocol.steps[0])
+            if len(trained) != 1:
+                raise ValueError(
+                    f"{protocol.name} trains once on one dataset, found {[s.config for s in trained] or 'none'}: fix the "
+                    f"`protocols` of the benchmarks' specs in datasets/<benchmark>.py ({', '.join(protocol.steps[0].datasets)})."
+                )
+            sources[protocol.name] = trained[0].config
     return Benchmarks(
         display={spec.config: spec.display_name for spec in specs},
         order={spec.config: spec.order for spec in specs},
-        base2new=tuple(spec.config for spec in PROTOCOLS["base2new"].datasets()),
-        fewshot=tuple(spec.config for spec in PROTOCOLS["fewshot"].datasets()),
-        xd_source=sources[0],
-        xd_targets=with_role(XD_TARGET_ROLE),
-        dg_targets=with_role(DG_TARGET_ROLE),
+        datasets={p.name: tuple(spec.config for spec in p.datasets()) for p in PROTOCOLS.values()},
+        roles={role: tuple(spec.config for spec in specs if role in spec.protocols) for role in PROTOCOL_ROLES},
+        sources=sources,
         protocols=layouts,
     )

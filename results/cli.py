@@ -115,7 +115,7 @@ def _main(argv: Sequence[str] | None) -> int:
     _check_paths(root, args.out, args.plot)
 
     from .layouts import find_runs
-    from .render import render_incomplete, render_repeats, write_atomic
+    from .render import render_incomplete, render_repeats
 
     runs = find_runs(root, args.keyword)
     if not runs:
@@ -124,7 +124,9 @@ def _main(argv: Sequence[str] | None) -> int:
     abs_root = Path(os.path.abspath(root))
     report, results, tables = _report(runs, abs_root, args)
     if args.out is not None:
-        write_atomic(args.out, report)
+        from engine.utils import atomic_write_text
+
+        atomic_write_text(str(args.out), report)
         print(f"Wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(report)

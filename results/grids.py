@@ -7,7 +7,7 @@ name without its override tag (``vit_b16_c2_ep10_batch4_depth9`` of
 ``config.yaml`` (the run folder's contract), never from the folder name: the grid point equal to
 the recipe is the recipe's own folder and still has its value. The *swept keys* of a setting are
 the keys whose value differs between its runs of one dataset and step, the seed and the keys that
-cannot change results (:data:`engine.run_folder.NON_RESULT_KEYS`) aside. ``KEY`` is the x axis;
+cannot change results (``runconfig.non_result_keys()``) aside. ``KEY`` is the x axis;
 every combination of the other swept keys is a line (of each method and recipe).
 
 One table per (prefix, protocol, shots) and dataset, and one of the average over the datasets
@@ -22,8 +22,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from protocols.definitions import BASE_NEW, PROTOCOLS, TRANSFER, Protocol
+
 from .benchmarks import benchmarks
-from .layouts import BASE, BASE2NEW, FEWSHOT, NEW, SOURCE, XD, RunKey
+from .layouts import BASE, NEW, SOURCE, RunKey
 from .settings import method_info, read_config_yaml
 from .tables import (
     AVERAGE,
@@ -41,11 +43,9 @@ from .tables import (
 __all__ = ["GRID", "grid_tables", "short_keys"]
 
 GRID = "grid"  # the kind of a grid table
-GRID_PROTOCOLS = (BASE2NEW, XD, FEWSHOT)
 SEED_KEY = "SEED"
 ABSENT = "(absent)"  # a key one run's config.yaml does not have (written by another version)
 TAG = "+"  # between a run folder's recipe and its override tag (protocols.plan)
-PROTOCOL_TITLES = {BASE2NEW: "base-to-new", XD: "cross-dataset", FEWSHOT: "few-shot"}
 
 AVERAGE_CAPTION = {
     True: "mean over the datasets of the means over seeds; HM of the mean Base and New",
@@ -80,16 +80,16 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
 
 
 def _ignored() -> set[str]:
-    from protocols.plan import non_result_keys
+    from runconfig import non_result_keys
 
-    return non_result_keys() | {SEED_KEY}
+    return set(non_result_keys()) | {SEED_KEY}
 
 
 def _configs(results: Results) -> dict[RunKey, dict[str, str]]:
     """The config.yaml of one averaged run of each key (a key's runs differ only by seed)."""
     configs = {}
     for key, runs in results.runs.items():
-        if key.protocol not in GRID_PROTOCOLS:
+        if key.protocol not in PROTOCOLS:  # our protocols' runs have a config.yaml; zero-shot and other runs are not swept
             continue
         for run in runs:
             values = read_config_yaml(run.path, every_key=True)
@@ -115,7 +115,7 @@ def _sweeps(method: str, config: dict[str, str], x_key: str) -> bool:
     """Whether a run of ``method`` can be on a grid over ``x_key``: it trains, its config has the
     key, and a ``TRAINER.<NODE>.*`` key is of its own node (a config.yaml holds every trainer's
     node: CoOp's has TRAINER.MUDPT.N_CTX too, unread)."""
-    node, zero_shot = method_info(method, config)
+    node, zero_shot, _ = method_info(method, config)
     parts = x_key.split(".")
     own = not (len(parts) == 3 and parts[0] == "TRAINER" and parts[1] != node)
     return not zero_shot and own and x_key in config
@@ -139,7 +139,7 @@ def grid_tables(results: Results, x_key: str, keyword: str) -> list[Table]:
             tables[(prefix, protocol, shots)][point].setdefault((key.dataset, key.role), key)
     out = []
     for (prefix, protocol, shots), points in sorted(tables.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
-        out += _setting_tables(prefix, protocol, shots, points, results, x_key, keyword)
+        out += _setting_tables(prefix, PROTOCOLS[protocol], shots, points, results, x_key, keyword)
     return out
 
 
@@ -149,7 +149,7 @@ def _point_order(point: _Point) -> tuple:
 
 def _setting_tables(
     prefix: str,
-    protocol: str,
+    protocol: Protocol,
     shots: int | None,
     points: dict[_Point, dict[tuple[str, str], RunKey]],
     results: Results,
@@ -160,31 +160,34 @@ def _setting_tables(
     line_keys = sorted({k for point in points for k, _ in point.line})
     names = short_keys([*line_keys, x_key])
     labels = ["Method", "Config", *(["Other swept keys"] if line_keys else []), names[x_key]]
-    columns = [BASE_COLUMN, NEW_COLUMN, HM_COLUMN] if protocol == BASE2NEW else [keyword]
+    kind = protocol.table_kind
+    columns = [BASE_COLUMN, NEW_COLUMN, HM_COLUMN] if kind == BASE_NEW else [keyword]
     datasets = sorted({dataset for steps in points.values() for dataset, _ in steps}, key=bm.sort_key)
-    averaged = [d for d in datasets if protocol != XD or d in bm.xd_targets]  # xd: of the cross-dataset targets (as its table)
-    detail = f"{PROTOCOL_TITLES[protocol]}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
+    # transfer: the average over the targets of its first table (the cross-dataset ones), as that table's
+    targets = set(bm.roles[protocol.tables[0].targets]) if kind == TRANSFER else set()
+    averaged = [d for d in datasets if kind != TRANSFER or d in targets]
+    detail = f"{protocol.label}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
     ordered = sorted(points, key=_point_order)
     out = []
     for dataset in [*datasets, *([AVERAGE] if len(averaged) > 1 else [])]:
         name = "Average" if dataset == AVERAGE else bm.display_name(dataset)
-        if dataset == AVERAGE and protocol == XD:
-            name = "Average over the cross-dataset targets"
+        if dataset == AVERAGE and kind == TRANSFER:
+            name = f"Average over the {protocol.label} targets"
         table = Table(
-            f"Grid over {x_key}: {name} ({detail})", [*labels, *columns], label_columns=len(labels), kind=GRID,
-            prefix=prefix, shots=shots, protocol=protocol, dataset=dataset, grid_key=x_key,
-            settings=AVERAGE_CAPTION[protocol == BASE2NEW] if dataset == AVERAGE else "",
+            f"Grid over {x_key}: {name} ({detail})", [*labels, *columns], label_columns=len(labels), kind=GRID, name=GRID,
+            heading=protocol.table_title(), prefix=prefix, shots=shots, protocol=protocol.name, dataset=dataset, grid_key=x_key,
+            settings=AVERAGE_CAPTION[kind == BASE_NEW] if dataset == AVERAGE else "",
         )  # fmt: skip
         for point in ordered:
             steps = points[point]
             values = ", ".join(f"{names[k]}={v}" for k, v in point.line)
             config = next(iter(steps.values())).config  # the run folder of the point (the cost columns find its runs by it)
-            where = dict(protocol=protocol, method=point.method, config=config, shots=shots, prefix=prefix,
+            where = dict(protocol=protocol.name, method=point.method, config=config, shots=shots, prefix=prefix,
                          settings=", ".join(f"{names[k]}={v}" for k, v in (*point.line, (x_key, point.x))))  # fmt: skip
             if dataset == AVERAGE:
-                cells = _average_cells(protocol, steps, averaged, results, columns, where)
+                cells = _average_cells(kind, steps, averaged, results, columns, where)
             else:
-                cells = _dataset_cells(protocol, steps, dataset, results, columns, where)
+                cells = _dataset_cells(kind, steps, dataset, results, columns, where)
             if any(c is not None for c in cells):
                 table.rows.append([point.method, point.recipe, *([values] if line_keys else []), point.x, *cells])
         if table.rows:
@@ -192,18 +195,18 @@ def _setting_tables(
     return out
 
 
-def _dataset_cells(protocol: str, steps: dict[tuple[str, str], RunKey], dataset: str, results: Results, columns: list[str], where: dict) -> list[Cell | None]:
-    if protocol != BASE2NEW:
+def _dataset_cells(kind: str, steps: dict[tuple[str, str], RunKey], dataset: str, results: Results, columns: list[str], where: dict) -> list[Cell | None]:
+    if kind != BASE_NEW:
         key = next((k for (d, _), k in steps.items() if d == dataset), None)
         return [stat_cell(results.stats.get(key) if key else None, dataset=dataset, column=columns[0], **where)]
     base, new = (results.stats.get(steps[(dataset, role)]) if (dataset, role) in steps else None for role in (BASE, NEW))
     return base2new_cells(base, new, dataset, **where)
 
 
-def _average_cells(protocol: str, steps: dict[tuple[str, str], RunKey], datasets: list[str], results: Results, columns: list[str], where: dict) -> list[Cell | None]:
+def _average_cells(kind: str, steps: dict[tuple[str, str], RunKey], datasets: list[str], results: Results, columns: list[str], where: dict) -> list[Cell | None]:
     """The mean over the datasets a point has (HM of the mean Base and New), with how many when
     fewer than the table's."""
-    if protocol == BASE2NEW:
+    if kind == BASE_NEW:
         pairs = [(results.stats[steps[(d, BASE)]].mean, results.stats[steps[(d, NEW)]].mean) for d in datasets if (d, BASE) in steps and (d, NEW) in steps]
         if not pairs:
             return [None] * 3

@@ -8,7 +8,7 @@ run's *prefix*: part of its key, so a copy under ``eval/`` never averages with t
 
 Layouts understood:
 
-- ours (:mod:`protocols.definitions`, ``run_dir``):
+- ours (:class:`protocols.definitions.RunPath`, of every registered protocol):
   ``<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<cfg>/seed<S>``, the step folder
   giving the table role (``train_base`` -> base, ``test_new`` -> new, ``train`` -> source,
   ``test`` -> target; few-shot has none); CoCoOp and MaPLe write the same base-to-new layout;
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from protocols.definitions import seed_of_folder, shots_of_folder
+from protocols.definitions import RunPath, seed_of_folder, shots_of_folder
 
 from .benchmarks import Benchmarks, StepLayout, benchmarks
 from .logs import (
@@ -47,7 +47,8 @@ from .settings import SUBSAMPLE_KEY, Config, read_config_yaml
 
 __all__ = ["BASE2NEW", "FEWSHOT", "OTHER", "XD", "ZEROSHOT", "Run", "RunKey", "classify", "find_runs"]
 
-# Protocols of the tables: ours (protocols.definitions.PROTOCOLS), zero-shot on all classes, other.
+# The protocols other repositories' layouts are runs of (ours, by name: protocols.definitions), and
+# the two groups outside the protocols: CoOp's zero-shot runs on all classes, and anything else.
 BASE2NEW, XD, FEWSHOT, ZEROSHOT, OTHER = "base2new", "xd", "fewshot", "zeroshot", "other"
 BASE, NEW, SOURCE, TARGET = "base", "new", "source", "target"
 ALL_CLASSES = "all"
@@ -234,11 +235,11 @@ def classify(run_dir: Path, root: Path, config: Mapping[str, str] | None = None)
     bm = benchmarks()
     found: Match | None = None
     if seed is not None:
-        body = parts[:-1]
-        for matcher in (_match_ours, _match_released_mudpt, _match_legacy_evaluation, _match_legacy_train):
-            found = matcher(body, bm)
+        found = _match_ours(parts, bm)
+        for matcher in (_match_released_mudpt, _match_legacy_evaluation, _match_legacy_train):
             if found is not None:
                 break
+            found = matcher(parts[:-1], bm)
     else:
         found = _zero_shot_layout(parts, config)
     if found is not None:
@@ -260,24 +261,19 @@ def relative(path: Path, root: Path) -> str:
     return str(root) if rel == "." else rel
 
 
-def _match_ours(body: Sequence[str], bm: Benchmarks) -> Match | None:
-    """``<protocol>/[<step folder>/]<dataset>/shots_<K>/<Trainer>/<cfg>`` (protocols.definitions)."""
-    if len(body) < 5:
+def _match_ours(parts: Sequence[str], bm: Benchmarks) -> Match | None:
+    """A run path of one of our protocols (:class:`~protocols.definitions.RunPath`) whose dataset
+    takes part in its step."""
+
+    def takes_part(protocol, step, dataset: str) -> bool:
+        return _takes_part(bm.protocols[protocol.name].step(step.folder), dataset, bm)
+
+    parsed = RunPath.parse(Path(*parts), takes_part)
+    if parsed is None:
         return None
-    dataset, shots_dir, method, config = body[-4:]
-    shots = shots_of_folder(shots_dir)
-    if shots is None:
-        return None
-    for protocol in bm.protocols.values():
-        candidates = [(len(body) - 5, "")]
-        if len(body) >= 6:
-            candidates.append((len(body) - 6, body[-5]))
-        for start, folder in candidates:
-            step = protocol.step(folder)
-            if body[start] != protocol.name or step is None or not _takes_part(step, dataset, bm):
-                continue
-            return RunKey(protocol.name, method, config, shots, dataset, step.table_role), start
-    return None
+    run, start = parsed
+    role = bm.protocols[run.protocol].step(run.step_folder).table_role
+    return RunKey(run.protocol, run.trainer, run.config, run.shots, run.dataset, role), start
 
 
 def _takes_part(step: StepLayout, dataset: str, bm: Benchmarks) -> bool:
@@ -289,7 +285,7 @@ def _takes_part(step: StepLayout, dataset: str, bm: Benchmarks) -> bool:
 
 def _match_released_mudpt(body: Sequence[str], bm: Benchmarks) -> Match | None:
     """The released MuDPT code: ``base2new/{base,new}/<dataset>/shots_<K>/<cfg>`` (no trainer folder)."""
-    from protocols import METHODS
+    from trainers import METHODS
 
     if len(body) < 5 or body[-5] != BASE2NEW or shots_of_folder(body[-2]) is None:
         return None
@@ -297,7 +293,7 @@ def _match_released_mudpt(body: Sequence[str], bm: Benchmarks) -> Match | None:
     role, dataset, config = body[-4], body[-3], body[-1]
     if role not in roles:
         return None
-    return RunKey(BASE2NEW, METHODS["mudpt"].trainer, config, shots_of_folder(body[-2]), dataset, role), len(body) - 5
+    return RunKey(BASE2NEW, METHODS["mudpt"].trainer_name, config, shots_of_folder(body[-2]), dataset, role), len(body) - 5
 
 
 def _match_legacy_evaluation(body: Sequence[str], bm: Benchmarks) -> Match | None:
@@ -341,11 +337,11 @@ def _match_legacy_train(body: Sequence[str], bm: Benchmarks) -> Match | None:
 def _zero_shot_layout(parts: Sequence[str], config: Mapping[str, str] | None = None) -> Match | None:
     """CoOp's zero-shot CLIP: ``<ZeroshotCLIP>/<cfg>/<dataset>``; the class subset of its config
     decides the table (base / new: base-to-new; all, or unknown: the zero-shot table)."""
-    from protocols import METHODS
+    from trainers import METHODS
 
     if len(parts) < 3 or seed_of_folder(parts[-1]) is not None:
         return None
-    trainers = {m.trainer for m in METHODS.values() if m.zero_shot}
+    trainers = {m.trainer_name for m in METHODS.values() if m.zero_shot}
     if parts[-3] not in trainers:
         return None
     method, cfg, dataset = parts[-3:]

@@ -1,15 +1,17 @@
 """Figures of the tables (``--plot DIR``): PNG files drawn with matplotlib's Agg backend.
 
 One figure per table kind and setting, drawn from the same :class:`~results.tables.Table` objects
-as the printed tables (so a figure never shows a number the tables do not):
+as the printed tables (so a figure never shows a number the tables do not); figures dispatch on the
+table kind and are named after the table (``<name>``: the protocol, or its table's own name):
 
-- ``base2new_<K>shots[_<prefix>].png``: grouped bars in three panels, Base / New / HM; x = the
-  datasets and their average; one colour per method and config; error bars = the spread over
-  seeds (HM and averages are derived values, without error bars);
-- ``fewshot[_<prefix>].png``: accuracy against shots (log scale), one panel per dataset and one for
-  the average, one line per method and config with a shaded band of ± the spread over seeds;
-- ``xd.png``, ``dg.png``: cross-dataset and domain-generalisation bars; x = the source, the
-  targets and their average, one colour per method and config;
+- base/new, ``<name>_<K>shots[_<prefix>].png`` (``base2new_16shots.png``): grouped bars in three
+  panels, Base / New / HM; x = the datasets and their average; one colour per method and config;
+  error bars = the spread over seeds (HM and averages are derived values, without error bars);
+- shots curve, ``<name>[_<prefix>].png`` (``fewshot.png``): accuracy against shots (log scale), one
+  panel per dataset and one for the average, one line per method and config with a shaded band of
+  ± the spread over seeds;
+- transfer, ``<name>.png`` (``xd.png``, ``dg.png``): cross-dataset and domain-generalisation bars;
+  x = the source, the targets and their average, one colour per method and config;
 - ``grid_<protocol>_<K>shots_<KEY>[_<prefix>].png`` (``--grid KEY``): accuracy against the swept
   key, a panel per dataset (and column of base-to-new), one line per method, recipe and
   combination of the other swept keys, with a band of ± the spread over seeds.
@@ -27,14 +29,14 @@ from pathlib import Path
 import textwrap
 from typing import Sequence
 
+from protocols.definitions import BASE_NEW, SHOTS_CURVE, TRANSFER
+
 from .benchmarks import benchmarks
-from .layouts import BASE2NEW, FEWSHOT, XD
 from .grids import GRID
 from .tables import (
     AVERAGE,
     BASE_COLUMN,
     COST_COLUMNS,
-    DG,
     HM_COLUMN,
     NEW_COLUMN,
     Cell,
@@ -76,12 +78,6 @@ TITLE_FONT = 11
 TITLE_CHARS_PER_INCH = 10.5  # of a title line at TITLE_FONT
 TICK_FONT = 8
 AVERAGE_LABEL = "Average"
-KIND_TITLES = {
-    BASE2NEW: "Base-to-new generalisation",
-    FEWSHOT: "Few-shot learning",
-    XD: "Cross-dataset transfer",
-    DG: "Domain generalisation",
-}
 
 
 def _pyplot():
@@ -110,8 +106,8 @@ def _spread_text(ci95: bool) -> str:
     return f"± {spread_name(ci95)} over seeds"
 
 
-def _title(kind: str, detail: str, note: str) -> str:
-    title = KIND_TITLES[kind] + (f", {detail}" if detail else "")
+def _title(heading: str, detail: str, note: str) -> str:
+    title = heading + (f", {detail}" if detail else "")
     return f"{title} ({note})" if note else title
 
 
@@ -253,25 +249,26 @@ def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 # Base-to-new
 # ---------------------------------------------------------------------------------------------
-def _base2new_groups(tables: Sequence[Table]) -> dict[tuple[str, int | None], list[Table]]:
-    """(prefix, shots) -> its tables; a table without shots (zero-shot CLIP) joins every group
-    of its prefix, so it is drawn next to the methods it is compared with."""
-    groups: dict[tuple[str, int | None], list[Table]] = defaultdict(list)
+def _base2new_groups(tables: Sequence[Table]) -> dict[tuple[str, str, int | None], list[Table]]:
+    """(table name, prefix, shots) -> its tables; a table without shots (zero-shot CLIP) joins
+    every group of its name and prefix, so it is drawn next to the methods it is compared with."""
+    groups: dict[tuple[str, str, int | None], list[Table]] = defaultdict(list)
     for table in tables:
         if table.shots is not None:
-            groups[(table.prefix, table.shots)].append(table)
+            groups[(table.name, table.prefix, table.shots)].append(table)
     for table in tables:
         if table.shots is None:
-            joined = [key for key in groups if key[0] == table.prefix and key[1] is not None]
-            for key in joined or [(table.prefix, None)]:
+            joined = [key for key in groups if key[:2] == (table.name, table.prefix) and key[2] is not None]
+            for key in joined or [(table.name, table.prefix, None)]:
                 groups[key].append(table)
     return groups
 
 
 def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> list[Path]:
+    """Per (table name, prefix, shots): Base / New / HM bars (``<name>_<K>shots[_<prefix>].png``)."""
     plt = _pyplot()
     paths = []
-    for (prefix, shots), group in sorted(_base2new_groups(tables).items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (name, prefix, shots), group in sorted(_base2new_groups(tables).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         cells = [_cells(t) for t in group]
         datasets = _dataset_order({d for c in cells for d, _ in c})
         labels = [_x_label(d) for d in datasets]
@@ -287,9 +284,9 @@ def plot_base2new(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str)
             ax.set_title(column, fontsize=TITLE_FONT, loc="left")
         detail = "zero-shot" if shots is None else f"{shots} shots"
         detail += f", under {prefix}/" if prefix else ""
-        stem = f"{BASE2NEW}_zeroshot" if shots is None else f"{BASE2NEW}_{shots}shots"
+        stem = f"{name}_zeroshot" if shots is None else f"{name}_{shots}shots"
         title = (
-            _title(BASE2NEW, detail, note),
+            _title(group[0].heading, detail, note),
             f"mean over seeds, error bars {_spread_text(ci95)}; HM of the mean Base and New{_partial_text(partial, 'hatched')}",
         )
         paths.append(_finish(fig, title, _table_labels(group), colours, False, out_dir / _file_name(stem, prefix)))
@@ -310,12 +307,13 @@ def _curves(table: Table) -> dict[str, list[tuple[int, Cell]]]:
 
 
 def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> list[Path]:
+    """Per (table name, prefix): accuracy against shots (``<name>[_<prefix>].png``)."""
     plt = _pyplot()
-    by_prefix: dict[str, list[Table]] = defaultdict(list)
+    by_prefix: dict[tuple[str, str], list[Table]] = defaultdict(list)
     for table in tables:
-        by_prefix[table.prefix].append(table)
+        by_prefix[(table.name, table.prefix)].append(table)
     paths = []
-    for prefix, group in sorted(by_prefix.items()):
+    for (name, prefix), group in sorted(by_prefix.items()):
         # table -> dataset -> [(shots, cell)], in shots order
         curves = [_curves(t) for t in group]
         datasets = _dataset_order({d for c in curves for d in c})
@@ -368,10 +366,10 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
                 ax.set_xlabel("shots per class")
         detail = f"under {prefix}/" if prefix else ""
         title = (
-            _title(FEWSHOT, detail, note),
+            _title(group[0].heading, detail, note),
             f"mean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
         )
-        paths.append(_finish(fig, title, _table_labels(group), colours, True, out_dir / _file_name(FEWSHOT, prefix)))
+        paths.append(_finish(fig, title, _table_labels(group), colours, True, out_dir / _file_name(name, prefix)))
     return paths
 
 
@@ -379,9 +377,10 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
 # Cross-dataset transfer and domain generalisation
 # ---------------------------------------------------------------------------------------------
 def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
-    """One table's rows as bars over the source, the targets and the targets' average."""
+    """One table's rows as bars over the source, the targets and the targets' average (``<name>.png``)."""
     plt = _pyplot()
     bm = benchmarks()
+    source = bm.sources[table.protocol]
     datasets: set[str] = set()
     series, labels = [], []
     for row in table.rows:
@@ -392,20 +391,19 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
         datasets.update(cells)
         series.append(cells)
         labels.append(_legend_label(first.method, first.config, first.prefix, first.settings))
-    targets = _dataset_order(datasets - {bm.xd_source})
-    groups = ([bm.xd_source] if bm.xd_source in datasets else []) + targets
+    targets = _dataset_order(datasets - {source})
+    groups = ([source] if source in datasets else []) + targets
     width = max(MIN_FIGURE_WIDTH, WIDTH_PER_GROUP * len(groups) * max(MIN_BARS_PER_GROUP, len(series)))
     fig, ax = plt.subplots(figsize=(width, TRANSFER_HEIGHT + TITLE_HEIGHT))
     colours = _colours(len(series))
     partial = _grouped_bars(ax, groups, series, colours)
-    separators = [1] if groups[:1] == [bm.xd_source] and len(groups) > 1 else []
+    separators = [1] if groups[:1] == [source] and len(groups) > 1 else []
     _finish_bar_axis(ax, groups, [_x_label(d) for d in groups], "accuracy (%)", separators)
-    source = bm.display_name(bm.xd_source)
     title = (
-        _title(table.kind, f"trained on {source}", note),
+        _title(table.heading, f"trained on {bm.display_name(source)}", note),
         f"mean over seeds, error bars {_spread_text(ci95)}; Average: over the targets{_partial_text(partial, 'hatched')}",
     )
-    return _finish(fig, title, labels, colours, False, out_dir / f"{table.kind}.png")
+    return _finish(fig, title, labels, colours, False, out_dir / f"{table.name}.png")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +480,7 @@ def plot_grid(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) -> 
             ax.set_visible(False)
         for ax in axes[:, 0]:
             ax.set_ylabel("accuracy (%)")
-        detail = f"{KIND_TITLES.get(protocol, protocol).lower()}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
+        detail = f"{group[0].heading.lower()}, {shots} shot{'' if shots == 1 else 's'}" + (f", under {prefix}/" if prefix else "")
         partial = any(c.covers for t in group for row in t.rows for c in row if isinstance(c, Cell))
         subtitle = f"mean over seeds, band {_spread_text(ci95)}" + ("; hollow: an average over fewer datasets" if partial else "")
         title = (f"Grid over {key}, {detail}" + (f" ({note})" if note else ""), subtitle)
@@ -499,7 +497,7 @@ def plot_tables(tables: Sequence[Table], out_dir: Path, ci95: bool = False, note
     """
     out_dir = Path(out_dir)
     paths = plot_grid([t for t in tables if t.kind == GRID], out_dir, ci95, note)
-    paths += plot_base2new([t for t in tables if t.kind == BASE2NEW], out_dir, ci95, note)
-    paths += plot_fewshot([t for t in tables if t.kind == FEWSHOT], out_dir, ci95, note)
-    paths += [plot_transfer(t, out_dir, ci95, note) for t in tables if t.kind in (XD, DG)]
+    paths += plot_base2new([t for t in tables if t.kind == BASE_NEW], out_dir, ci95, note)
+    paths += plot_fewshot([t for t in tables if t.kind == SHOTS_CURVE], out_dir, ci95, note)
+    paths += [plot_transfer(t, out_dir, ci95, note) for t in tables if t.kind == TRANSFER]
     return paths

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +30,6 @@ __all__ = [
     "render_table",
     "render_tables",
     "table_caption",
-    "write_atomic",
 ]
 
 DECIMALS = 2  # as CoOp's parse_test_res.py and the papers' tables
@@ -210,16 +207,3 @@ def render_runs(runs: Sequence[Run], root: Path, fmt: str, keyword: str) -> str:
         writer.writerows([headers, *rows])
         return out.getvalue()
     return render_table(headers, rows, fmt, f"Runs ({len(runs)})", label_columns=4)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ __all__ = [
     "ZERO_SHOT",
     "Config",
     "RunSettings",
+    "caption_keys",
     "config_from_yaml",
     "config_values",
     "is_setting_key",
@@ -36,13 +37,6 @@ SHOTS_KEY = "DATASET.NUM_SHOTS"
 EPOCHS_KEY = "OPTIM.MAX_EPOCH"
 SUBSAMPLE_KEY = "DATASET.SUBSAMPLE_CLASSES"
 TRAINER_KEY = "TRAINER.NAME"
-# The method keys a caption names (TRAINER.<node>.<key>), in caption order: context tokens (text and
-# vision for IVLP/PromptSRC/VPT), prompt depth (MuDPT's and MaPLe's PROMPT_DEPTH, the released MuDPT's
-# DEEP_PROMPT_DEPTH, IVLP's per tower), MuDPT's injection model, KgCoOp's weight W.
-METHOD_KEYS = (
-    "N_CTX", "N_CTX_TEXT", "N_CTX_VISION", "PROMPT_DEPTH", "DEEP_PROMPT_DEPTH", "PROMPT_DEPTH_TEXT", "PROMPT_DEPTH_VISION",
-    "INJECTION", "W",
-)  # fmt: skip
 SHOTS_LABEL, EPOCHS_LABEL = "shots", "epochs"
 ZERO_SHOT = "zero-shot"  # the caption of a method that trains nothing
 SEPARATOR = "/"  # between the differing values of one setting: "N_CTX 2/4"
@@ -52,12 +46,21 @@ _KEPT = frozenset({SHOTS_KEY, EPOCHS_KEY, SUBSAMPLE_KEY, TRAINER_KEY})
 _DUMP_LINE_RE = re.compile(r"^( *)(\w+):(?: (.*))?$")
 
 
-def is_setting_key(key: str) -> bool:
-    """Whether a dotted config key is one that captions use (the others are not kept)."""
+def caption_keys() -> tuple[str, ...]:
+    """The method keys captions name (``TRAINER.<node>.<KEY>``): every method's, in list order
+    (a run of a trainer that is not one of ours is captioned with all of them)."""
+    from trainers import METHODS
+
+    return tuple(dict.fromkeys(key for spec in METHODS.values() for key in spec.caption_keys))
+
+
+def is_setting_key(key: str, method_keys: Sequence[str] | None = None) -> bool:
+    """Whether a dotted config key is one that captions use (the others are not kept);
+    ``method_keys``: :func:`caption_keys`, when the caller has them."""
     if key in _KEPT:
         return True
     parts = key.split(".")
-    return len(parts) == 3 and parts[0] == "TRAINER" and parts[2] in METHOD_KEYS
+    return len(parts) == 3 and parts[0] == "TRAINER" and parts[2] in (caption_keys() if method_keys is None else method_keys)
 
 
 def parse_config_dump(lines: Iterable[str]) -> dict[str, str]:
@@ -67,6 +70,7 @@ def parse_config_dump(lines: Iterable[str]) -> dict[str, str]:
     as text, as printed.
     """
     config: dict[str, str] = {}
+    method_keys = caption_keys()
     path: list[tuple[int, str]] = []  # (indent, key) of the enclosing nodes
     for raw in lines:
         line = raw.rstrip("\r\n")
@@ -82,7 +86,7 @@ def parse_config_dump(lines: Iterable[str]) -> dict[str, str]:
             path.append((indent, key))
             continue
         dotted = ".".join([*(k for _, k in path), key])
-        if is_setting_key(dotted):
+        if is_setting_key(dotted, method_keys):
             config[dotted] = value.strip()
     return config
 
@@ -96,7 +100,7 @@ def _as_dump_text(value: Any) -> str:
 
 def config_values(text: str) -> dict[str, str]:
     """Every key of a ``config.yaml`` text, its value as the yacs dump prints it."""
-    from engine.run_folder import flatten_config
+    from engine.config_compare import flatten_config
 
     loaded = yaml.safe_load(text) or {}
     if not isinstance(loaded, dict):
@@ -106,7 +110,8 @@ def config_values(text: str) -> dict[str, str]:
 
 def config_from_yaml(text: str) -> dict[str, str]:
     """The kept keys of a ``config.yaml`` text."""
-    return {key: value for key, value in config_values(text).items() if is_setting_key(key)}
+    method_keys = caption_keys()
+    return {key: value for key, value in config_values(text).items() if is_setting_key(key, method_keys)}
 
 
 def read_config_yaml(run_dir: Path, every_key: bool = False) -> dict[str, str] | None:
@@ -124,17 +129,18 @@ def read_config_yaml(run_dir: Path, every_key: bool = False) -> dict[str, str] |
         return None
 
 
-def method_info(method: str, config: Config) -> tuple[str, bool]:
-    """(config node, zero-shot?) of a method: from protocols.METHODS when it is one of ours,
-    else the trainer name upper-cased (CoOp's and MaPLe's convention)."""
-    from protocols import method_for
+def method_info(method: str, config: Config) -> tuple[str, bool, tuple[str, ...]]:
+    """(config node, zero-shot?, caption keys) of a method: from its spec when it is one of ours
+    (``trainers.METHODS``), else the trainer name upper-cased (CoOp's and MaPLe's convention) and
+    every method's caption keys."""
+    from trainers import method_for
 
     trainer = config.get(TRAINER_KEY) or method
     try:
         known = method_for(trainer)
-    except KeyError:
-        return trainer.upper(), False
-    return known.node, known.zero_shot
+    except ValueError:
+        return trainer.upper(), False, caption_keys()
+    return known.node, known.zero_shot, known.caption_keys
 
 
 def method_settings(method: str, config: Config, eval_only: bool = False) -> RunSettings:
@@ -143,7 +149,7 @@ def method_settings(method: str, config: Config, eval_only: bool = False) -> Run
     A zero-shot method trains nothing: its shots and epochs mean nothing. An evaluation-only run
     samples no shots (the model it evaluates was trained by another run, which says them).
     """
-    node, zero_shot = method_info(method, config)
+    node, zero_shot, keys = method_info(method, config)
     settings: RunSettings = []
     if zero_shot:
         settings.append((ZERO_SHOT, ""))
@@ -152,7 +158,7 @@ def method_settings(method: str, config: Config, eval_only: bool = False) -> Run
             settings.append((SHOTS_LABEL, config[SHOTS_KEY]))
         if EPOCHS_KEY in config:
             settings.append((EPOCHS_LABEL, config[EPOCHS_KEY]))
-    for key in METHOD_KEYS:
+    for key in keys:
         dotted = f"TRAINER.{node}.{key}"
         if dotted in config:
             settings.append((key, config[dotted]))
@@ -195,8 +201,8 @@ def summarise_settings(per_run: Sequence[RunSettings | None]) -> str:
             continue
         for label, value in settings:
             values.setdefault(label, []).append(value)
-    order = (ZERO_SHOT, SHOTS_LABEL, EPOCHS_LABEL, *METHOD_KEYS)
-    labels = sorted(values, key=lambda label: order.index(label) if label in order else len(order))
+    first = (ZERO_SHOT, SHOTS_LABEL, EPOCHS_LABEL)  # then the method's keys, in its caption order
+    labels = sorted(values, key=lambda label: first.index(label) if label in first else len(first))
     parts = [_show(label, _sort_values(values[label])) for label in labels]
     if unread:
         parts.append(f"settings of {unread} run{'s' if unread > 1 else ''} unread")

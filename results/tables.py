@@ -1,12 +1,17 @@
 """Averaging runs over seeds and laying the numbers out as the papers' tables.
 
-- base-to-new generalisation: one table per (method, config, shots): Base, New and their harmonic
-  mean HM per dataset (HM of the seed-averaged Base and New, as CoCoOp and MaPLe report it), and
-  the average over the datasets that have both;
-- zero-shot CLIP on all classes (CoOp's zero-shot layout): one table per (method, config);
-- cross-dataset transfer and domain generalisation: one row per (method, config, shots), columns
-  the source, the targets present and the average over a row's targets;
-- few-shot learning: one table per (method, config): datasets x shots, and the average;
+Each protocol says how its results are tabled (its :class:`~protocols.definitions.TableSpec`
+kinds); the tables dispatch on the kind, for every registered protocol:
+
+- base/new (base-to-new generalisation): one table per (method, config, shots): Base, New and
+  their harmonic mean HM per dataset (HM of the seed-averaged Base and New, as CoCoOp and MaPLe
+  report it), and the average over the datasets that have both;
+- transfer (cross-dataset transfer and domain generalisation): one row per (method, config,
+  shots), columns the source, the targets of the table's dataset role present and the average
+  over a row's targets;
+- shots curve (few-shot learning): one table per (method, config): datasets x shots, and the average;
+- accuracy (zero-shot CLIP on all classes, CoOp's zero-shot layout): one table per (method,
+  config), a row per dataset;
 - anything else: one row per run group (its path).
 
 Each (method, config, dataset, shots, seed) counts once in a cell: when two run folders measure the
@@ -21,8 +26,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from protocols.definitions import ACCURACY, BASE_NEW, PROTOCOLS, SHOTS_CURVE, TRANSFER, Protocol, TableSpec
+
 from .benchmarks import benchmarks
-from .layouts import BASE, BASE2NEW, FEWSHOT, NEW, OTHER, XD, ZEROSHOT, Run, RunKey
+from .layouts import BASE, NEW, OTHER, ZEROSHOT, Run, RunKey
 from .logs import DEFAULT_KEYWORD
 from .settings import (
     SHOTS_LABEL,
@@ -34,7 +41,7 @@ from .settings import (
 
 __all__ = [
     "AVERAGE",
-    "DG",
+    "ZEROSHOT_TABLE",
     "Cell",
     "Repeat",
     "Results",
@@ -50,8 +57,9 @@ __all__ = [
     "spread_name",
 ]
 
-DG = "dg"  # the domain-generalisation table (its runs are in the xd protocol)
 AVERAGE = "average"
+# CoOp's zero-shot runs on all classes (results.layouts.ZEROSHOT) are tabled by dataset.
+ZEROSHOT_TABLE = TableSpec(ACCURACY, "Zero-shot, all classes")
 BASE_COLUMN, NEW_COLUMN, HM_COLUMN = "Base", "New", "HM"
 CONFIDENCE = 0.95  # of --ci95
 
@@ -177,7 +185,8 @@ class Cell:
 
 @dataclass
 class Table:
-    """A titled table; ``kind`` (base2new, zeroshot, xd, dg, fewshot, other) and the identity
+    """A titled table; ``kind`` (a table kind of :mod:`protocols.definitions`, or other, grid),
+    ``name`` (the table's name in figure files: base2new, xd, dg, fewshot, ...) and the identity
     fields tell plots which tables belong together."""
 
     title: str
@@ -185,12 +194,14 @@ class Table:
     rows: list[list] = field(default_factory=list)  # each item a str label, a Cell or None
     label_columns: int = 1  # leading columns that hold labels (left-aligned), not numbers
     kind: str = OTHER
+    name: str = OTHER
+    heading: str = ""  # what the table is ("Base-to-new generalisation"): the title of its figure
     settings: str = ""  # the effective settings of the table's runs (its caption)
     prefix: str = ""
     method: str = ""
     config: str = ""
     shots: int | None = None
-    protocol: str = ""  # of a grid table (its runs' protocol)
+    protocol: str = ""  # its runs' protocol
     dataset: str = ""  # of a grid table: a dataset config name or "average"
     grid_key: str = ""  # of a grid table: the swept key of its x axis
 
@@ -252,29 +263,34 @@ def _settings_text(results: Results, keys: Iterable[RunKey]) -> str:
     return text
 
 
-def base2new_tables(results: Results) -> list[Table]:
-    """One table per (prefix, method, config, shots): Base, New and HM per dataset, and their average."""
+def base2new_tables(results: Results, protocol: str, spec: TableSpec) -> list[Table]:
+    """One table per (prefix, method, config, shots) of ``protocol``: Base, New and HM per
+    dataset, and their average."""
     settings: dict[Setting, dict[str, dict[str, RunKey]]] = defaultdict(lambda: defaultdict(dict))
     for key in results.stats:
-        if key.protocol == BASE2NEW:
+        if key.protocol == protocol:
             settings[(key.prefix, key.method, key.config, key.shots)][key.dataset][key.role] = key
-    return [_base2new_table(s, settings[s], results) for s in sorted(settings, key=_setting_order)]
+    return [_base2new_table(s, settings[s], results, protocol, spec) for s in sorted(settings, key=_setting_order)]
 
 
-def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]], results: Results) -> Table:
+def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]], results: Results, protocol: str, spec: TableSpec) -> Table:
     prefix, method, config, shots = setting
     bm = benchmarks()
     text = _settings_text(results, [k for roles in per_dataset.values() for k in roles.values()])
-    where = dict(protocol=BASE2NEW, method=method, config=config, shots=shots, prefix=prefix, settings=text)
+    name = spec.name or protocol
+    where = dict(protocol=name, method=method, config=config, shots=shots, prefix=prefix, settings=text)
     table = Table(
-        f"Base-to-new generalisation: {method}, {config_label(config, prefix)}",
+        f"{spec.title}: {method}, {config_label(config, prefix)}",
         ["Dataset", BASE_COLUMN, NEW_COLUMN, HM_COLUMN],
-        kind=BASE2NEW,
+        kind=spec.kind,
+        name=name,
+        heading=spec.title,
         settings=text,
         prefix=prefix,
         method=method,
         config=config,
         shots=shots,
+        protocol=protocol,
     )
     both: dict[str, tuple[float, float]] = {}  # dataset -> (base, new) of the datasets that have both
     for dataset in sorted(per_dataset, key=bm.sort_key):
@@ -285,42 +301,44 @@ def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]],
             both[dataset] = (base.mean, new.mean)
         table.rows.append([bm.display_name(dataset), *base2new_cells(base, new, dataset, **where)])
     if both:
-        complete = set(both) >= set(bm.base2new)
+        all_datasets = bm.datasets.get(protocol, ())
+        complete = set(both) >= set(all_datasets)
         label = "Average" if complete else f"Average ({_plural(len(both), 'dataset')})"
-        covers = "" if complete else _covers(both, bm.base2new)
+        covers = "" if complete else _covers(both, all_datasets)
         table.rows.append([label, *base2new_average_cells(list(both.values()), covers, **where)])
     return table
 
 
-def transfer_tables(results: Results, keyword: str) -> list[Table]:
-    """Cross-dataset and domain-generalisation tables: one row per (prefix, method, config, shots)."""
-    from protocols import PROTOCOLS
-
+def transfer_tables(results: Results, protocol: Protocol, keyword: str) -> list[Table]:
+    """The transfer tables of ``protocol`` (cross-dataset transfer and domain generalisation): one
+    per transfer :class:`~protocols.definitions.TableSpec`, a row per (prefix, method, config,
+    shots). A target of another table's role is left to that table; the first table takes every
+    other target and the settings with only their source result."""
     bm = benchmarks()
+    specs = [spec for spec in protocol.tables if spec.kind == TRANSFER]
+    source = bm.sources[protocol.name]
     settings: dict[Setting, dict[str, RunKey]] = defaultdict(dict)
     for key in results.stats:
-        if key.protocol == XD:
+        if key.protocol == protocol.name:
             settings[(key.prefix, key.method, key.config, key.shots)][key.dataset] = key
-    dg = set(bm.dg_targets)
+    others = {spec.targets: set(bm.roles[spec.targets]) for spec in specs[1:]}
+    elsewhere = set().union(*others.values())
 
-    def xd_targets(per_dataset: dict[str, RunKey]) -> set[str]:
-        return set(per_dataset) - {bm.xd_source} - dg
+    def first_targets(per_dataset: dict[str, RunKey]) -> set[str]:
+        return set(per_dataset) - {source} - elsewhere
 
-    # A setting with only its source result is shown in the cross-dataset table.
-    xd_rows = {s: d for s, d in settings.items() if xd_targets(d) or not set(d) & dg}
-    dg_rows = {s: d for s, d in settings.items() if set(d) & dg}
-    protocol_shots = PROTOCOLS[XD].shots
     tables = []
-    if xd_rows:
-        targets = sorted(set().union(*map(xd_targets, xd_rows.values())), key=bm.sort_key)
-        title = f"Cross-dataset transfer from {bm.display_name(bm.xd_source)}"
-        headers = [bm.display_name(ds) for ds in targets]
-        tables.append(_transfer_table(title, xd_rows, targets, headers, bm.xd_targets, keyword, XD, results, protocol_shots))
-    if dg_rows:
-        targets = [ds for ds in bm.dg_targets if any(ds in d for d in dg_rows.values())]
-        title = f"Domain generalisation from {bm.display_name(bm.xd_source)}"
-        headers = [bm.dg_header(ds) for ds in targets]
-        tables.append(_transfer_table(title, dg_rows, targets, headers, bm.dg_targets, keyword, DG, results, protocol_shots))
+    for i, spec in enumerate(specs):
+        if i == 0:
+            rows = {s: d for s, d in settings.items() if first_targets(d) or not set(d) & elsewhere}
+            targets = sorted(set().union(*map(first_targets, rows.values())), key=bm.sort_key)
+        else:
+            rows = {s: d for s, d in settings.items() if set(d) & others[spec.targets]}
+            targets = [ds for ds in bm.roles[spec.targets] if any(ds in d for d in rows.values())]
+        if rows:
+            title = f"{spec.title} from {bm.display_name(source)}"
+            headers = [bm.target_header(ds, source) for ds in targets]
+            tables.append(_transfer_table(title, rows, targets, headers, source, bm.roles[spec.targets], keyword, spec, protocol, results))
     return tables
 
 
@@ -329,27 +347,29 @@ def _transfer_table(
     rows: dict[Setting, dict[str, RunKey]],
     targets: Sequence[str],
     target_headers: Sequence[str],
+    source: str,
     all_targets: Sequence[str],
     keyword: str,
-    kind: str,
+    spec: TableSpec,
+    protocol: Protocol,
     results: Results,
-    protocol_shots: Sequence[int],
 ) -> Table:
     """Columns: the source, the targets present, the average over a row's targets; the labels
     Method, Config, Shots (when not the protocol's) and the row's effective Settings."""
     bm = benchmarks()
-    show_shots = any(shots not in protocol_shots for _, _, _, shots in rows)
+    show_shots = any(shots not in protocol.shots for _, _, _, shots in rows)
     labels = ["Method", "Config"] + (["Shots"] if show_shots else []) + ["Settings"]
-    columns = [bm.display_name(bm.xd_source), *target_headers, "Average"]
-    table = Table(title, labels + columns, label_columns=len(labels), kind=kind)
+    columns = [bm.display_name(source), *target_headers, "Average"]
+    name = spec.name or protocol.name
+    table = Table(title, labels + columns, label_columns=len(labels), kind=spec.kind, name=name, heading=spec.title, protocol=protocol.name)
     for setting in sorted(rows, key=_setting_order):
         prefix, method, config, shots = setting
         per_dataset = rows[setting]
         text = _settings_text(results, per_dataset.values())
-        where = dict(protocol=kind, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text)
+        where = dict(protocol=name, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text)
         row: list = [method, config_label(config, prefix)] + ([str(shots)] if show_shots else []) + [text]
         stats = {ds: results.stats[key] for ds, key in per_dataset.items()}
-        row += [stat_cell(stats.get(ds), dataset=ds, **where) for ds in [bm.xd_source, *targets]]
+        row += [stat_cell(stats.get(ds), dataset=ds, **where) for ds in [source, *targets]]
         present = [ds for ds in targets if ds in stats]
         covers = "" if set(present) >= set(all_targets) else _covers(present, all_targets)
         mean = _mean([stats[ds].mean for ds in present]) if present else None
@@ -359,68 +379,79 @@ def _transfer_table(
     return table
 
 
-def fewshot_tables(results: Results, keyword: str) -> list[Table]:
-    """One table per (prefix, method, config): datasets x shots, plus the average over datasets."""
+def fewshot_tables(results: Results, protocol: str, spec: TableSpec, keyword: str) -> list[Table]:
+    """One table per (prefix, method, config) of ``protocol``: datasets x shots, plus the average
+    over datasets."""
     settings: dict[tuple[str, str, str], dict[str, dict[int, RunKey]]] = defaultdict(lambda: defaultdict(dict))
     for key in results.stats:
-        if key.protocol == FEWSHOT and key.shots is not None:
+        if key.protocol == protocol and key.shots is not None:
             settings[(key.prefix, key.method, key.config)][key.dataset][key.shots] = key
-    return [_fewshot_table(s, settings[s], results, keyword) for s in sorted(settings)]
+    return [_fewshot_table(s, settings[s], results, protocol, spec, keyword) for s in sorted(settings)]
 
 
 def _fewshot_table(
-    setting: tuple[str, str, str], per_dataset: dict[str, dict[int, RunKey]], results: Results, keyword: str
+    setting: tuple[str, str, str], per_dataset: dict[str, dict[int, RunKey]], results: Results, protocol: str, spec: TableSpec, keyword: str
 ) -> Table:
     prefix, method, config = setting
     bm = benchmarks()
     text = _settings_text(results, [k for d in per_dataset.values() for k in d.values()])
     shots_list = sorted({shots for d in per_dataset.values() for shots in d})
+    name = spec.name or protocol
     table = Table(
-        f"Few-shot learning: {method}, {config_label(config, prefix)}",
+        f"{spec.title}: {method}, {config_label(config, prefix)}",
         ["Dataset", *[_plural(k, "shot") for k in shots_list]],
-        kind=FEWSHOT,
+        kind=spec.kind,
+        name=name,
+        heading=spec.title,
         settings=text,
         prefix=prefix,
         method=method,
         config=config,
+        protocol=protocol,
     )
-    where = dict(protocol=FEWSHOT, method=method, config=config, column=keyword, prefix=prefix, settings=text)
+    where = dict(protocol=name, method=method, config=config, column=keyword, prefix=prefix, settings=text)
     for dataset in sorted(per_dataset, key=bm.sort_key):
         keys = per_dataset[dataset]
         cells = [stat_cell(results.stats[keys[k]] if k in keys else None, shots=k, dataset=dataset, **where) for k in shots_list]
         table.rows.append([bm.display_name(dataset), *cells])
     average: list = ["Average"]
+    all_datasets = bm.datasets.get(protocol, ())
     for shots in shots_list:
         present = {ds: results.stats[d[shots]].mean for ds, d in per_dataset.items() if shots in d}
-        complete = set(present) >= set(bm.fewshot)
+        complete = set(present) >= set(all_datasets)
         note = "" if complete else f"({_plural(len(present), 'dataset')})"
-        covers = "" if complete else _covers(present, bm.fewshot)
+        covers = "" if complete else _covers(present, all_datasets)
         average.append(Cell(shots=shots, dataset=AVERAGE, mean=_mean(list(present.values())), note=note, covers=covers, **where))
     table.rows.append(average)
     return table
 
 
-def zeroshot_tables(results: Results, keyword: str) -> list[Table]:
-    """Zero-shot runs on all classes: one table per (prefix, method, config), a row per dataset."""
+def accuracy_tables(results: Results, protocol: str, spec: TableSpec, keyword: str) -> list[Table]:
+    """Per-dataset accuracy of ``protocol``'s runs (CoOp's zero-shot runs on all classes): one
+    table per (prefix, method, config), a row per dataset."""
     settings: dict[tuple[str, str, str], dict[str, RunKey]] = defaultdict(dict)
     for key in results.stats:
-        if key.protocol == ZEROSHOT:
+        if key.protocol == protocol:
             settings[(key.prefix, key.method, key.config)][key.dataset] = key
     bm = benchmarks()
+    name = spec.name or protocol
     tables = []
     for prefix, method, config in sorted(settings):
         per_dataset = settings[(prefix, method, config)]
         text = _settings_text(results, per_dataset.values())
         table = Table(
-            f"Zero-shot, all classes: {method}, {config_label(config, prefix)}",
+            f"{spec.title}: {method}, {config_label(config, prefix)}",
             ["Dataset", keyword],
-            kind=ZEROSHOT,
+            kind=spec.kind,
+            name=name,
+            heading=spec.title,
             settings=text,
             prefix=prefix,
             method=method,
             config=config,
+            protocol=protocol,
         )
-        where = dict(protocol=ZEROSHOT, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text)
+        where = dict(protocol=name, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text)
         for dataset in sorted(per_dataset, key=bm.sort_key):
             table.rows.append([bm.display_name(dataset), stat_cell(results.stats[per_dataset[dataset]], dataset=dataset, **where)])
         if len(per_dataset) > 1:
@@ -435,23 +466,33 @@ def other_table(results: Results, keyword: str) -> list[Table]:
     keys = sorted((key for key in results.stats if key.protocol == OTHER), key=lambda key: key.config)
     if not keys:
         return []
-    table = Table("Other runs (grouped by path)", ["Run group", keyword], kind=OTHER)
+    table = Table("Other runs (grouped by path)", ["Run group", keyword], kind=OTHER, name=OTHER)
     for key in keys:
         where = dict(protocol=OTHER, method="", config=key.config, shots=None, dataset="", column=keyword)
         table.rows.append([key.config, stat_cell(results.stats[key], **where)])
     return [table]
 
 
-def build_tables(results: Results, keyword: str = DEFAULT_KEYWORD) -> list[Table]:
-    """All tables, in the order base-to-new, cross-dataset, DG, few-shot, zero-shot, other."""
-    return [
-        *base2new_tables(results),
-        *transfer_tables(results, keyword),
-        *fewshot_tables(results, keyword),
-        *zeroshot_tables(results, keyword),
-        *other_table(results, keyword),
-    ]
+def tabled_protocols() -> list[tuple[str, tuple[TableSpec, ...]]]:
+    """(protocol name, its tables) of every protocol whose runs are tabled: the registered
+    protocols, and CoOp's zero-shot runs on all classes."""
+    return [*((p.name, p.tables) for p in PROTOCOLS.values()), (ZEROSHOT, (ZEROSHOT_TABLE,))]
 
+
+def build_tables(results: Results, keyword: str = DEFAULT_KEYWORD) -> list[Table]:
+    """All tables, by kind in the order base/new, transfer, shots curve, accuracy (each kind in
+    the order the protocols are registered), then other runs."""
+    tables: list[Table] = []
+    for name, specs in tabled_protocols():
+        tables += [t for spec in specs if spec.kind == BASE_NEW for t in base2new_tables(results, name, spec)]
+    for name, specs in tabled_protocols():
+        if any(spec.kind == TRANSFER for spec in specs):
+            tables += transfer_tables(results, PROTOCOLS[name], keyword)
+    for name, specs in tabled_protocols():
+        tables += [t for spec in specs if spec.kind == SHOTS_CURVE for t in fewshot_tables(results, name, spec, keyword)]
+    for name, specs in tabled_protocols():
+        tables += [t for spec in specs if spec.kind == ACCURACY for t in accuracy_tables(results, name, spec, keyword)]
+    return [*tables, *other_table(results, keyword)]
 
 
 # =============================================================================================
@@ -488,7 +529,8 @@ def cost_cells(records: Sequence[Mapping[str, Any]], **where: Any) -> list[Cell 
 
 def _row_keys(cells: Sequence[Cell], results: Results) -> list[RunKey]:
     """The keys whose runs a row's cells average (an average cell: every dataset of its setting)."""
-    wanted = {(XD if c.protocol == DG else c.protocol, c.prefix, c.method, c.config, c.dataset, c.shots) for c in cells}
+    protocol_of = {spec.name or name: name for name, specs in tabled_protocols() for spec in specs}  # a table's name -> its protocol
+    wanted = {(protocol_of.get(c.protocol, c.protocol), c.prefix, c.method, c.config, c.dataset, c.shots) for c in cells}
     keys = []
     for key in results.stats:
         for protocol, prefix, method, config, dataset, shots in wanted:

@@ -57,7 +57,7 @@ def write_run(
 
 
 def _config(trainer: str, n_ctx: int | None, epochs: int | None, shots: int, subsample: str) -> dict[str, object]:
-    from protocols import method_for
+    from trainers import method_for
 
     config: dict[str, object] = {"DATASET.NUM_SHOTS": shots, "DATASET.SUBSAMPLE_CLASSES": subsample, "TRAINER.NAME": trainer}
     if epochs is not None:
@@ -72,10 +72,10 @@ def _accuracy(rng: random.Random, level: float) -> float:
 
 
 def make_example_runs(output: Path, datasets: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS) -> Path:
-    """Synthetic runs of every protocol in our layout (protocols.definitions.run_dir) under ``output``;
+    """Synthetic runs of every protocol in our layout (protocols.definitions.RunPath) under ``output``;
     ``datasets`` (config names) limits the datasets (default: all of each protocol)."""
     from protocols import PROTOCOLS
-    from protocols.definitions import run_dir
+    from protocols.definitions import RunPath
 
     from results.benchmarks import benchmarks
 
@@ -86,10 +86,10 @@ def make_example_runs(output: Path, datasets: Sequence[str] | None = None, seeds
     b2n = PROTOCOLS["base2new"]
     train_b2n, test_b2n = b2n.steps
     for trainer, config, n_ctx, epochs, offset in METHODS:
-        for dataset in [d for d in bm.base2new if d in keep]:
+        for dataset in [d for d in bm.datasets["base2new"] if d in keep]:
             for seed in seeds:
                 for step, gap in ((train_b2n, 0.0), (test_b2n, NEW_GAP - offset)):
-                    path = Path(run_dir(str(output), b2n.name, step.folder, dataset, PROTOCOL_SHOTS, trainer, config, seed))
+                    path = Path(str(RunPath(str(output), b2n.name, step.folder, dataset, PROTOCOL_SHOTS, trainer, config, seed)))
                     cfg = _config(trainer, n_ctx, epochs, PROTOCOL_SHOTS, step.subsample)
                     eval_only = step.evaluates is not None or epochs is None
                     write_run(path, _accuracy(rng, level[dataset] + offset - gap), trainer, eval_only=eval_only, config=cfg, seed=seed)
@@ -99,7 +99,7 @@ def make_example_runs(output: Path, datasets: Sequence[str] | None = None, seeds
         for seed in seeds:
             for step in (train_xd, test_xd):
                 for spec in [s for s in xd.datasets(step) if s.config in keep]:
-                    path = Path(run_dir(str(output), xd.name, step.folder, spec.config, PROTOCOL_SHOTS, trainer, config, seed))
+                    path = Path(str(RunPath(str(output), xd.name, step.folder, spec.config, PROTOCOL_SHOTS, trainer, config, seed)))
                     cfg = _config(trainer, n_ctx, epochs, PROTOCOL_SHOTS, step.subsample)
                     acc = _accuracy(rng, level[spec.config] + offset / 2 - (0 if step is train_xd else NEW_GAP))
                     write_run(path, acc, trainer, eval_only=step is test_xd, config=cfg, seed=seed)
@@ -108,11 +108,11 @@ def make_example_runs(output: Path, datasets: Sequence[str] | None = None, seeds
     for trainer, config, n_ctx, epochs, offset in METHODS:
         if trainer not in FEWSHOT_METHODS:
             continue
-        for dataset in [d for d in bm.fewshot if d in keep]:
+        for dataset in [d for d in bm.datasets["fewshot"] if d in keep]:
             for shots in FEWSHOT_SHOTS:
                 gain = SHOT_GAIN * (shots.bit_length() - 1)
                 for seed in seeds:
-                    path = Path(run_dir(str(output), fewshot.name, step.folder, dataset, shots, trainer, config, seed))
+                    path = Path(str(RunPath(str(output), fewshot.name, step.folder, dataset, shots, trainer, config, seed)))
                     acc = _accuracy(rng, level[dataset] - 4 * SHOT_GAIN + gain + offset)
                     write_run(path, acc, trainer, eval_only=False, config=_config(trainer, n_ctx, epochs, shots, "all"), seed=seed)
     return output
@@ -140,7 +140,7 @@ def make_grid_runs(output: Path, depths: Sequence[int], n_ctxs: Sequence[int], d
     """Base-to-new runs of a MuDPT grid in our layout, folders named as protocols.plan names them;
     training runs record a cost (params = 1000 * depth * N_CTX, ms/iter = 10 * depth + seed)."""
     from protocols import PROTOCOLS
-    from protocols.definitions import run_dir
+    from protocols.definitions import RunPath
 
     trainer, recipe, recipe_depth, recipe_n_ctx = GRID_RECIPE
     b2n = PROTOCOLS["base2new"]
@@ -151,7 +151,7 @@ def make_grid_runs(output: Path, depths: Sequence[int], n_ctxs: Sequence[int], d
                 folder = recipe + (f"+{tag}" if tag else "")
                 for seed in seeds:
                     for step in b2n.steps:
-                        path = Path(run_dir(str(output), b2n.name, step.folder, dataset, PROTOCOL_SHOTS, trainer, folder, seed))
+                        path = Path(str(RunPath(str(output), b2n.name, step.folder, dataset, PROTOCOL_SHOTS, trainer, folder, seed)))
                         config = _config(trainer, n_ctx, 10, PROTOCOL_SHOTS, step.subsample)
                         config.update({"TRAINER.MUDPT.PROMPT_DEPTH": depth, "SEED": seed, "OUTPUT_DIR": str(path)})
                         acc = grid_accuracy(depth, n_ctx, seed, step.evaluates is not None)

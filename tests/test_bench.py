@@ -58,15 +58,14 @@ def _read(path) -> list[dict]:
 
 def _learner_numel(method: str) -> int:
     """Parameters of the learner built independently of the bench, from the same config."""
-    import train
+    from runconfig import build_config
     from trainers.clip_loader import build_tiny_clip, freeze
+    from trainers.factory import create_model
 
-    from trainers.base import build_model
-
-    cfg = train.setup_cfg(train.build_parser().parse_args(
-        ["--trainer", method, "--config-file", str(bench.REPO / bench.METHOD_CONFIGS[method]), "INPUT.SIZE", "(32, 32)"]))
+    cfg = build_config(trainer=method, config_file=str(bench.REPO / bench.bench_methods()[method]),
+                       dataset_config_file=str(bench.REPO / bench.DATASET_CONFIG), opts=["INPUT.SIZE", "(32, 32)"])  # fmt: skip
     names = bench.load_classnames(N_CLS)[0]
-    model = build_model(cfg, names, freeze(build_tiny_clip(**bench.SIZES["tiny"])))
+    model = create_model(cfg, names, freeze(build_tiny_clip(**bench.SIZES["tiny"])))
     return sum(p.numel() for p in model.learner.parameters())
 
 

@@ -35,6 +35,8 @@ def new_benchmark():
 
     TinyBirds.spec, TinyBirds.dataset_dir = spec, spec.folder
     DATASET_REGISTRY.register(TinyBirds)
+    config = REPO / "configs" / "datasets" / f"{spec.config}.yaml"  # the benchmark's other file
+    config.write_text(f"DATASET:\n  NAME: {spec.name}\n")
     from results.benchmarks import benchmarks
 
     benchmarks.cache_clear()  # the tables read the facts once
@@ -43,6 +45,7 @@ def new_benchmark():
     finally:
         del SPECS[spec.name]
         DATASET_REGISTRY._obj_map.pop(spec.name, None)
+        config.unlink()
         benchmarks.cache_clear()
 
 
@@ -66,8 +69,8 @@ def test_a_new_benchmark_reaches_every_list(new_benchmark, tmp_path, capsys, mon
     from results.benchmarks import benchmarks
 
     tables = benchmarks()
-    assert tables.base2new[-1] == "tiny_birds" and tables.display_name("tiny_birds") == "Tiny-Birds"
-    assert tables.sort_key("tiny_birds") > tables.sort_key("ucf101") and "tiny_birds" in tables.xd_targets
+    assert tables.datasets["base2new"][-1] == "tiny_birds" and tables.display_name("tiny_birds") == "Tiny-Birds"
+    assert tables.sort_key("tiny_birds") > tables.sort_key("ucf101") and "tiny_birds" in tables.roles["xd_target"]
 
 
 # Modules that hold the facts of the benchmarks or act on them one by one: the readers, the synthetic
@@ -83,7 +86,7 @@ def _benchmark_words() -> dict[str, set[str]]:
 
 # A method's recipe that differs by dataset names those datasets: allowed where listed here, and only
 # those names (any other list in the file is still caught).
-RECIPE_FACTS = {"protocols/methods.py": {"ImageNet", "Caltech101", "OxfordPets", "Food101", "UCF101", "SUN397"}}
+RECIPE_FACTS = {"trainers/promptsrc.py": {"ImageNet", "Caltech101", "OxfordPets", "Food101", "UCF101", "SUN397"}}
 
 
 def test_no_other_module_lists_benchmarks_by_hand():

@@ -464,7 +464,7 @@ def test_build_trainer_unknown_name(tmp_path):
 
 
 def test_config_differences_ignore_non_result_keys_and_keys_of_older_versions():
-    from engine.run_folder import config_differences, describe_differences
+    from engine.config_compare import config_differences, describe_differences
 
     old = "OPTIM:\n  LR: 0.002\nTRAIN:\n  PRINT_FREQ: 5\nOUTPUT_DIR: a\n"
     new = "OPTIM:\n  LR: 0.5\nTRAIN:\n  PRINT_FREQ: 1\nOUTPUT_DIR: b\nDATASET:\n  SPLIT_FILE: ''\n  NUM_SHOTS: 4\n"

@@ -616,16 +616,18 @@ def test_checkpoints_with_the_former_fusion_names_load(asym_clip, injection):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
-def test_the_factory_checks_the_config_once(asym_clip, monkeypatch):
+def test_the_config_is_checked_once_where_it_is_built(asym_clip, monkeypatch):
     import trainers.mudpt as mudpt
-    from trainers.base import build_model as factory
+    from runconfig import build_config
+    from trainers.factory import create_model
 
     calls = []
     real = mudpt.check_config
     monkeypatch.setattr(mudpt, "check_config", lambda c, *a: (calls.append(1), real(c, *a)))
-    cfg = make_cfg()
-    cfg.TRAINER.NAME, cfg.INPUT.SIZE = "MuDPT", (32, 32)
-    factory(cfg, NAMES, asym_clip)
+    opts = ["INPUT.SIZE", "(32, 32)", "DATASET.NAME", "DescribableTextures"]
+    for key, value in {"PROMPT_DEPTH": BLOCKS, **INJ}.items():
+        opts += [f"TRAINER.MUDPT.{key}", str(value)]
+    cfg = build_config(trainer="MuDPT", opts=opts)
     assert len(calls) == 1
-    factory(cfg, NAMES, asym_clip, checked=True)  # a trainer's constructor already ran check_cfg
+    create_model(cfg, NAMES, asym_clip)  # the factory (and the learner's builder) take the checked config
     assert len(calls) == 1

@@ -404,7 +404,7 @@ def test_sweep_and_parse_results_on_an_image_folder(tmp_path, tiny_clip_file, ca
 
 
 def test_evaluating_on_another_folder_is_another_dataset(tmp_path):
-    import train
+    from runconfig import check_same_split
     from engine.seam import DataError
 
     model = tmp_path / "model"
@@ -412,9 +412,9 @@ def test_evaluating_on_another_folder_is_another_dataset(tmp_path):
     (model / "config.yaml").write_text("DATASET:\n  NAME: ImageFolder\n  FOLDER: my_pets\n")
     (model / "run.json").write_text(json.dumps({"inputs": {"data.split": {"path": "my_pets/s.json", "sha256": "a" * 64}}}))
     current = {"data.split": {"path": "b/s.json", "sha256": "b" * 64}}
-    train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "b"), current)  # another folder: no comparison
+    check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "b"), current)  # another folder: no comparison
     with pytest.raises(DataError, match="On another split"):  # the same folder (spelt otherwise), another split
-        train.check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "./my_pets/"), current)
+        check_same_split(str(model), make_cfg(tmp_path, "ImageFolder", "./my_pets/"), current)
 
 
 def test_sweep_folder_overrides_one_spelling_grid_and_no_mix_with_benchmarks(tmp_path, capsys, monkeypatch):

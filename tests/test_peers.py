@@ -13,14 +13,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import train
 import trainers
 from engine.seam import get_cfg_default
-from trainers.base import build_model
+from runconfig import build_config
+from trainers.factory import create_model
 from trainers.clip_loader import build_tiny_clip, clip, freeze
 from trainers.promptsrc import IMAGENET_TEMPLATES, GaussianPromptAggregation, gpa_weights
 
 REPO = Path(__file__).resolve().parents[1]
+DTD = str(REPO / "configs" / "datasets" / "dtd.yaml")
 NAMES = ["dog", "golden retriever", "cat", "sea lion"]
 # Text and image widths differ (and differ from the 32-d embedding) so that a swapped width fails.
 ASYM_CLIP = dict(
@@ -48,7 +49,7 @@ def make_cfg(trainer: str, fused: bool = True, **keys):
 
 def build(clip_model, trainer: str, fused: bool = True, template: str = "a photo of a {}.", **keys):
     torch.manual_seed(0)
-    model = build_model(make_cfg(trainer, fused, **keys), NAMES, clip_model, template=template)
+    model = create_model(make_cfg(trainer, fused, **keys), NAMES, clip_model, template=template)
     with torch.no_grad():  # move every learned tensor away from its init, so that each one matters
         for _, p in model.learner.trainable_parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -137,7 +138,7 @@ def test_maple_equals_the_official_forward(clip_model, fused):
 
 def test_maple_tensors_names_and_initialisation(clip_model):
     torch.manual_seed(0)
-    model = build_model(make_cfg("MaPLe", N_CTX=2, PROMPT_DEPTH=3), NAMES, clip_model)
+    model = create_model(make_cfg("MaPLe", N_CTX=2, PROMPT_DEPTH=3), NAMES, clip_model)
     lr = model.learner
     assert [n for n, _ in lr.trainable_parameters()] == [
         "ctx", "proj.weight", "proj.bias", "compound_prompts_text.0", "compound_prompts_text.1",
@@ -177,7 +178,7 @@ def test_ivlp_equals_the_official_forward(clip_model, fused):
 
 def test_ivlp_text_only_and_draw_order(clip_model):
     torch.manual_seed(0)
-    model = build_model(make_cfg("IVLP", N_CTX_TEXT=4, N_CTX_VISION=0, PROMPT_DEPTH_TEXT=3, PROMPT_DEPTH_VISION=0, CTX_INIT=""), NAMES, clip_model)
+    model = create_model(make_cfg("IVLP", N_CTX_TEXT=4, N_CTX_VISION=0, PROMPT_DEPTH_TEXT=3, PROMPT_DEPTH_VISION=0, CTX_INIT=""), NAMES, clip_model)
     assert [n for n, _ in model.learner.trainable_parameters()] == ["ctx", "deep_prompts"]
     assert model.learner.prompts.prompt_texts[0] == "X X X X dog."
     # Text deep prompts, then the random context; each block's prompt drawn on its own.
@@ -228,17 +229,16 @@ def test_kgcoop_loss_equals_the_official_one(clip_model, fused):
 def test_official_kgcoop_yaml_and_options_train_with_our_train_py(tmp_path):
     official = tmp_path / "vit_b16_ep100_ctxv1.yaml"  # the official file's TRAINER node, as written there
     official.write_text("OPTIM:\n  MAX_EPOCH: 100\nTRAINER:\n  COOP:\n    CTX_INIT: True\n    N_CTX: 16\n")
-    args = train.build_parser().parse_args(["--trainer", "KgCoOp", "--config-file", str(official), "TRAINER.COOP.W", "8.0"])
-    cfg = train.setup_cfg(args)
+    cfg = build_config(trainer="KgCoOp", config_file=str(official), dataset_config_file=DTD, opts=["TRAINER.COOP.W", "8.0"])
     c = cfg.TRAINER.KGCOOP
     assert (c.CTX_INIT, c.N_CTX, c.W) == ("a photo of a", 16, 8.0)
     assert (cfg.TRAINER.COOP.CTX_INIT, cfg.TRAINER.COOP.N_CTX) == ("", 16)  # CoOp's own node untouched
-    cfg = train.setup_cfg(train.build_parser().parse_args(["--trainer", "KgCoOp", "TRAINER.COOP.CTX_INIT", "False"]))
+    cfg = build_config(trainer="KgCoOp", dataset_config_file=DTD, opts=["TRAINER.COOP.CTX_INIT", "False"])
     assert cfg.TRAINER.KGCOOP.CTX_INIT == ""
     # A run's own config.yaml (every node, CoOp's defaults included) is merged as it is: what evaluation reads.
     dump = tmp_path / "config.yaml"
-    dump.write_text(train.setup_cfg(args).dump())
-    again = train.setup_cfg(train.build_parser().parse_args(["--trainer", "KgCoOp", "--config-file", str(dump)]))
+    dump.write_text(build_config(trainer="KgCoOp", config_file=str(official), dataset_config_file=DTD, opts=["TRAINER.COOP.W", "8.0"]).dump())
+    again = build_config(trainer="KgCoOp", config_file=str(dump))
     assert (again.TRAINER.KGCOOP.CTX_INIT, again.TRAINER.KGCOOP.W) == ("a photo of a", 8.0)
 
 
@@ -305,7 +305,7 @@ def test_every_trainer_builds_with_only_its_own_config_node():
         for key in [k for k in cfg.TRAINER if k not in ("NAME", name.upper())]:
             cfg.TRAINER.pop(key)
         torch.manual_seed(0)
-        model = build_model(cfg, NAMES, clip_model)
+        model = create_model(cfg, NAMES, clip_model)
         with torch.no_grad():
             assert model(IMAGE).shape == (3, len(NAMES)), name
 
@@ -327,7 +327,7 @@ OFFICIAL_KEYS = {
 def test_official_yaml_keys_merge_unchanged(tmp_path, trainer):
     path = tmp_path / "official.yaml"
     path.write_text("TRAINER:\n  " + OFFICIAL_KEYS[trainer])
-    cfg = train.setup_cfg(train.build_parser().parse_args(["--trainer", trainer, "--config-file", str(path)]))
+    cfg = build_config(trainer=trainer, config_file=str(path), dataset_config_file=DTD)
     import yaml
 
     expected = next(iter(yaml.safe_load(OFFICIAL_KEYS[trainer]).values()))

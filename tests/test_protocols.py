@@ -125,18 +125,18 @@ def test_script_selection_errors_are_the_sweeps(sweep, name, args, message):
 def test_every_recipe_of_every_method_is_a_config_file():
     import yaml
 
-    from protocols import METHODS, PROTOCOLS
-    from trainers.base import method_class
+    from protocols import PROTOCOLS
+    from trainers import METHODS
 
     for method in METHODS.values():
         for name in method.protocols:
             protocol = PROTOCOLS[name]
             for spec in protocol.datasets():
                 for shots in protocol.shots:
-                    path = REPO / method.config(name, spec.config, shots)
+                    path = REPO / method.recipe(name, spec.config, shots)
                     assert path.is_file(), (method.name, name, spec.config, shots, path)
                     optim = yaml.safe_load(path.read_text()).get("OPTIM") or {}
-                    trains_by_epochs = not method.zero_shot and method_class(method.trainer).GRADIENT_STEPS
+                    trains_by_epochs = not method.zero_shot and method.trainer.GRADIENT_STEPS
                     assert not trains_by_epochs or optim.get("MAX_EPOCH", 0) > 0, path
 
 

@@ -136,14 +136,14 @@ def test_a_grid_over_a_methods_key_leaves_out_the_other_methods(tmp_path: Path, 
     """A config.yaml holds every trainer's node: CoOp's and zero-shot CLIP's have
     TRAINER.MUDPT.PROMPT_DEPTH too, which they never read. They are not on a MuDPT grid."""
     from protocols import PROTOCOLS
-    from protocols.definitions import run_dir
+    from protocols.definitions import RunPath
     from result_runs import PROTOCOL_SHOTS, _config, write_run
 
     output = make_grid_runs(tmp_path, DEPTHS, (2,), ("dtd",), (1,))
     b2n = PROTOCOLS["base2new"]
     for trainer, recipe, n_ctx in (("CoOp", "vit_b16_ctxv1", 4), ("ZeroshotCLIP", "vit_b16", None)):
         for step in b2n.steps:
-            path = Path(run_dir(str(output), b2n.name, step.folder, "dtd", PROTOCOL_SHOTS, trainer, recipe, 1))
+            path = Path(str(RunPath(str(output), b2n.name, step.folder, "dtd", PROTOCOL_SHOTS, trainer, recipe, 1)))
             config = {**_config(trainer, n_ctx, 10, PROTOCOL_SHOTS, step.subsample), DEPTH: 9, "SEED": 1, "OUTPUT_DIR": str(path)}
             write_run(path, 50.0, trainer, eval_only=step.evaluates is not None or trainer == "ZeroshotCLIP", config=config)
     assert main([str(output), "--grid", DEPTH, "--format", "csv"]) == 0

@@ -103,10 +103,10 @@ def test_legends_colours_axes_and_partial_averages(runs: Path, tmp_path: Path, m
         # ImageNet and DTD are the groups; the averages cover 1 of the cross-dataset targets.
         assert [t.get_text() for t in ax.get_xticklabels()] == ["ImageNet", "DTD", "Average"]
         covers = [t.get_text() for t in ax.texts]
-        assert covers and set(covers) == {f"1/{len(plots.benchmarks().xd_targets)}"}
+        assert covers and set(covers) == {f"1/{len(plots.benchmarks().roles['xd_target'])}"}
         assert sum(p.get_hatch() == plots.PARTIAL_HATCH for p in ax.patches) == len(covers) == 2  # CoCoOp, CoOp
         average = [p for p in fewshot.axes if p.get_title() == "Average"][0]
-        n = len(plots.benchmarks().fewshot)
+        n = len(plots.benchmarks().datasets['fewshot'])
         assert [t.get_text() for t in average.texts] == [f"2/{n}"] * 5 + [f"1/{n}"] * 5  # CoOp, MuDPT; each shot
     finally:
         for fig in figures.values():

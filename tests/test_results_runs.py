@@ -90,7 +90,7 @@ def mudpt_config(shots: int = 16, epochs: int = 10, n_ctx: int = 2, subsample: s
 
 
 def ours(root: Path, step: str, dataset: str, seed: int, shots: int = 16, cfg: str = CFG, trainer: str = "MuDPT") -> Path:
-    """protocols.definitions.run_dir for base-to-new."""
+    """protocols.definitions.RunPath for base-to-new."""
     return root / "base2new" / step / dataset / f"shots_{shots}" / trainer / cfg / f"seed{seed}"
 
 
@@ -331,9 +331,9 @@ def test_facts_are_those_of_the_specs(fresh_facts) -> None:
 
     bm = benchmarks_module.benchmarks()
     assert bm.display == {spec.config: spec.display_name for spec in SPECS.values()}
-    assert bm.base2new == tuple(spec.config for spec in PROTOCOLS["base2new"].datasets())
-    assert bm.xd_source == "imagenet" and "imagenet" not in bm.xd_targets
-    assert [bm.dg_header(ds) for ds in bm.dg_targets] == ["-V2", "-Sketch", "-A", "-R"]
+    assert bm.datasets["base2new"] == tuple(spec.config for spec in PROTOCOLS["base2new"].datasets())
+    assert bm.xd_source == "imagenet" and "imagenet" not in bm.roles["xd_target"]
+    assert [bm.target_header(ds, bm.xd_source) for ds in bm.roles["dg_target"]] == ["-V2", "-Sketch", "-A", "-R"]
 
 
 def test_a_new_benchmark_needs_no_change_here(tmp_path: Path, fresh_facts, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -348,15 +348,15 @@ def test_a_new_benchmark_needs_no_change_here(tmp_path: Path, fresh_facts, monke
         step = "train" if dataset == "imagenet" else "test"
         path = tmp_path / "xd" / step / dataset / "shots_16" / "MuDPT" / "xd_cfg" / "seed1"
         write(path / "log.txt", dassl_log(acc, eval_only=step == "test", config=mudpt_config(subsample="all")))
-    (dg,) = [t for t in build_tables(group_results(find_runs(tmp_path))) if t.kind == "dg"]
+    (dg,) = [t for t in build_tables(group_results(find_runs(tmp_path))) if t.name == "dg"]
     assert dg.headers[-3:] == ["ImageNet", "-C", "Average"]
     assert dg.rows[0][-1].note == "(1/5)"  # of the four registered variants and the new one
 
 
 def test_every_step_of_our_protocols_is_read_back_from_its_run_dir(tmp_path: Path) -> None:
-    """protocols.definitions.run_dir writes the path; classify reads the same facts back."""
+    """protocols.definitions.RunPath writes the path; classify reads the same facts back."""
     from protocols import PROTOCOLS
-    from protocols.definitions import run_dir
+    from protocols.definitions import RunPath
     from results.layouts import classify
 
     checked = 0
@@ -364,7 +364,7 @@ def test_every_step_of_our_protocols_is_read_back_from_its_run_dir(tmp_path: Pat
         for step in protocol.steps:
             for spec in protocol.datasets(step):
                 for shots in protocol.shots:
-                    path = Path(run_dir(str(tmp_path / "out"), protocol.name, step.folder, spec.config, shots, "MuDPT", "cfg", 3))
+                    path = Path(str(RunPath(str(tmp_path / "out"), protocol.name, step.folder, spec.config, shots, "MuDPT", "cfg", 3)))
                     expected = (protocol.name, "MuDPT", "cfg", shots, spec.config, step.table_role, "out")
                     key, seed = classify(path, tmp_path)
                     assert (key.protocol, key.method, key.config, key.shots, key.dataset, key.role, key.prefix) == expected

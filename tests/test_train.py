@@ -138,10 +138,10 @@ def test_init_weights_loads_the_learner(tmp_path, dtd_data, tiny_clip_file, run_
     out = tmp_path / "src"
     assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "1"])) == 0
     ckpt = str(out / "prompt_learner" / "model.pth.tar-1")
-    args = train.build_parser().parse_args(
+    args = train.parse_args(
         _argv(dtd_data, tmp_path / "init", "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "1", "MODEL.INIT_WEIGHTS", ckpt])
     )
-    trainer = build_trainer(train.setup_cfg(args))
+    trainer = build_trainer(train.build_config(args))
     saved = torch.load(ckpt, weights_only=True)["state_dict"]["ctx"]
     assert torch.equal(trainer.model.learner.ctx.detach().cpu(), saved)
 

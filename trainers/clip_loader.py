@@ -9,6 +9,7 @@ The model is always returned in fp32 on the CPU; trainers move and cast it.
 """
 from __future__ import annotations
 
+import io
 import os
 import os.path as osp
 import re
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from engine.seam import WeightsError
+from engine.seam import WeightsError, atomic_write_bytes
 
 with warnings.catch_warnings():
     # openai-clip imports pkg_resources, which setuptools deprecates loudly.
@@ -209,7 +210,6 @@ def build_tiny_clip(
 
 def save_state_dict(model: nn.Module, path: str) -> None:
     """Save a CLIP model as a plain state-dict file that :func:`load_clip` (``path=``) reads."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(path, buffer.getvalue())

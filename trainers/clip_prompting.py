@@ -52,6 +52,7 @@ __all__ = [
     "PromptedTextEncoder",
     "TextFeatureCache",
     "assemble_prompts",
+    "check_prompt_depth",
     "clip_logits",
     "count_tokens",
     "is_vit",
@@ -115,6 +116,35 @@ def prompt_context(ctx_init: str, n_ctx: int, key: str, keep: str = "all") -> st
 def is_vit(clip_model: nn.Module) -> bool:
     """True for ViT image towers (the only ones that take visual prompts)."""
     return hasattr(clip_model.visual, "transformer")
+
+
+TOWERS = ("text", "image", "both")
+
+
+def check_prompt_depth(clip_model: nn.Module, key: str, depth: int, towers: str, backbone: str, minimum: int = 1, vit_fix: str = "") -> None:
+    """The one check of a prompt depth against the backbone, for every method: ``depth`` J (config
+    key ``key``; J counts block 0) prompts the blocks of ``towers`` ("text", "image" or "both": one
+    depth for both towers), so it must not exceed their blocks, and visual prompts need a ViT image
+    tower. Errors name the key, the blocks and the fix (``vit_fix``: the method's way to do without
+    visual prompts, e.g. "or TRAINER.IVLP.PROMPT_DEPTH_VISION 0"); ``backbone`` is
+    ``MODEL.BACKBONE.NAME`` (for the message); ``minimum``: the smallest valid depth."""
+    if towers not in TOWERS:
+        raise ValueError(f"towers must be one of {TOWERS}, got {towers!r}")
+    if towers != "text" and not is_vit(clip_model):
+        raise ConfigError(
+            f"Visual prompts need a ViT backbone (MODEL.BACKBONE.NAME {backbone!r} has a ResNet image tower); "
+            f"use ViT-B/16{', ' + vit_fix if vit_fix else ''}."
+        )
+    blocks = {}
+    if towers != "image":
+        blocks["text"] = len(clip_model.transformer.resblocks)
+    if towers != "text":
+        blocks["image"] = len(clip_model.visual.transformer.resblocks)
+    most = min(blocks.values())
+    if depth > most:
+        has = " and ".join(f"{n} {tower}" for tower, n in blocks.items())
+        where = f"the backbone has {has} blocks" if len(blocks) > 1 else f"the {towers} tower has {most} blocks"
+        raise ConfigError(f"{key} = {depth} but {where}; use {minimum}..{most}.")
 
 
 def _as_batch(prompt: Prompt, batch: int, dtype: torch.dtype) -> torch.Tensor:

@@ -14,13 +14,14 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, ConfigError, declare_non_result_keys, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
 from .prompt_learners import context_words
+from .spec import MethodSpec, register_method
 
-__all__ = ["CoCoOp", "CoCoOpModel", "CoCoOpPromptLearner", "MetaNet", "add_config"]
+__all__ = ["SPEC", "CoCoOp", "CoCoOpModel", "CoCoOpPromptLearner", "MetaNet", "add_config"]
 
 _log = get_logger("trainers.cocoop")
 
@@ -38,9 +39,8 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.COCOOP.PREC = "amp"
     # At most this many prompts (images x classes) per text-encoder call (the batch is split into
     # chunks of images); lower it if evaluation runs out of memory, raise it for speed. A memory
-    # knob, like the test batch size: a run folder does not count it as a change of results.
+    # knob, like the test batch size: a run folder does not count it as a change of results (SPEC).
     cfg.TRAINER.COCOOP.TEXT_BATCH = 20000
-    declare_non_result_keys("TRAINER.COCOOP.TEXT_BATCH")
 
 
 class MetaNet(nn.Sequential):
@@ -122,3 +122,21 @@ class CoCoOp(ClipPromptTrainer):
         c = cfg.TRAINER.COCOOP
         learner = CoCoOpPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT)
         return CoCoOpModel(clip_model, learner, c.TEXT_BATCH, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+RECIPE = "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml"
+
+SPEC = register_method(
+    MethodSpec(
+        name="cocoop",
+        trainer=CoCoOp,
+        paper="CoCoOp (Zhou et al., arXiv 2203.05557)",
+        add_config=add_config,
+        order=2,
+        recipes={"base2new": RECIPE, "xd": RECIPE},
+        bench_recipe=RECIPE,
+        bench_official=(dict(precision="fp16", label="fp16", n_cls=500, batch=1, train_ms=61, peak_mb=8085, eval_img_s=50),),
+        caption_keys=("N_CTX",),
+        non_result_keys=("TEXT_BATCH",),
+    )
+)

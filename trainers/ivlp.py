@@ -23,8 +23,9 @@ from engine.seam import TRAINER_REGISTRY
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer
 from .clip_prompting import DeepPromptedCLIP
 from .prompt_learners import add_independent_keys, build_independent_learner, check_independent_keys
+from .spec import MethodSpec, register_method
 
-__all__ = ["IVLP", "add_config"]
+__all__ = ["IVLP", "SPEC", "add_config"]
 
 
 def add_config(cfg: CN) -> None:
@@ -46,5 +47,22 @@ class IVLP(ClipPromptTrainer):
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> DeepPromptedCLIP:
-        learner = build_independent_learner(cfg.TRAINER.IVLP, "TRAINER.IVLP", classnames, clip_model)
+        learner = build_independent_learner(cfg.TRAINER.IVLP, "TRAINER.IVLP", classnames, clip_model, cfg.MODEL.BACKBONE.NAME)
         return DeepPromptedCLIP(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+# MaPLe's recipe; PromptSRC's is IVLP/vit_b16_c2_ep20_batch4_4+4ctx.yaml (CFG=...).
+RECIPE = "configs/trainers/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml"
+
+SPEC = register_method(
+    MethodSpec(
+        name="ivlp",
+        trainer=IVLP,
+        paper="IVLP, independent vision-language prompting (the baseline of MaPLe, arXiv 2210.03117)",
+        add_config=add_config,
+        order=5,
+        recipes={"base2new": RECIPE, "xd": RECIPE},
+        bench_recipe=RECIPE,
+        caption_keys=("N_CTX_TEXT", "N_CTX_VISION", "PROMPT_DEPTH_TEXT", "PROMPT_DEPTH_VISION"),
+    )
+)

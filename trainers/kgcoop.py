@@ -9,8 +9,8 @@ the paper writes).
 
 The official code reads CoOp's keys (``TRAINER.COOP.N_CTX / CSC / CTX_INIT / PREC /
 CLASS_TOKEN_POSITION / W``, with CTX_INIT a bool meaning "a photo of a"); here they live in
-``TRAINER.KGCOOP`` (the node Dassl's clean_cfg keeps for this trainer) and ``train.py`` reads an
-official yaml's ``TRAINER.COOP`` keys into it (see ``OFFICIAL_NODE``). Differences: CTX_INIT is
+``TRAINER.KGCOOP`` (the node Dassl's clean_cfg keeps for this trainer) and the config module reads
+an official yaml's ``TRAINER.COOP`` keys into it (the spec's ``official_node``). Differences: CTX_INIT is
 any text (True = "a photo of a", as the official yamls write it); the class token position is
 honoured (the official code always puts it at the end); the unused ``bias_vectors``, Meta-Net and
 adapter of the official code are not built; the anchors are computed by the run's own CLIP at its
@@ -28,8 +28,9 @@ from engine.seam import TRAINER_REGISTRY, ConfigError
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer
 from .clip_prompting import ContextPromptedCLIP, HandcraftedTextFeatures, clip_logits
 from .prompt_learners import ContextPromptLearner, add_context_keys, build_context_learner, check_context_keys
+from .spec import MethodSpec, register_method
 
-__all__ = ["KgCoOp", "KgCoOpModel", "add_config"]
+__all__ = ["SPEC", "KgCoOp", "KgCoOpModel", "add_config"]
 
 #: CTX_INIT True in an official KgCoOp yaml: the context the official code then uses.
 OFFICIAL_CTX_INIT = "a photo of a"
@@ -74,8 +75,6 @@ class KgCoOp(ClipPromptTrainer):
 
     CFG_NODE = "KGCOOP"
     MODEL_NAME = "prompt_learner"
-    #: The official code's node: train.py reads its keys of an official yaml or command line into ours.
-    OFFICIAL_NODE = "COOP"
 
     @classmethod
     def check_method_cfg(cls, cfg: CN) -> None:
@@ -89,3 +88,23 @@ class KgCoOp(ClipPromptTrainer):
         c = cfg.TRAINER.KGCOOP
         learner = build_context_learner(c, "TRAINER.KGCOOP", classnames, clip_model)
         return KgCoOpModel(clip_model, learner, classnames, template, c.W, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+# The official recipe for every protocol (its repository has no cross-dataset recipe).
+RECIPE = "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml"
+
+SPEC = register_method(
+    MethodSpec(
+        name="kgcoop",
+        trainer=KgCoOp,
+        paper="KgCoOp (Yao et al., arXiv 2303.13283)",
+        add_config=add_config,
+        order=3,
+        recipes={"base2new": RECIPE, "xd": RECIPE, "fewshot": RECIPE},
+        bench_recipe=RECIPE,
+        caption_keys=("N_CTX", "W"),
+        # The official code's node: an official yaml's or command line's keys go into ours.
+        official_node="COOP",
+        official_value=official_value,
+    )
+)

@@ -34,8 +34,8 @@ from engine.seam import (
     TRAINER_REGISTRY,
     ConfigError,
     DatasetWrapper,
+    atomic_write_bytes,
     build_transform,
-    declare_non_result_keys,
     get_logger,
     sha256_file,
 )
@@ -43,8 +43,10 @@ from engine.seam import (
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
 from .clip_loader import clip_download_path
 from .clip_prompting import PromptedImageEncoder
+from .factory import create_model
+from .spec import MethodSpec, register_method
 
-__all__ = ["LinearHead", "LinearProbeCLIP", "LinearProbeModel", "add_config", "search_c"]
+__all__ = ["SPEC", "LinearHead", "LinearProbeCLIP", "LinearProbeModel", "add_config", "search_c"]
 
 _log = get_logger("trainers.linear_probe")
 
@@ -66,7 +68,6 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.LINEARPROBECLIP.MAX_ITER = MAX_ITER
     # Folder of the feature cache ("" = $XDG_CACHE_HOME/mudpt/clip_features, else ~/.cache/...).
     cfg.TRAINER.LINEARPROBECLIP.FEATURE_CACHE = ""
-    declare_non_result_keys("TRAINER.LINEARPROBECLIP.FEATURE_CACHE")
 
 
 class LinearHead(Learner):
@@ -190,9 +191,7 @@ class LinearProbeCLIP(ClipPromptTrainer):
         return LinearProbeModel(clip_model, len(classnames), fused=cfg.MODEL.BACKBONE.FUSED)
 
     def setup_model(self, classnames: list[str], clip_model: nn.Module, template: str | None = None) -> None:
-        from .base import build_model
-
-        self.model = build_model(self.cfg, classnames, clip_model, self.device, template)
+        self.model = create_model(self.cfg, classnames, clip_model, self.device, template)
         self.precision = self.model.precision
         self.scaler = None
         self.register_model(self.MODEL_NAME, self.model.learner, None, None)
@@ -202,7 +201,7 @@ class LinearProbeCLIP(ClipPromptTrainer):
     def features(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(image features (N, E) fp32, labels (N,)) of ``part`` ("train": the K-shot training set,
         "val", "test"), from the cache when it has them."""
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file, save
 
         dataset = self.dm.dataset
         items = {"train": dataset.train_x, "val": dataset.val or dataset.test, "test": dataset.test}[part]
@@ -226,10 +225,7 @@ class LinearProbeCLIP(ClipPromptTrainer):
                 feats.append(self.model.image_encoder(batch["img"].to(self.device)).float().cpu())
             labels.append(batch["label"])
         features, labels_t = torch.cat(feats), torch.cat(labels)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        save_file({"features": features, "labels": labels_t}, tmp, metadata={"dataset": self.cfg.DATASET.NAME, "part": part})
-        os.replace(tmp, path)
+        atomic_write_bytes(path, save({"features": features, "labels": labels_t}, metadata={"dataset": self.cfg.DATASET.NAME, "part": part}))
         _log.info(f"{part} features: {len(items)} images, extracted and cached in {path}", extra=CONSOLE)
         return features, labels_t
 
@@ -260,3 +256,17 @@ class LinearProbeCLIP(ClipPromptTrainer):
             chunk = slice(start, start + self.cfg.DATALOADER.TEST.BATCH_SIZE)
             self.evaluator.process(head(features[chunk].to(self.device)), labels[chunk].to(self.device))
         return list(self.evaluator.evaluate().values())[0]
+
+
+SPEC = register_method(
+    MethodSpec(
+        name="lpclip",
+        trainer=LinearProbeCLIP,
+        paper="Linear-probe CLIP (Radford et al., arXiv 2103.00020) as CoOp's lpclip runs it",
+        add_config=add_config,
+        order=8,
+        recipes={"fewshot": "configs/trainers/LinearProbeCLIP/vit_b16.yaml"},
+        bench_recipe="configs/trainers/LinearProbeCLIP/vit_b16.yaml",
+        non_result_keys=("FEATURE_CACHE",),  # where features are cached
+    )
+)

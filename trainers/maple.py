@@ -28,10 +28,11 @@ from yacs.config import CfgNode as CN
 from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
-from .clip_prompting import ClassPrompts, DeepPromptedCLIP, is_vit, prompt_context, random_prompts
+from .clip_prompting import ClassPrompts, DeepPromptedCLIP, check_prompt_depth, prompt_context, random_prompts
 from .prompt_learners import DeepPrompts
+from .spec import MethodSpec, register_method
 
-__all__ = ["MaPLe", "MultiModalPromptLearner", "add_config"]
+__all__ = ["SPEC", "MaPLe", "MultiModalPromptLearner", "add_config"]
 
 _log = get_logger("trainers.maple")
 
@@ -99,13 +100,26 @@ class MaPLe(ClipPromptTrainer):
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> DeepPromptedCLIP:
         c = cfg.TRAINER.MAPLE
-        if not is_vit(clip_model):
-            raise ConfigError(f"MaPLe prompts the image tower and needs a ViT backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r}); use ViT-B/16.")
-        blocks = min(len(clip_model.transformer.resblocks), len(clip_model.visual.transformer.resblocks))
-        if c.PROMPT_DEPTH > blocks:
-            raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH = {c.PROMPT_DEPTH} but the backbone has {blocks} blocks per tower; use 1..{blocks}.")
+        check_prompt_depth(clip_model, "TRAINER.MAPLE.PROMPT_DEPTH", c.PROMPT_DEPTH, "both", cfg.MODEL.BACKBONE.NAME)
         text = prompt_context(c.CTX_INIT, c.N_CTX, "TRAINER.MAPLE")
         from_words = bool(c.CTX_INIT.strip())
         learner = MultiModalPromptLearner(ClassPrompts(clip_model, classnames, c.N_CTX, text), from_words, clip_model.visual.conv1.out_channels, c.PROMPT_DEPTH)
         _log.info(f'Prompt text: "{text} <class>."; the context replaces its first {c.N_CTX} tokens; prompt depth J = {c.PROMPT_DEPTH}')
         return DeepPromptedCLIP(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+RECIPES = "configs/trainers/MaPLe"
+
+SPEC = register_method(
+    MethodSpec(
+        name="maple",
+        trainer=MaPLe,
+        paper="MaPLe (Khattak et al., arXiv 2210.03117)",
+        add_config=add_config,
+        order=4,
+        recipes={"base2new": f"{RECIPES}/vit_b16_c2_ep5_batch4_2ctx.yaml", "xd": f"{RECIPES}/vit_b16_c2_ep5_batch4_2ctx_cross_datasets.yaml"},
+        bench_recipe=f"{RECIPES}/vit_b16_c2_ep5_batch4_2ctx.yaml",
+        bench_official=(dict(precision="fp16", label="fp16", n_cls=500, batch=4, train_ms=64, peak_mb=8111, eval_img_s=2887),),
+        caption_keys=("N_CTX", "PROMPT_DEPTH"),
+    )
+)

@@ -29,12 +29,13 @@ import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
-from engine.seam import TRAINER_REGISTRY, ConfigError, declare_effective_value, get_logger
+from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner, check_choice
 from .clip_loader import clip
-from .clip_prompting import ClassPrompts, DeepPromptedCLIP, is_vit, prompt_context
+from .clip_prompting import ClassPrompts, DeepPromptedCLIP, check_prompt_depth, prompt_context
 from .prompt_learners import new_prompts
+from .spec import MethodSpec, register_method
 
 __all__ = [
     "INJECTION_CHOICES",
@@ -49,6 +50,7 @@ __all__ = [
     "MuDPTPromptLearner",
     "PREFIX_MODES",
     "PromptTransformer",
+    "SPEC",
     "TransformerInjection",
     "add_config",
     "build_injection",
@@ -78,7 +80,8 @@ def default_heads(width: int) -> int:
     return max(width // CLIP_HEAD_WIDTH, 1)
 
 
-def _effective_heads(heads: int, config: dict) -> int:
+def effective_heads(heads: int, config: dict) -> int:
+    """The heads ``INJ_HEADS`` means (0: ``INJ_WIDTH // 64``): runs compare by it (the spec)."""
     return heads or default_heads(int(config.get("TRAINER.MUDPT.INJ_WIDTH", 512)))
 
 
@@ -111,7 +114,6 @@ def add_config(cfg: CN) -> None:
     # Attention heads; 0 = INJ_WIDTH // 64, as CLIP's blocks (8 at d = 512); must divide INJ_WIDTH.
     # Runs compare by the heads it means (a run written with INJ_HEADS 8 at width 512 is the same run).
     cfg.TRAINER.MUDPT.INJ_HEADS = 0
-    declare_effective_value("TRAINER.MUDPT.INJ_HEADS", _effective_heads)
     # Layers (attention + feed-forward) refining the carried prompts (the paper's figure: 1).
     cfg.TRAINER.MUDPT.INJ_LAYERS = 1
     # The keys of the attention: "layer" (the other modality's prompts of the same layer) or "all"
@@ -435,7 +437,6 @@ def build_injection(
     """The injection module for ``injection`` (one of :data:`INJECTION_CHOICES`; the other
     arguments are :class:`InjectionModel`'s), or None when nothing is injected (``none``;
     ``cross_attention`` with J = 1 and no layer-0 injection)."""
-    check_choice(injection, INJECTION_CHOICES, "TRAINER.MUDPT.INJECTION")
     deep = depth > 1
     if injection == "linear":
         return LinearInjection(text_dim, vision_dim, deep=deep)
@@ -456,22 +457,9 @@ def build_prompt_learner(cfg: CN, classnames: Sequence[str], clip_model: nn.Modu
     c = cfg.TRAINER.MUDPT
     n_ctx, depth, n_ctx_vision = c.N_CTX, c.PROMPT_DEPTH, _n_ctx_vision(c)
     text_dim = clip_model.ln_final.weight.shape[0]
-    text_blocks = len(clip_model.transformer.resblocks)
-    vision_dim, vision_blocks = 0, None
-    if n_ctx_vision > 0:
-        if not is_vit(clip_model):
-            raise ConfigError(
-                f"Visual prompts need a ViT backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r}); use ViT-B/16, "
-                "or TRAINER.MUDPT.INJECTION none with TRAINER.MUDPT.N_CTX_VISION 0 for text prompts only."
-            )
-        vision_dim = clip_model.visual.conv1.out_channels
-        vision_blocks = len(clip_model.visual.transformer.resblocks)
-    max_depth = min(text_blocks, vision_blocks or text_blocks)
-    if depth > max_depth:
-        raise ConfigError(
-            f"TRAINER.MUDPT.PROMPT_DEPTH = {depth} but the backbone has {text_blocks} text and "
-            f"{vision_blocks if vision_blocks is not None else 'no prompted'} image blocks; use 1..{max_depth}."
-        )
+    check_prompt_depth(clip_model, "TRAINER.MUDPT.PROMPT_DEPTH", depth, "both" if n_ctx_vision > 0 else "text", cfg.MODEL.BACKBONE.NAME,
+                       vit_fix="or TRAINER.MUDPT.INJECTION none with TRAINER.MUDPT.N_CTX_VISION 0 for text prompts only")  # fmt: skip
+    vision_dim = clip_model.visual.conv1.out_channels if n_ctx_vision > 0 else 0
     context_text = context_of(c)
     class_prompts = ClassPrompts(clip_model, classnames, n_ctx, context_text)
     ctx_vectors = class_prompts.initial_context(from_words=bool(c.CTX_INIT.strip()))
@@ -552,3 +540,30 @@ class MuDPT(ClipPromptTrainer):
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> MuDPTModel:
         learner = build_prompt_learner(cfg, classnames, clip_model)
         return MuDPTModel(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+RECIPES = "configs/trainers/MuDPT"
+
+SPEC = register_method(
+    MethodSpec(
+        name="mudpt",
+        trainer=MuDPT,
+        paper="MuDPT (Miao et al., arXiv 2306.11400)",
+        add_config=add_config,
+        order=0,
+        recipes={
+            "base2new": f"{RECIPES}/vit_b16_c2_ep10_batch4_depth9.yaml",
+            "xd": f"{RECIPES}/vit_b16_c2_ep5_batch4_depth9_xd.yaml",
+            "fewshot": f"{RECIPES}/vit_b16_c2_ep10_batch4_depth9_fewshot.yaml",
+        },
+        bench_recipe=f"{RECIPES}/vit_b16_c2_ep10_batch4_depth9.yaml",
+        bench_official=(
+            dict(precision="fp32", label="its default (really fp32)", n_cls=500, batch=4, train_ms=208, peak_mb=14677, eval_img_s=576),
+            dict(precision="amp", label="amp", n_cls=500, batch=4, train_ms=66, peak_mb=8874, eval_img_s=574),
+        ),
+        # DEEP_PROMPT_DEPTH: the released code's name of the prompt depth (in its logs).
+        caption_keys=("N_CTX", "N_CTX_VISION", "PROMPT_DEPTH", "DEEP_PROMPT_DEPTH", "INJECTION"),
+        # Runs compare by the heads INJ_HEADS means (a run written with INJ_HEADS 8 at width 512 is the same run).
+        effective_values={"INJ_HEADS": effective_heads},
+    )
+)

@@ -22,7 +22,7 @@ from yacs.config import CfgNode as CN
 from engine.seam import ConfigError, get_logger
 
 from .base import Learner, check_choice
-from .clip_prompting import ClassPrompts, is_vit, prompt_context, random_prompts
+from .clip_prompting import ClassPrompts, check_prompt_depth, prompt_context, random_prompts
 
 __all__ = [
     "ContextPromptLearner",
@@ -168,8 +168,7 @@ def check_context_keys(c: CN, key: str) -> None:
 
 
 def build_context_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module) -> ContextPromptLearner:
-    """The learner of :func:`add_context_keys`'s node ``c``."""
-    check_context_keys(c, key)
+    """The learner of :func:`add_context_keys`'s node ``c`` (checked by :func:`check_context_keys`)."""
     return ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, key)
 
 
@@ -203,20 +202,15 @@ def check_independent_keys(c: CN, key: str) -> None:
     prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
 
 
-def build_independent_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module) -> IndependentPromptLearner:
-    """The learner of :func:`add_independent_keys`'s node ``c``, sized from ``clip_model``."""
-    check_independent_keys(c, key)
-    text_blocks = len(clip_model.transformer.resblocks)
-    if c.PROMPT_DEPTH_TEXT > text_blocks:
-        raise ConfigError(f"{key}.PROMPT_DEPTH_TEXT = {c.PROMPT_DEPTH_TEXT} but the text tower has {text_blocks} blocks; use 1..{text_blocks}.")
+def build_independent_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module, backbone: str) -> IndependentPromptLearner:
+    """The learner of :func:`add_independent_keys`'s node ``c`` (checked by
+    :func:`check_independent_keys`), sized from ``clip_model`` (``backbone``: its name, for errors)."""
+    check_prompt_depth(clip_model, f"{key}.PROMPT_DEPTH_TEXT", c.PROMPT_DEPTH_TEXT, "text", backbone)
     visual = c.N_CTX_VISION > 0 and c.PROMPT_DEPTH_VISION > 0
     vision_dim = 0
     if visual:
-        if not is_vit(clip_model):
-            raise ConfigError(f"Visual prompts need a ViT image tower (this backbone is a ResNet): use MODEL.BACKBONE.NAME ViT-B/16, or {key}.PROMPT_DEPTH_VISION 0.")
-        vision_blocks = len(clip_model.visual.transformer.resblocks)
-        if c.PROMPT_DEPTH_VISION > vision_blocks:
-            raise ConfigError(f"{key}.PROMPT_DEPTH_VISION = {c.PROMPT_DEPTH_VISION} but the image tower has {vision_blocks} blocks; use 0..{vision_blocks}.")
+        check_prompt_depth(clip_model, f"{key}.PROMPT_DEPTH_VISION", c.PROMPT_DEPTH_VISION, "image", backbone, minimum=0,
+                           vit_fix=f"or {key}.PROMPT_DEPTH_VISION 0")  # fmt: skip
         vision_dim = clip_model.visual.conv1.out_channels
     text = prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
     prompts = ClassPrompts(clip_model, classnames, c.N_CTX_TEXT, text)

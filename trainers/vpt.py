@@ -21,10 +21,11 @@ from yacs.config import CfgNode as CN
 from engine.seam import TRAINER_REGISTRY, ConfigError
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer
-from .clip_prompting import HandcraftedTextFeatures, PromptedCLIP, clip_logits, is_vit
+from .clip_prompting import HandcraftedTextFeatures, PromptedCLIP, check_prompt_depth, clip_logits
 from .prompt_learners import IndependentPromptLearner
+from .spec import MethodSpec, register_method
 
-__all__ = ["VPT", "VisualPromptedCLIP", "add_config"]
+__all__ = ["SPEC", "VPT", "VisualPromptedCLIP", "add_config"]
 
 
 def add_config(cfg: CN) -> None:
@@ -71,12 +72,24 @@ class VPT(ClipPromptTrainer):
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> VisualPromptedCLIP:
         c = cfg.TRAINER.VPT
-        if not is_vit(clip_model):
-            raise ConfigError(f"VPT prompts the image tower and needs a ViT backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r}); use ViT-B/16.")
-        blocks = len(clip_model.visual.transformer.resblocks)
-        if c.PROMPT_DEPTH_VISION > blocks:
-            raise ConfigError(f"TRAINER.VPT.PROMPT_DEPTH_VISION = {c.PROMPT_DEPTH_VISION} but the image tower has {blocks} blocks; use 1..{blocks}.")
+        check_prompt_depth(clip_model, "TRAINER.VPT.PROMPT_DEPTH_VISION", c.PROMPT_DEPTH_VISION, "image", cfg.MODEL.BACKBONE.NAME)
         learner = IndependentPromptLearner(None, False, 0, clip_model.visual.conv1.out_channels, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION)
         words = c.CTX_INIT.replace("_", " ").strip()
         prompt = f"{words} {{}}." if words else "{}."
         return VisualPromptedCLIP(clip_model, learner, classnames, prompt, fused=cfg.MODEL.BACKBONE.FUSED)
+
+
+RECIPE = "configs/trainers/VPT/vit_b16_c2_ep5_batch4_4.yaml"
+
+SPEC = register_method(
+    MethodSpec(
+        name="vpt",
+        trainer=VPT,
+        paper="VPT, deep visual prompting (Jia et al., arXiv 2203.12119) as MaPLe's repository runs it",
+        add_config=add_config,
+        order=6,
+        recipes={"base2new": RECIPE, "xd": RECIPE},
+        bench_recipe=RECIPE,
+        caption_keys=("N_CTX_VISION", "PROMPT_DEPTH_VISION"),
+    )
+)

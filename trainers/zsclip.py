@@ -18,8 +18,9 @@ from engine.seam import TRAINER_REGISTRY, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, check_choice
 from .clip_prompting import HandcraftedTextFeatures, PromptedImageEncoder, clip_logits
+from .spec import MethodSpec, register_method
 
-__all__ = ["ENSEMBLE_TEMPLATES", "ZeroshotCLIP", "ZeroshotCLIP2", "ZeroshotModel", "add_config"]
+__all__ = ["ENSEMBLE_TEMPLATES", "SPEC", "ZeroshotCLIP", "ZeroshotCLIP2", "ZeroshotModel", "add_config"]
 
 _log = get_logger("trainers.zsclip")
 
@@ -87,3 +88,19 @@ class ZeroshotCLIP2(ZeroshotCLIP):
     """Zero-shot CLIP with the template ensemble (CoOp's name for it)."""
 
     CFG_NODE = "ZEROSHOTCLIP2"
+
+
+# Zero-shot CLIP is evaluated with CoOp's config of its backbone (nothing in it trains).
+RECIPE = "configs/trainers/CoOp/vit_b16.yaml"
+
+SPEC = register_method(
+    MethodSpec(
+        name="zsclip",
+        trainer=ZeroshotCLIP,
+        paper="Zero-shot CLIP (Radford et al., arXiv 2103.00020) with CoOp's hand-crafted prompts",
+        add_config=add_config,
+        order=9,
+        recipes={"base2new": RECIPE, "xd": RECIPE},
+        bench_recipe=RECIPE,
+    )
+)

@@ -1,0 +1,95 @@
+"""Building a run's config from values, once, and validating it where it is built.
+
+Merge order (Dassl's): the defaults, the dataset yaml, the method yaml, the values given as
+arguments (the flags of ``train.py``), then the ``KEY VALUE`` overrides. The config is then
+checked once: the dataset keys (:func:`datasets.check_dataset_config`), the required keys (a
+known trainer, a dataset) and the method's keys (its trainer's ``check_cfg``). Everything that
+builds from it (the model factory, the learners' builders) takes a checked config; what depends
+on the backbone (prompt depths, a ViT) is checked once CLIP is loaded, by one helper
+(:func:`trainers.clip_prompting.check_prompt_depth`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from yacs.config import CfgNode as CN
+
+import datasets
+from engine.seam import TRAINER_REGISTRY, ConfigError
+from trainers.factory import trainer_class
+
+from .defaults import default_config
+from .merge import merge_file, merge_overrides, official_opts
+
+__all__ = ["build_config", "validate_config"]
+
+
+def build_config(
+    trainer: str = "",
+    config_file: str = "",
+    dataset_config_file: str = "",
+    opts: Sequence[str] = (),
+    root: str = "",
+    output_dir: str = "",
+    resume: str = "",
+    seed: int | None = None,
+    source_domains: Sequence[str] | None = None,
+    target_domains: Sequence[str] | None = None,
+    transforms: Sequence[str] | None = None,
+    backbone: str = "",
+    head: str = "",
+) -> CN:
+    """The frozen, checked config of a run.
+
+    Args:
+        trainer: ``TRAINER.NAME`` (it also says which official key spellings a file may use).
+        config_file: the method's config (``configs/trainers/<Trainer>/*.yaml``, or a run's config.yaml).
+        dataset_config_file: the dataset's config (``configs/datasets/<name>.yaml``).
+        opts: ``KEY VALUE`` overrides, merged last.
+        root, output_dir, resume, seed, source_domains, target_domains, transforms, backbone, head:
+            ``DATASET.ROOT``, ``OUTPUT_DIR``, ``RESUME``, ``SEED``, ``DATASET.SOURCE_DOMAINS``,
+            ``DATASET.TARGET_DOMAINS``, ``INPUT.TRANSFORMS``, ``MODEL.BACKBONE.NAME``,
+            ``MODEL.HEAD.NAME`` when given (empty values leave the files' values).
+    """
+    cfg = default_config()
+    if dataset_config_file:
+        merge_file(cfg, dataset_config_file, "dataset", trainer)
+    if config_file:
+        merge_file(cfg, config_file, "method", trainer)
+    if root:
+        cfg.DATASET.ROOT = root
+    if output_dir:
+        cfg.OUTPUT_DIR = output_dir
+    if resume:
+        cfg.RESUME = resume
+    if seed is not None:  # CoOp's `if args.seed:` silently ignored --seed 0
+        cfg.SEED = seed
+    if source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = list(source_domains)
+    if target_domains:
+        cfg.DATASET.TARGET_DOMAINS = list(target_domains)
+    if transforms:
+        cfg.INPUT.TRANSFORMS = list(transforms)
+    if trainer:
+        cfg.TRAINER.NAME = trainer
+    if backbone:
+        cfg.MODEL.BACKBONE.NAME = backbone
+    if head:
+        cfg.MODEL.HEAD.NAME = head
+    merge_overrides(cfg, official_opts(opts, trainer))
+    datasets.check_dataset_config(cfg)  # before freezing: it writes DATASET.FOLDER in one spelling
+    cfg.freeze()
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: CN) -> type:
+    """The required keys (a known trainer, a dataset) and the method's keys; returns the trainer
+    class. Called once, by :func:`build_config`."""
+    if not cfg.TRAINER.NAME:
+        raise ConfigError(f"No trainer given: pass --trainer (one of {', '.join(sorted(TRAINER_REGISTRY.registered_names()))}).")
+    trainer_cls = trainer_class(cfg.TRAINER.NAME)
+    if not cfg.DATASET.NAME:
+        raise ConfigError("No dataset given: pass --dataset-config-file configs/datasets/<name>.yaml.")
+    trainer_cls.check_cfg(cfg)
+    return trainer_cls

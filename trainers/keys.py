@@ -1,0 +1,46 @@
+"""The config keys the CLIP trainers share, and which keys of the trainers cannot change results.
+
+:func:`add_common_config` adds the keys every CLIP trainer reads (``MODEL.BACKBONE.PATH``,
+``MODEL.BACKBONE.FUSED``, ``TRAIN.CHECKPOINT_KEEP_LAST``); each method adds its own node (its
+spec's ``add_config``). :func:`result_keys` is a pure function of what they declare: Dassl's keys
+that cannot change results, these shared ones, and each method's ``non_result_keys`` and
+``effective_values``. Run folders, resume, checkpoint loading, the protocol runner's folder names
+and the grids of ``parse_results.py`` all compare configs with it.
+"""
+from __future__ import annotations
+
+from yacs.config import CfgNode as CN
+
+from engine.seam import DASSL_RESULT_KEYS, ResultKeys
+
+from .spec import METHODS
+
+__all__ = ["COMMON_NON_RESULT_KEYS", "add_common_config", "result_keys"]
+
+# Neither changes results: the weights file is compared by content (its sha256, in run.json),
+# and which checkpoints are kept does not change the training.
+COMMON_NON_RESULT_KEYS = ("MODEL.BACKBONE.PATH", "TRAIN.CHECKPOINT_KEEP_LAST")
+
+
+def add_common_config(cfg: CN) -> None:
+    """Keys shared by all CLIP trainers (added to Dassl's tree before any yaml is merged)."""
+    # Local CLIP weights file (OpenAI .pt or a state dict); "" = download MODEL.BACKBONE.NAME
+    # into ~/.cache/clip via clip.load. Same key as the MuDPT release.
+    cfg.MODEL.BACKBONE.PATH = ""
+    # True: run CLIP's blocks with fused attention (F.scaled_dot_product_attention) and stop the
+    # text tower at the last EOT token (exact); False: CLIP's own blocks (the reference path).
+    cfg.MODEL.BACKBONE.FUSED = True
+    # Keep only the newest N checkpoints model.pth.tar-<epoch> of a run (0 = keep all, as Dassl).
+    # With TRAIN.CHECKPOINT_FREQ 1 this makes every run resumable at the cost of one file.
+    cfg.TRAIN.CHECKPOINT_KEEP_LAST = 0
+
+
+def result_keys() -> ResultKeys:
+    """Which config keys cannot change results, and how sentinel values compare: Dassl's, the
+    shared keys', and every method's (its spec)."""
+    ignored = set(DASSL_RESULT_KEYS.ignored) | set(COMMON_NON_RESULT_KEYS)
+    effective = dict(DASSL_RESULT_KEYS.effective)
+    for spec in METHODS.values():
+        ignored.update(spec.own_key(key) for key in spec.non_result_keys)
+        effective.update((spec.own_key(key), rule) for key, rule in spec.effective_values.items())
+    return ResultKeys(frozenset(ignored), effective)

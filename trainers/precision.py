@@ -1,0 +1,66 @@
+"""How frozen CLIP runs: ``TRAINER.<NODE>.PREC`` as a :class:`Precision` (fp32, fp16 or amp).
+
+The factory (:func:`trainers.factory.create_model`) casts CLIP for it and hands it to the model;
+the trainers and the bench run the training step and evaluation under its autocast and scaler.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn as nn
+
+from engine.seam import CONSOLE, get_logger
+
+from .clip_loader import cast_clip_weights
+
+__all__ = ["PREC_CHOICES", "Precision"]
+
+_log = get_logger("trainers.precision")
+
+PREC_CHOICES = ("fp16", "fp32", "amp")
+
+
+class Precision:
+    """How CLIP runs. ``fp32``; ``fp16`` (CLIP weights in half precision, learnable tensors in fp32,
+    cast where they enter CLIP); ``amp`` (fp32 weights, autocast to bf16 where the GPU supports
+    it, else fp16). On CPU everything runs in fp32 (with a note if something else was asked).
+    ``requested`` is one of :data:`PREC_CHOICES` (the config checks it where it is built)."""
+
+    def __init__(self, requested: str, device: torch.device, key: str = "PREC"):
+        self.requested = requested
+        self.device = device
+        self.mode = requested if device.type == "cuda" else "fp32"
+        if self.mode != requested:
+            _log.info(f"Note: {key} {requested!r} needs a CUDA device; running in fp32 on {device.type}", extra=CONSOLE)
+        self.autocast_dtype: torch.dtype | None = None
+        if self.mode == "amp":
+            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def prepare_clip(self, clip_model: nn.Module) -> nn.Module:
+        """Cast the frozen CLIP for this precision (in place): fp16 = CoOp's half-precision CLIP;
+        amp = matmul weights stored in the autocast dtype (same results, half the memory)."""
+        if self.mode == "fp16":
+            cast_clip_weights(clip_model, torch.float16)
+        elif self.autocast_dtype is not None:
+            # The projections stay fp32 so the encoders keep an fp32 residual stream, as with
+            # fp32 weights under autocast.
+            cast_clip_weights(clip_model, self.autocast_dtype, projections=False)
+        return clip_model
+
+    @property
+    def uses_fp16(self) -> bool:
+        return self.mode == "fp16" or self.autocast_dtype == torch.float16
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def make_scaler(self) -> "torch.amp.GradScaler | None":
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
+        return torch.amp.GradScaler(self.device.type) if self.uses_fp16 else None
+
+    def __str__(self) -> str:
+        extra = f", autocast {str(self.autocast_dtype).replace('torch.', '')}" if self.autocast_dtype else ""
+        return f"{self.mode}{extra}"

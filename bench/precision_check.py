@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 
-from bench.bench import (
+from bench.common import (
     SIZES,
     RowSpec,
     append_json,

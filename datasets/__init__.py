@@ -40,10 +40,10 @@ __all__ = [
 # with `python -m` (importing those here would make runpy warn). Every other module is a reader.
 _NOT_READERS = {
     # the shared machinery, one job per module
-    "base", "class_subsets", "config", "config_checks", "download_specs", "errors", "fake_trees", "fewshot", "findings", "hints",
-    "images", "own_data", "specs", "split_drawing", "split_files",
+    "base", "benchmark_check", "class_subsets", "config", "config_checks", "download_specs", "errors", "fake_trees", "fewshot",
+    "findings", "hints", "images", "own_data", "own_data_check", "specs", "split_drawing", "split_files",
     # the tools
-    "synthetic", "check", "own_data_check", "download", "make_split",
+    "synthetic", "check", "download", "make_split",
 }
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _NOT_READERS:

@@ -425,10 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     code = 1 if failed or manual else 0
     if not args.no_check:
-        from .check import main as check_main
+        from .benchmark_check import check_benchmarks
 
-        names = [s.name for s in specs]
-        code = max(code, check_main(["--root", root, "--no-decode", "--dataset", *names]))
+        code = max(code, check_benchmarks(root, [s.name for s in specs], decode=False))
     return code
 
 

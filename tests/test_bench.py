@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from bench import bench
+from bench import bench, common
 from bench.bench import main
 
 N_CLS = 10
@@ -63,7 +63,7 @@ def _learner_numel(method: str) -> int:
     from trainers.factory import create_model
 
     cfg = build_config(trainer=method, config_file=str(bench.REPO / bench.bench_methods()[method]),
-                       dataset_config_file=str(bench.REPO / bench.DATASET_CONFIG), opts=["INPUT.SIZE", "(32, 32)"])  # fmt: skip
+                       dataset_config_file=str(bench.REPO / common.DATASET_CONFIG), opts=["INPUT.SIZE", "(32, 32)"])  # fmt: skip
     names = bench.load_classnames(N_CLS)[0]
     model = create_model(cfg, names, freeze(build_tiny_clip(**bench.SIZES["tiny"])))
     return sum(p.numel() for p in model.learner.parameters())
@@ -108,7 +108,7 @@ def test_fused_off_alone_and_batch_override(tmp_path):
 
 
 def test_generated_class_names_when_the_imagenet_list_is_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "IMAGENET_CLASSNAMES", tmp_path / "missing.txt")
+    monkeypatch.setattr(common, "IMAGENET_CLASSNAMES", tmp_path / "missing.txt")
     names, source = bench.load_classnames(3)
     assert names == ["class 0", "class 1", "class 2"] and source.startswith("generated")
     listing = tmp_path / "classnames.txt"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.check import check_dataset, main
+from datasets.benchmark_check import check_dataset
+from datasets.check import main
 from datasets.findings import verify_images
 from datasets.synthetic import make_synthetic_dataset
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import datasets
-from datasets.check import check_dataset
+from datasets.benchmark_check import check_dataset
 from datasets.synthetic import SYNTHETIC_NAMES, make_synthetic_dataset
 from engine.seam import DATASET_REGISTRY, get_cfg_default
 

@@ -6,7 +6,8 @@ file (found by name, as the dataset readers are), so :data:`METHODS` holds every
 other module lists them: the config's trainer nodes, the keys that cannot change results, the
 protocol runner's ``--methods``, recipes and scripts, the bench's method list and recipe, and the
 captions of ``parse_results.py`` all derive from it. Adding a method is its file plus its recipe
-files (``configs/trainers/<Trainer>/*.yaml``).
+files (``configs/trainers/<Trainer>/*.yaml``); ``python sweep.py write-scripts`` then writes its
+protocol scripts (``scripts/<name>/``, generated from the spec and the protocols).
 """
 from __future__ import annotations
 

@@ -629,5 +629,8 @@ def test_the_config_is_checked_once_where_it_is_built(asym_clip, monkeypatch):
         opts += [f"TRAINER.MUDPT.{key}", str(value)]
     cfg = build_config(trainer="MuDPT", opts=opts)
     assert len(calls) == 1
+    MuDPT.check_cfg(cfg)  # the trainer's constructor asks again (Dassl's order): already checked
     create_model(cfg, NAMES, asym_clip)  # the factory (and the learner's builder) take the checked config
     assert len(calls) == 1
+    MuDPT.check_cfg(make_cfg())  # a config built otherwise (Dassl's own tools/train.py) is checked
+    assert len(calls) == 2

@@ -13,6 +13,7 @@ their fit checks.
 from __future__ import annotations
 
 import os.path as osp
+import weakref
 from typing import Any, Sequence
 
 import torch
@@ -53,6 +54,11 @@ __all__ = [
 ]
 
 _log = get_logger("trainers.base")
+
+# Frozen configs already checked (by identity; an entry goes with its config): the config module
+# checks a config where it builds it, and the engine's trainer constructor (Dassl's order) asks
+# again for the same object.
+_CHECKED: "weakref.WeakValueDictionary[int, CN]" = weakref.WeakValueDictionary()
 
 
 def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
@@ -155,10 +161,15 @@ class ClipPromptTrainer(TrainerX):
 
     @classmethod
     def check_cfg(cls, cfg: CN) -> None:
-        """Validate the method's keys: where the config is built (``runconfig.build_config``),
-        and in Dassl's own flow (its trainers call this hook first)."""
+        """Validate the method's keys, once: where the config is built (``runconfig.build_config``);
+        the trainer's constructor (Dassl's order) skips a frozen config already checked, and checks
+        one built otherwise (Dassl's own ``tools/train.py``)."""
+        if _CHECKED.get(id(cfg)) is cfg:
+            return
         check_choice(cls.method_cfg(cfg).PREC, PREC_CHOICES, f"TRAINER.{cls.CFG_NODE}.PREC")
         cls.check_method_cfg(cfg)
+        if cfg.is_frozen():
+            _CHECKED[id(cfg)] = cfg
 
     def build_model(self) -> None:
         template = getattr(self.dm.dataset, "template", None)

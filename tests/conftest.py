@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random CLIP, its weights file, and the path of ../shared (if any).
+"""Shared fixtures: a tiny random CLIP, its weights file, the path of ../shared (if any), and sweep.py in-process.
 
 Nothing here downloads anything: CLIP weights and datasets are generated.
 """
@@ -91,3 +91,25 @@ def tiny_run_opts(clip_file: str) -> list[str]:
         "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "DATALOADER.TEST.BATCH_SIZE", "4",
         "OPTIM.MAX_EPOCH", "1",
     ]  # fmt: skip
+
+
+@pytest.fixture
+def sweep(tmp_path, capsys, monkeypatch):
+    """``sweep.py ARGS`` in-process, with DATA/OUTPUT under tmp_path; returns (exit code, stdout, stderr)."""
+    from protocols.cli import main
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+    for var in ("DATA", "OUTPUT", "CLIP_PATH", "CFG", "DRY_RUN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("OUTPUT", str(tmp_path / "output"))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as e:  # argparse errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

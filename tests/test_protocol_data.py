@@ -77,29 +77,6 @@ def toy_protocol():
         benchmarks.cache_clear()
 
 
-@pytest.fixture
-def sweep(tmp_path, capsys, monkeypatch):
-    """``sweep.py ARGS`` in-process, with DATA (it exists) and OUTPUT under tmp_path; returns
-    (exit code, stdout, stderr)."""
-    from protocols.cli import main
-
-    (tmp_path / "data").mkdir()
-    for var in ("CLIP_PATH", "CFG", "DRY_RUN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("OUTPUT", str(tmp_path / "output"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as e:  # argparse errors
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Complete runs of :data:`RUNS` in the runner's layout (folders as ``RunPath`` formats them)."""

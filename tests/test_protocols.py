@@ -30,28 +30,6 @@ DG = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
 MUDPT_B2N = "vit_b16_c2_ep10_batch4_depth9"
 
 
-@pytest.fixture
-def sweep(tmp_path, capsys, monkeypatch):
-    """``sweep.py ARGS`` in-process, with DATA/OUTPUT under tmp_path; returns (exit code, stdout, stderr)."""
-    from protocols.cli import main
-
-    (tmp_path / "data").mkdir(exist_ok=True)
-    for var in ("DATA", "OUTPUT", "CLIP_PATH", "CFG", "DRY_RUN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("OUTPUT", str(tmp_path / "output"))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as e:  # argparse errors
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def dry_run_commands(out: str) -> list[list[str]]:
     lines = out.splitlines()
     return [shlex.split(lines[i + 1].strip()) for i, line in enumerate(lines) if line.startswith("[dry-run] ") and i + 1 < len(lines) and lines[i + 1].startswith("    ")]

@@ -74,11 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_intermixed_args(argv)
 
 
-def build_config(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace):
     """The run's config from the command line (``runconfig.build_config``), frozen and checked."""
-    from runconfig import build_config as build
+    from runconfig import build_config
 
-    return build(
+    return build_config(
         trainer=args.trainer, config_file=args.config_file, dataset_config_file=args.dataset_config_file, opts=args.opts or [],
         root=args.root, output_dir=args.output_dir, resume=args.resume, seed=args.seed, source_domains=args.source_domains,
         target_domains=args.target_domains, transforms=args.transforms, backbone=args.backbone, head=args.head,
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
 
     log = get_logger("train")
     set_verbose(args.verbose)
-    cfg = build_config(args)
+    cfg = config_from_args(args)
     check_run_options(cfg, args)
     kind = "eval" if args.eval_only else "train"
     root = data_root(cfg)

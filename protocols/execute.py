@@ -6,13 +6,12 @@ Each step hands its config (built once, :class:`~protocols.plan.StepRun`) to its
 process as a file, ``<output>/.sweep/<run folder>.yaml`` (a complete config, with the step's
 ``train.py`` command by hand in its first lines). Whether a step is skipped, resumed or refused is
 the run folder's rule (``runconfig.folder_action`` asks it before a process starts, ``train.py``
-applies it): the runner only reads the outcome back from each run's ``run.json``. A failed step never stops the
-others; an evaluation whose training run failed stays pending. :func:`status_of` answers the same
-questions without running anything.
+applies it): the runner only reads the outcome back from each run's ``run.json``. A failed step
+never stops the others; an evaluation whose training run failed stays pending. :func:`status_of`
+answers the same questions without running anything.
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 import queue
 import shlex

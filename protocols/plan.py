@@ -46,6 +46,7 @@ __all__ = [
     "StepRun",
     "Unit",
     "dataset_opts",
+    "effective_overrides",
     "grid_points",
     "in_repo",
     "make_plan",

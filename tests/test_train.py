@@ -141,7 +141,7 @@ def test_init_weights_loads_the_learner(tmp_path, dtd_data, tiny_clip_file, run_
     args = train.parse_args(
         _argv(dtd_data, tmp_path / "init", "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "1", "MODEL.INIT_WEIGHTS", ckpt])
     )
-    trainer = build_trainer(train.build_config(args))
+    trainer = build_trainer(train.config_from_args(args))
     saved = torch.load(ckpt, weights_only=True)["state_dict"]["ctx"]
     assert torch.equal(trainer.model.learner.ctx.detach().cpu(), saved)
 

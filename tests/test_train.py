@@ -132,16 +132,16 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, ti
 
 
 def test_init_weights_loads_the_learner(tmp_path, dtd_data, tiny_clip_file, run_train):
-    import train
     from engine.seam import build_trainer
+    from runconfig import build_config
 
     out = tmp_path / "src"
     assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "1"])) == 0
     ckpt = str(out / "prompt_learner" / "model.pth.tar-1")
-    args = train.parse_args(
-        _argv(dtd_data, tmp_path / "init", "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "1", "MODEL.INIT_WEIGHTS", ckpt])
-    )
-    trainer = build_trainer(train.config_from_args(args))
+    opts = [*tiny_run_opts(tiny_clip_file), "DATASET.NUM_SHOTS", "1", "MODEL.INIT_WEIGHTS", ckpt]
+    cfg = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD, root=dtd_data.root, seed=1,
+                       output_dir=str(tmp_path / "init"), opts=opts)  # fmt: skip
+    trainer = build_trainer(cfg)
     saved = torch.load(ckpt, weights_only=True)["state_dict"]["ctx"]
     assert torch.equal(trainer.model.learner.ctx.detach().cpu(), saved)
 

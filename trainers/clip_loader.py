@@ -30,7 +30,20 @@ with warnings.catch_warnings():
     from clip.clip import _tokenizer as CLIP_TOKENIZER  # the BPE tokenizer clip.tokenize uses
     from clip.model import CLIP, build_model
 
-__all__ = ["CLIP_TOKENIZER", "CLIPLoadError", "build_tiny_clip", "cast_clip_weights", "clip_download_path", "freeze", "load_clip", "load_clip_from_cfg", "save_state_dict"]
+__all__ = [
+    "CLIP_TOKENIZER",
+    "CLIPLoadError",
+    "backbone_identity",
+    "build_tiny_clip",
+    "cast_clip_weights",
+    "clip_download_path",
+    "fetch_hint",
+    "freeze",
+    "load_clip",
+    "load_clip_from_cfg",
+    "save_state_dict",
+    "weights_file",
+]
 
 DEFAULT_DOWNLOAD_ROOT = osp.expanduser("~/.cache/clip")
 
@@ -138,6 +151,43 @@ def load_clip(name: str, path: str = "", download_root: str | None = None) -> CL
 def load_clip_from_cfg(cfg: Any) -> CLIP:
     """``load_clip`` driven by ``cfg.MODEL.BACKBONE`` (NAME, PATH)."""
     return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH)
+
+
+def weights_file(cfg: Any) -> str:
+    """The local file the weights of ``cfg.MODEL.BACKBONE`` are read from: ``MODEL.BACKBONE.PATH``,
+    else the file ``clip.load`` caches for ``MODEL.BACKBONE.NAME`` ("" for a name it does not know)."""
+    if cfg.MODEL.BACKBONE.PATH:
+        return osp.expanduser(cfg.MODEL.BACKBONE.PATH)
+    name = cfg.MODEL.BACKBONE.NAME
+    return clip_download_path(name)[1] if name in CLIP_URLS else ""
+
+
+def backbone_identity(cfg: Any) -> dict[str, str]:
+    """What a trained model's numbers depend on besides its own tensors: the CLIP it prompts.
+    ``source`` (the package that builds it), ``name`` (``MODEL.BACKBONE.NAME``), ``pretrained``
+    (a weights tag, "" for OpenAI's), ``file`` (the weights file's name) and ``sha256`` (of its
+    bytes; "" when the file is not here)."""
+    from engine.seam import sha256_file
+
+    path = weights_file(cfg)
+    present = bool(path) and osp.isfile(path)
+    return {
+        "source": "openai-clip",
+        "name": cfg.MODEL.BACKBONE.NAME,
+        "pretrained": "",
+        "file": osp.basename(path) if path else "",
+        "sha256": sha256_file(path) if present else "",
+    }
+
+
+def fetch_hint(identity: dict[str, str]) -> str:
+    """How to get the weights an identity names (for an error that says which weights to fetch)."""
+    name, sha = identity.get("name", ""), identity.get("sha256", "")
+    digest = f" (sha256 {sha})" if sha else ""
+    if identity.get("source") == "openai-clip" and name in CLIP_URLS:
+        url, target = clip_download_path(name)
+        return f"OpenAI's {name} weights{digest}: {url}, at {target} or anywhere with MODEL.BACKBONE.PATH"
+    return f"the weights file {identity.get('file') or name!r}{digest}, passed as MODEL.BACKBONE.PATH"
 
 
 def cast_clip_weights(model: nn.Module, dtype: torch.dtype, projections: bool = True) -> nn.Module:

@@ -41,7 +41,7 @@ from engine.seam import (
 )
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
-from .clip_loader import clip_download_path
+from .clip_loader import weights_file
 from .clip_prompting import PromptedImageEncoder
 from .factory import create_model
 from .spec import MethodSpec, register_method
@@ -157,8 +157,8 @@ def _cache_root(cfg: CN) -> str:
 def _backbone_identity(cfg: CN) -> str:
     """What the features depend on besides the images: the CLIP weights (by content) and the
     test transform."""
-    path = osp.expanduser(cfg.MODEL.BACKBONE.PATH) or clip_download_path(cfg.MODEL.BACKBONE.NAME)[1]
-    weights = sha256_file(path) if osp.isfile(path) else cfg.MODEL.BACKBONE.NAME
+    path = weights_file(cfg)
+    weights = sha256_file(path) if path and osp.isfile(path) else cfg.MODEL.BACKBONE.NAME
     i = cfg.INPUT
     return json.dumps([weights, list(i.SIZE), i.INTERPOLATION, list(i.PIXEL_MEAN), list(i.PIXEL_STD), cfg.MODEL.BACKBONE.FUSED])
 

@@ -55,7 +55,6 @@ __all__ = [
     "RunMeasures",
     "alignment_measures",
     "find_runs",
-    "class_text_features",
     "injection_attention",
     "load_run",
     "modality_gap",
@@ -201,32 +200,6 @@ def reference_model(run: LoadedRun, clip_model: nn.Module | None = None) -> nn.M
 
 
 # --- features --------------------------------------------------------------------------------------
-def class_text_features(model: nn.Module) -> torch.Tensor:
-    """The class text features (n_cls, E) the model classifies with (not normalised)."""
-    from trainers.clip_prompting import ContextPromptedCLIP, DeepPromptedCLIP, HandcraftedTextFeatures
-
-    if isinstance(model, DeepPromptedCLIP):
-        text_l0, text_deep, _, _ = model.learner()
-        return model.encode_text(text_l0, text_deep)
-    if isinstance(model, ContextPromptedCLIP):
-        return model.text_features()
-    if isinstance(getattr(model, "text_features", None), HandcraftedTextFeatures):
-        return model.text_features()
-    raise ConfigError(
-        f"The alignment analysis needs one text feature per class; {type(model).__name__} has none "
-        "(CoCoOp's depend on each image, linear-probe CLIP has no text tower). Pass runs of MuDPT, IVLP, MaPLe, "
-        "PromptSRC, CoOp, KgCoOp, VPT or ZeroshotCLIP."
-    )
-
-
-def text_encoder_of(model: nn.Module) -> nn.Module:
-    """The text encoder that computes the model's class features (hand-crafted ones have their own)."""
-    from trainers.clip_prompting import HandcraftedTextFeatures
-
-    handcrafted = getattr(model, "text_features", None)
-    return handcrafted.encoder if isinstance(handcrafted, HandcraftedTextFeatures) else model.text_encoder
-
-
 class _Observed:
     """A model observed while it runs: its class text features (computed once, with the hidden
     states of that call), then per batch its own ``forward`` with the image encoder's output and
@@ -234,6 +207,7 @@ class _Observed:
 
     def __init__(self, model: nn.Module):
         from trainers.clip_prompting import record_states
+        from trainers.features import class_text_features, text_encoder_of
 
         self.model = model
         with torch.no_grad(), model.precision.autocast(), record_states(text_encoder_of(model)) as calls:

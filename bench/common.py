@@ -5,9 +5,7 @@ model factory) with the trainers' own training step and evaluation call.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -182,17 +180,9 @@ def available_methods() -> dict[str, type]:
     return {name: trainer_class(name) for name in bench_methods()}
 
 
-@contextlib.contextmanager
 def quiet_trainer_logs(quiet: bool = True):
     """Hide the trainers' per-build lines ("Initial context", ...) for the duration only."""
-    from engine.seam import get_logger
+    from engine.seam import quiet_logs
 
-    log = get_logger("trainers")
-    level = log.level
-    if quiet:
-        log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
+    return quiet_logs("trainers", quiet=quiet)
 

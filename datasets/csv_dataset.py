@@ -23,7 +23,7 @@ from .errors import DatasetError, listing, not_utf8
 from .own_data import OwnDataKind, OwnDataReader, check_distinct_names, default_class_name, drawn_split, name_classes, register_own_data
 from .split_files import Split
 
-__all__ = ["CSVDataset", "KIND", "read_csv_split"]
+__all__ = ["CSVDataset", "KIND", "read_csv_rows", "read_csv_split"]
 
 KIND = register_own_data(
     OwnDataKind(
@@ -43,7 +43,7 @@ CSV_FILES = ("train.csv", "val.csv", "test.csv")
 Row = tuple[str, str, str | None, int]  # (path, class key, classname column or None, line number)
 
 
-def _read_csv(path: str) -> tuple[list[Row], bool]:
+def read_csv_rows(path: str) -> tuple[list[Row], bool]:
     """The rows of one CSV (path, key, classname column, line) and whether the key is an integer
     label (written ``str(int(label))``: ``05`` and ``5`` are one class)."""
     try:
@@ -132,7 +132,7 @@ def read_csv_split(folder: str, classnames_setting: str = "") -> tuple[Split, di
     rows: dict[str, list[Row]] = {}
     label_kinds = set()
     for part in parts:
-        rows[part], has_label = _read_csv(paths[part])
+        rows[part], has_label = read_csv_rows(paths[part])
         label_kinds.add(has_label)
     _check_listed_once(folder, paths, rows)
     if len(label_kinds) > 1:

@@ -78,6 +78,7 @@ from .checkpoint import (  # noqa: E402,F401
 )
 from .checkpoint import load_checkpoint as _safe_load_checkpoint  # noqa: E402
 from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences, flatten_config  # noqa: E402,F401
+from .data import read_image  # noqa: E402,F401  (an image as the readers open it: RGB, errors that name the file)
 from .measure import PeakMemory, StepTimer  # noqa: E402,F401
 from .registry import closest_names, unknown_name_message  # noqa: E402,F401
 from .run_folder import RunFolder, file_input  # noqa: E402,F401
@@ -91,6 +92,7 @@ from .utils import (  # noqa: E402,F401
     file_digests,
     get_logger,
     log_file_path,
+    quiet_logs,
     set_verbose,
     sha256_file,
     write_log_file,
@@ -238,6 +240,8 @@ __all__ = [
     "mkdir_if_missing",
     "model_file",
     "prune_checkpoints",
+    "quiet_logs",
+    "read_image",
     "read_json",
     "set_random_seed",
     "set_verbose",

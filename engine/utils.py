@@ -8,6 +8,7 @@ Project additions (work with either backend): ``atomic_write_text``, ``atomic_wr
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ __all__ = [
     "listdir_nohidden",
     "log_file_path",
     "mkdir_if_missing",
+    "quiet_logs",
     "read_json",
     "set_random_seed",
     "set_rng_state",
@@ -139,6 +141,22 @@ def get_logger(name: str) -> logging.Logger:
         root.setLevel(logging.INFO)
         root.propagate = False
     return logging.getLogger(f"{_LOG_ROOT}.{name}")
+
+
+@contextlib.contextmanager
+def quiet_logs(*names: str, quiet: bool = True) -> Iterator[None]:
+    """Only warnings from the project's loggers ``names`` (default: all of them) for the duration:
+    a library caller (the Python API, the bench) does not want every build line."""
+    loggers = [get_logger(name) for name in names] or [get_logger("x").parent]
+    levels = [log.level for log in loggers]
+    if quiet:
+        for log in loggers:
+            log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 class _Tee:

@@ -19,7 +19,7 @@ from engine.seam import TRAINER_REGISTRY, ConfigError
 from trainers.factory import trainer_class
 
 from .defaults import default_config
-from .merge import merge_file, merge_overrides, official_opts
+from .merge import merge_file, merge_overrides, merge_text, official_opts
 
 __all__ = ["build_config", "validate_config"]
 
@@ -28,6 +28,8 @@ def build_config(
     trainer: str = "",
     config_file: str = "",
     dataset_config_file: str = "",
+    config_text: str = "",
+    config_source: str = "",
     opts: Sequence[str] = (),
     root: str = "",
     output_dir: str = "",
@@ -45,6 +47,8 @@ def build_config(
         trainer: ``TRAINER.NAME`` (it also says which official key spellings a file may use).
         config_file: the method's config (``configs/trainers/<Trainer>/*.yaml``, or a run's config.yaml).
         dataset_config_file: the dataset's config (``configs/datasets/<name>.yaml``).
+        config_text: a config's yaml text, merged after the files (a run's config stored elsewhere,
+            e.g. in an exported model); ``config_source`` names where it comes from, for errors.
         opts: ``KEY VALUE`` overrides, merged last.
         root, output_dir, resume, seed, source_domains, target_domains, transforms, backbone, head:
             ``DATASET.ROOT``, ``OUTPUT_DIR``, ``RESUME``, ``SEED``, ``DATASET.SOURCE_DOMAINS``,
@@ -56,6 +60,8 @@ def build_config(
         merge_file(cfg, dataset_config_file, "dataset", trainer)
     if config_file:
         merge_file(cfg, config_file, "method", trainer)
+    if config_text:
+        merge_text(cfg, config_text, config_source or "the config text", trainer)
     if root:
         cfg.DATASET.ROOT = root
     if output_dir:

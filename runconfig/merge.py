@@ -15,7 +15,7 @@ from yacs.config import CfgNode as CN
 from engine.seam import ConfigError, closest_names
 from trainers import method_of_trainer
 
-__all__ = ["merge_file", "merge_overrides", "official_opts"]
+__all__ = ["merge_file", "merge_overrides", "merge_text", "official_opts"]
 
 
 def _official(trainer: str) -> tuple[str, str, Callable[[str, Any], Any]] | None:
@@ -45,19 +45,27 @@ def official_opts(opts: Sequence[str], trainer: str) -> list[str]:
 
 
 def merge_file(cfg: CN, path: str, kind: str, trainer: str = "") -> None:
-    """merge_from_file with an error that names the file (and line), the key and the fix. For a
-    method with official keys elsewhere (see the module), an official file's keys of that node go
-    to the method's node (a file that has the method's own node is merged as it is)."""
+    """merge_from_file with an error that names the file (and line), the key and the fix (see
+    :func:`merge_text`)."""
     if not os.path.isfile(path):
         raise ConfigError(f"{kind} config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        merge_text(cfg, f.read(), path, trainer)
+
+
+def merge_text(cfg: CN, text: str, source: str, trainer: str = "") -> None:
+    """Merge a config's yaml ``text`` (from ``source``: a file, or where the text was stored) into
+    ``cfg``, with an error that names the source (and line), the key and the fix. For a method with
+    official keys elsewhere (see the module), an official file's keys of that node go to the
+    method's node (a file that has the method's own node is merged as it is)."""
+    path = source
     try:
+        loaded = type(cfg).load_cfg(text)
         alias = _official(trainer)
         if alias is None:
-            cfg.merge_from_file(path)
+            cfg.merge_from_other_cfg(loaded)
         else:
             node, ours, convert = alias
-            with open(path, encoding="utf-8") as f:
-                loaded = type(cfg).load_cfg(f)
             trainer_node = loaded.get("TRAINER", {})
             # An official file has the official node only; a full config (a run's config.yaml) has both.
             official = trainer_node.pop(node, None) if ours not in trainer_node else None

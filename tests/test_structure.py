@@ -5,9 +5,11 @@
 2. no module but ``train.py`` imports ``train`` (the command line is not a library);
 3. no ``sys.path`` edits outside ``tests/``: the repository is installed code (``pip install -r
    requirements.txt`` installs it in editable mode, see pyproject.toml), so it imports from anywhere;
-4. commands import libraries, never the other way: nothing imports a top-level script, a
-   ``__main__.py`` or a module with an ``if __name__ == "__main__":`` block (``python -m pkg.mod``);
-   a script's implementation (``protocols.cli``, ``results.cli``) is a library with a ``main()``;
+4. commands import libraries, never the other way: nothing imports a command, i.e. a
+   ``__main__.py`` or a module with an ``if __name__ == "__main__":`` block (a top-level script
+   such as ``train.py``, or ``python -m pkg.mod``); a script's implementation (``protocols.cli``,
+   ``results.cli``) is a library with a ``main()``, and a top-level module without such a block
+   (the Python API, ``mudpt.py``) is a library;
 5. only the seam, ``engine/seam.py``, imports Dassl.
 
 The import graph built here (``project_modules``, ``imports_of``, ``import_graph``) is meant for
@@ -384,11 +386,11 @@ def _has_main_block(path: Path) -> bool:
 
 
 def command_modules() -> dict[str, str]:
-    """Command module -> why it is one: a top-level script, a ``__main__`` module, or a module run
-    with ``python -m`` (it has an ``if __name__ == "__main__":`` block)."""
+    """Command module -> why it is one: a top-level script (it has an ``if __name__ == "__main__":``
+    block), a ``__main__`` module, or a module run with ``python -m`` (it has such a block)."""
     commands = {}
     for name, path in project_modules().items():
-        if path.parent == REPO:
+        if path.parent == REPO and _has_main_block(path):
             commands[name] = "a top-level script"
         elif name.endswith(".__main__"):
             commands[name] = "a __main__ module"
@@ -399,7 +401,8 @@ def command_modules() -> dict[str, str]:
 
 def test_commands_import_libraries_never_the_other_way():
     commands = command_modules()
-    assert {"train", "sweep", "parse_results", "analysis.__main__"} <= set(commands), sorted(commands)
+    assert {"train", "sweep", "parse_results", "predict", "export", "analysis.__main__"} <= set(commands), sorted(commands)
+    assert "mudpt" not in commands, "mudpt.py is the Python API: a library (no __main__ block)"
     assert "protocols.cli" not in commands and "results.cli" not in commands, (
         "protocols/cli.py and results/cli.py implement sweep.py and parse_results.py: libraries with a "
         'main(), which need no if __name__ == "__main__": block'

@@ -20,7 +20,7 @@ from .spec import METHODS, MethodSpec, method_for, method_of_trainer
 __all__ = ["METHODS", "MethodSpec", "add_trainer_config", "create_model", "method_for", "method_of_trainer", "result_keys"]
 
 # The substrate: modules of this package that are not methods. Every other module is one method.
-_SUBSTRATE = {"base", "clip_loader", "clip_prompting", "factory", "keys", "precision", "prompt_learners", "spec"}
+_SUBSTRATE = {"base", "clip_loader", "clip_prompting", "factory", "features", "keys", "precision", "prompt_learners", "spec"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _SUBSTRATE:
         importlib.import_module(f"{__name__}.{_module.name}")

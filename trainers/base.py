@@ -198,9 +198,12 @@ class ClipPromptTrainer(TrainerX):
         return result_keys()
 
     def _checkpoint_extras(self) -> dict:
-        """The engine's extras, plus the GradScaler (fp16) and the class count the learner was built for."""
+        """The engine's extras, plus the GradScaler (fp16) and the classes the learner was built for
+        (their count, and their names in label order: what a trained model predicts without its
+        dataset, ``mudpt.load``)."""
         extras = super()._checkpoint_extras()
         extras["num_classes"] = self.num_classes
+        extras["classnames"] = list(self.dm.dataset.classnames)
         if self.scaler is not None:
             extras["grad_scaler"] = self.scaler.state_dict()
         return extras
@@ -243,11 +246,11 @@ class ClipPromptTrainer(TrainerX):
         return super().train(*args, **kwargs)
 
     # --- loading a trained model --------------------------------------------------------------
-    def model_keys(self, cfg: CN | None = None) -> list[str]:
+    @classmethod
+    def model_keys(cls, cfg: CN) -> list[str]:
         """The config keys that define the learner's tensors: a checkpoint trained with other
         values does not fit (the method, the backbone, every ``TRAINER.<NODE>`` key but PREC)."""
-        node = self.method_cfg(cfg or self.cfg)
-        own = [f"TRAINER.{self.CFG_NODE}.{k}" for k in node if k != "PREC"]
+        own = [f"TRAINER.{cls.CFG_NODE}.{k}" for k in cls.method_cfg(cfg) if k != "PREC"]
         return ["TRAINER.NAME", "MODEL.BACKBONE.NAME", *own]
 
     @classmethod
@@ -263,12 +266,19 @@ class ClipPromptTrainer(TrainerX):
         node.TRAINER[cls.CFG_NODE] = tree.TRAINER[cls.CFG_NODE]
         return node.dump()
 
+    @classmethod
+    def load_learner(cls, learner: nn.Module, model_path: str, checkpoint: dict, cfg: CN, n_cls: int) -> None:
+        """Load a checkpoint of this method (read from ``model_path``) into ``learner``, built from
+        ``cfg`` for ``n_cls`` classes. Class-dependent tensors of the anchor repos' checkpoints are
+        ignored; a checkpoint of another method, backbone, prompt shape or class set is refused
+        with the differing values named."""
+        check_config_fits(model_path, checkpoint, cfg.dump(), cls.model_keys(cfg), result_keys(), cls.node_defaults())
+        load_fitting_state(learner, model_path, checkpoint, cls.CLASS_DEPENDENT_KEYS, cls._class_hint(checkpoint, n_cls, cfg))
+
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         """Load the learner from ``directory/<name>/model.pth.tar-<epoch>``; without ``epoch``,
         ``model-best.pth.tar`` when the run kept one (TEST.FINAL_MODEL best_val), else its last
-        checkpoint. Class-dependent tensors of the anchor repos' checkpoints are ignored; a
-        checkpoint of another method, backbone, prompt shape or class set is refused with the
-        differing values named."""
+        checkpoint (:meth:`load_learner` checks that it fits)."""
         if not directory:
             _log.info("Note that load_model() is skipped as no pretrained model is given")
             return
@@ -276,16 +286,16 @@ class ClipPromptTrainer(TrainerX):
             model_path = model_file(osp.join(directory, name), epoch)
             checkpoint = load_checkpoint(model_path)
             _log.info(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})', extra=CONSOLE)
-            check_config_fits(model_path, checkpoint, self.cfg.dump(), self.model_keys(), self.result_keys(), self.node_defaults())
-            load_fitting_state(self._models[name], model_path, checkpoint, self.CLASS_DEPENDENT_KEYS, self._class_hint(checkpoint))
+            self.load_learner(self._models[name], model_path, checkpoint, self.cfg, self.num_classes)
 
-    def _class_hint(self, checkpoint: dict) -> str:
+    @staticmethod
+    def _class_hint(checkpoint: dict, n_cls: int, cfg: CN) -> str:
         """Why a checkpoint of another class count cannot fit (class-specific tensors), else ""."""
         trained_on = checkpoint.get("num_classes")
-        if trained_on is None or trained_on == self.num_classes:
+        if trained_on is None or trained_on == n_cls:
             return ""
         return (
-            f"The checkpoint was trained on {trained_on} classes and this run has {self.num_classes} "
-            f"(DATASET.SUBSAMPLE_CLASSES {self.cfg.DATASET.SUBSAMPLE_CLASSES}): its class-specific tensors "
+            f"The checkpoint was trained on {trained_on} classes and this run has {n_cls} "
+            f"(DATASET.SUBSAMPLE_CLASSES {cfg.DATASET.SUBSAMPLE_CLASSES}): its class-specific tensors "
             "(e.g. CoOp's CSC True context) cannot be evaluated on other classes."
         )

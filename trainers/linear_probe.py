@@ -173,7 +173,8 @@ class LinearProbeCLIP(ClipPromptTrainer):
     CLASS_DEPENDENT_KEYS = ()
     GRADIENT_STEPS = False  # fitted by scikit-learn
 
-    def model_keys(self, cfg: CN | None = None) -> list[str]:
+    @classmethod
+    def model_keys(cls, cfg: CN) -> list[str]:
         """A head fits any run of the same backbone and classes (the search settings made it, the
         cache folder does not matter)."""
         return ["TRAINER.NAME", "MODEL.BACKBONE.NAME"]

@@ -121,11 +121,8 @@ class Classifier:
             raise ConfigError(f"Class names must be non-empty strings, got {list(names)!r}.")
         if len(set(names)) != len(names):
             raise ConfigError(f"The class names {list(names)!r} repeat a name: each class once.")
-        if self._trainer.__name__ == "LinearProbeCLIP" and list(names) != self.classnames:
-            raise ConfigError(
-                "LinearProbeCLIP classifies with a linear head fitted on its own classes "
-                f"({', '.join(self.classnames)}): it has no text side to take other class names. Use a prompt-tuning method."
-            )
+        if list(names) != self.classnames:
+            self._check_takes_class_names()
         from engine.seam import quiet_logs
         from trainers.factory import create_model
 
@@ -136,6 +133,29 @@ class Classifier:
             self._trainer.load_learner(model.learner, self.source, {**(self._checkpoint or {}), "state_dict": self._state}, self.cfg, len(names))
         self._models[names] = model.eval()
         return model
+
+    def _check_takes_class_names(self) -> None:
+        """Refuse class names other than its own (in its order) where its trained tensors are
+        tied to its classes: linear-probe CLIP's head, a class-specific context (CSC) of CoOp or
+        KgCoOp (rows of its trained context: names of the same count would be paired silently
+        with other classes' contexts)."""
+        from engine.seam import ConfigError
+        from trainers.prompt_learners import ContextPromptLearner
+
+        own = _shown(self.classnames)
+        if self._trainer.__name__ == "LinearProbeCLIP":
+            raise ConfigError(
+                f"LinearProbeCLIP classifies with a linear head fitted on its own classes ({own}): it has no text side "
+                "to take other class names. Use a prompt-tuning method."
+            )
+        learner = self._models[tuple(self.classnames)].learner  # built first, in __init__
+        if isinstance(learner, ContextPromptLearner) and learner.ctx.dim() == 3:
+            node = f"TRAINER.{self._trainer.CFG_NODE}"
+            raise ConfigError(
+                f"{self.method} was trained with a class-specific context ({node}.CSC True: one learned context per class "
+                f"it was trained on, {own}): it cannot take other class names. Predict with its own classes, or train with "
+                f"a unified context ({node}.CSC False) for new class names."
+            )
 
     # --- inputs -------------------------------------------------------------------------------------
     def preprocess(self, images: Iterable[Image]) -> torch.Tensor:
@@ -216,11 +236,34 @@ def load(
     from engine.seam import quiet_logs
 
     source = str(source)
-    device = torch.device(device)
+    device = _device(device)
     with quiet_logs(quiet=not verbose):
         if source.endswith(EXPORT_SUFFIX) and osp.isfile(source):
             return _load_export(source, device, clip_path, verbose)
         return _load_run(source, device, load_epoch, clip_path, root, verbose)
+
+
+def _shown(classnames: Sequence[str], limit: int = 10) -> str:
+    """Class names for a one-line message: the first ``limit`` and how many there are."""
+    more = f", ... ({len(classnames)} classes)" if len(classnames) > limit else ""
+    return ", ".join(classnames[:limit]) + more
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device that exists here (a one-line ConfigError otherwise)."""
+    from engine.seam import ConfigError
+
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {str(device)!r} is not a torch device: use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {str(device)!r}: there is no CUDA device here (torch.cuda.is_available() is False); use 'cpu'.")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {str(device)!r}: there are {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}.")
+    return device
 
 
 def _opts(clip_path: str) -> list[str]:
@@ -271,7 +314,8 @@ def _trained_model_file(folder, trainer: type, load_epoch: int | None) -> str:
     if record and status != "complete" and load_epoch is None:
         raise CheckpointError(
             f"{folder.path} holds a training run that is {status or 'not complete'}: its last checkpoint is not the model it "
-            "would deploy. Finish it (rerun its train.py command: it resumes), or load an epoch explicitly (load_epoch=N)."
+            "would deploy. Finish it (rerun its train.py command: it resumes), or load an epoch explicitly (load_epoch=N; "
+            "predict.py and export.py: --load-epoch N)."
         )
     return model_file(osp.join(folder.path, trainer.MODEL_NAME), load_epoch)
 
@@ -328,7 +372,7 @@ def _load_export(path: str, device: torch.device, clip_path: str, verbose: bool 
     from engine.seam import CheckpointError, WeightsError
     from runconfig import build_config
     from safetensors import safe_open
-    from trainers.clip_loader import backbone_identity, fetch_hint
+    from trainers.clip_loader import backbone_identity, fetch_hint, weights_file
     from trainers.factory import load_frozen_clip, trainer_class
 
     try:
@@ -348,13 +392,14 @@ def _load_export(path: str, device: torch.device, clip_path: str, verbose: bool 
     fetch = fetch_hint(recorded)
     if not current["sha256"] and recorded.get("sha256"):
         raise WeightsError(
-            f"{path} was trained on {recorded['name']} and its weights are not here ({current['file'] or current['name']}). "
+            f"{path} was trained on {recorded['name']} and its weights are not here ({weights_file(cfg) or current['name']}). "
             f"Fetch {fetch}; then load with clip_path= (predict.py --clip-path) if it is elsewhere."
         )
     if recorded.get("sha256") and current["sha256"] != recorded["sha256"]:
         raise WeightsError(
-            f"{path} was trained on other CLIP weights than these ({current['file']}, sha256 {current['sha256'][:12]}): "
-            f"its prompts only fit the weights they were trained with. Fetch {fetch}."
+            f"{path} was trained on other CLIP weights than these ({weights_file(cfg)}, sha256 {current['sha256'][:12]}): "
+            f"its prompts only fit the weights they were trained with. Fetch {fetch}; then load with clip_path= "
+            "(predict.py --clip-path)."
         )
     checkpoint = {**json.loads(metadata.get("checkpoint", "{}")), "config": metadata["config"]}
     trainer = trainer_class(cfg.TRAINER.NAME)

@@ -101,6 +101,14 @@ def resolve_labels(items: Sequence[Item], classnames: Sequence[str]) -> list[int
 
     if not items or all(item.label is None for item in items):
         return None
+    unlabelled = [item.path for item in items if item.label is None]
+    if unlabelled:
+        shown = ", ".join(unlabelled[:3]) + (", ..." if len(unlabelled) > 3 else "")
+        raise DataError(
+            f"Some images have a label and {len(unlabelled)} of the {len(items)} do not ({shown}). Fix: label "
+            "every image (a CSV's label or classname column, --labels-from-folders), or predict the unlabelled ones "
+            "in another command."
+        )
     index = {name: i for i, name in enumerate(classnames)}
     index.update({name.replace("_", " "): i for i, name in enumerate(classnames)})
     out, unknown = [], []
@@ -125,17 +133,19 @@ def resolve_labels(items: Sequence[Item], classnames: Sequence[str]) -> list[int
 def class_list(args: argparse.Namespace) -> list[str] | None:
     from engine.seam import ConfigError
 
-    if args.classes:
+    if args.classes is not None:
         names = [name.strip() for name in args.classes.split(",")]
-    elif args.classes_file:
-        if not osp.isfile(args.classes_file):
-            raise ConfigError(f"--classes-file {args.classes_file}: no such file.")
-        with open(args.classes_file, encoding="utf-8-sig") as f:
-            names = [line.strip() for line in f if line.strip()]
-    else:
+        if not all(names):
+            raise ConfigError(f"--classes {args.classes!r}: an empty class name; give names separated by commas, e.g. --classes cat,dog.")
+        return names
+    if args.classes_file is None:
         return None
-    if not names or any(not name for name in names):
-        raise ConfigError(f"--classes: an empty class name in {names!r}; give names separated by commas, e.g. --classes cat,dog.")
+    if not osp.isfile(args.classes_file):
+        raise ConfigError(f"--classes-file {args.classes_file}: no such file.")
+    with open(args.classes_file, encoding="utf-8-sig") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ConfigError(f"--classes-file {args.classes_file}: no class names in it; write one name per line.")
     return names
 
 
@@ -210,6 +220,15 @@ def _plot_confusion(path: str, confusion: list[list[int]], classnames: Sequence[
 
 
 # --- the command ----------------------------------------------------------------------------------
+def _reason(error: Exception, path: str) -> str:
+    """Why the image at ``path`` could not be read, without its path: the OS's words for a file
+    error ("No such file or directory"), else the decoder's ("cannot identify image file")."""
+    cause = error.__cause__ or error
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause).replace(f" '{path}'", "")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -222,9 +241,10 @@ def run(args: argparse.Namespace) -> int:
     if osp.isdir(args.out):
         raise ConfigError(f"--out {args.out} is a folder; give a file name, e.g. --out {osp.join(args.out, 'predictions.csv')}.")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    given = class_list(args)
     items = collect(args.inputs, args.labels_from_folders)
     clf = mudpt.load(args.model, device=device, load_epoch=args.load_epoch, clip_path=args.clip_path, verbose=args.verbose)
-    classnames = class_list(args) or clf.classnames
+    classnames = given or clf.classnames
     labels = resolve_labels(items, classnames)
     clf.model(classnames)  # a refusal (linear probe, class-specific context) before any image is read
     print(f"{clf.method} ({clf.source}): {len(items):,} images, {len(classnames)} classes, {device}", file=sys.stderr)
@@ -238,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                 tensors.append(clf.preprocess([items[i].path])[0])
                 batch.append(i)
             except ImageReadError as e:
-                unreadable.append((items[i].path, str(e.__cause__ or e).replace(f" '{items[i].path}'", "")))
+                unreadable.append((items[i].path, _reason(e, items[i].path)))
         if tensors:
             probs.append(clf.predict(tensors, classnames, batch_size=len(tensors)).probs)
             kept += batch

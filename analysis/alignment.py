@@ -281,7 +281,7 @@ def prompt_cosines(model: nn.Module) -> tuple[list[float | None], list[float | N
             return None
         texts = [text_l0, *text_deep]  # layer l: (n_t, D_t)
         visions = [vision_l0, *vision_deep]  # layer l: (n_v, D_v)
-        te, ve = model.text_encoder, model.image_encoder.visual
+        te, ve = model.text_encoder, model.image_encoder
         pairwise: list[float | None] = []
         matched: list[float | None] = []
         for layer in range(max(len(texts), len(visions))):
@@ -289,8 +289,8 @@ def prompt_cosines(model: nn.Module) -> tuple[list[float | None], list[float | N
                 pairwise.append(None)
                 matched.append(None)
                 continue
-            t = F.normalize((te.ln_final(texts[layer].to(te.dtype)) @ te.text_projection).float(), dim=-1)  # (n_t, E)
-            v = F.normalize((ve.ln_post(visions[layer].to(model.image_encoder.dtype)) @ ve.proj).float(), dim=-1)  # (n_v, E)
+            t = F.normalize(te.project(texts[layer].to(te.dtype)).float(), dim=-1)  # (n_t, E)
+            v = F.normalize(ve.project(visions[layer].to(ve.dtype)).float(), dim=-1)  # (n_v, E)
             pairwise.append(float((t @ v.t()).mean()))
             matched.append(float((t * v).sum(-1).mean()) if t.shape == v.shape else None)
     return pairwise, matched

@@ -31,6 +31,23 @@ TINY_CLIP = dict(
 TINY_INPUT_SIZE = "(32, 32)"
 
 
+def clip_twins(**shape):
+    """The same random CLIP twice: ``build_tiny_clip(**shape)`` (openai-clip) and open_clip's CLIP
+    with QuickGELU built to the same shape, holding the same tensors under the same names (a strict
+    ``load_state_dict``)."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    from trainers.clip_loader import build_tiny_clip
+
+    openai = build_tiny_clip(**shape)
+    vision = CLIPVisionCfg(layers=shape["vision_layers"], width=shape["vision_width"], patch_size=shape["vision_patch_size"] or 16,
+                           image_size=shape["image_resolution"])  # fmt: skip
+    text = CLIPTextCfg(width=shape["transformer_width"], heads=shape["transformer_heads"], layers=shape["transformer_layers"])
+    twin = CLIP(shape["embed_dim"], vision, text, quick_gelu=True)
+    twin.load_state_dict(openai.state_dict())
+    return openai, twin.eval()
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test when that folder is absent (user machines)."""
     path = SHARED.joinpath(*parts)

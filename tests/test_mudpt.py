@@ -106,9 +106,9 @@ def test_parameter_count_tiny_equals_closed_form(asym_clip, injection, layer0, n
 
 def vit_b16_learner(injection: str, n: int, J: int, layer0: bool = False) -> MuDPTPromptLearner:
     """The learner at ViT-B/16 sizes (d_t 512, d_v 768) without building ViT-B/16: only a token
-    embedding of CLIP's vocabulary stands in for CLIP."""
+    embedding of CLIP's vocabulary (and its context length) stands in for CLIP."""
     torch.manual_seed(0)
-    stand_in = SimpleNamespace(token_embedding=nn.Embedding(49408, 512), ln_final=nn.LayerNorm(512))
+    stand_in = SimpleNamespace(token_embedding=nn.Embedding(49408, 512), ln_final=nn.LayerNorm(512), context_length=77)
     prompts = ClassPrompts(stand_in, NAMES, n, prompt_context("a photo of a", n, "TRAINER.MUDPT"))
     ctx = prompts.initial_context(from_words=True)
     injection_module = build_injection(injection, 512, 768, J, inject_layer0=layer0)

@@ -27,8 +27,8 @@ for _module in pkgutil.iter_modules(__path__):
 
 
 def add_trainer_config(cfg: CN) -> None:
-    """Add ``MODEL.BACKBONE.PATH``/``FUSED``, ``TRAIN.CHECKPOINT_KEEP_LAST`` and each method's
-    ``TRAINER.<NAME>`` node (before any yaml is merged)."""
+    """Add ``MODEL.BACKBONE.PATH``/``PRETRAINED``/``FUSED``, ``TRAIN.CHECKPOINT_KEEP_LAST`` and each
+    method's ``TRAINER.<NAME>`` node (before any yaml is merged)."""
     add_common_config(cfg)
     for spec in METHODS.values():
         spec.add_config(cfg)

@@ -2,7 +2,8 @@
 
 Every method of this family (CoOp arXiv 2109.01134, CoCoOp 2203.05557, MaPLe 2210.03117,
 MuDPT 2306.11400) is "frozen CLIP + learnable tokens inserted at some layers". This module wraps
-the *unmodified* ``openai-clip`` model and provides:
+the *unmodified* CLIP of ``openai-clip`` or ``open_clip`` (arXiv 2212.07143; the models
+:func:`trainers.clip_loader.check_promptable` accepts) and provides:
 
 * :class:`PromptedTextEncoder`: token embeddings with the shallow context already in place ->
   text features, with optional deep prompts that **replace** the ``n`` context rows (right after
@@ -15,11 +16,15 @@ the *unmodified* ``openai-clip`` model and provides:
 * :func:`clip_logits` and :class:`TextFeatureCache`.
 
 Prompts are inserted by concatenation, never written in place, and CLIP's causal text mask is
-kept. Two ways to run a block: ``fused=False`` calls CLIP's own ``ResidualAttentionBlock``
-(bit-identical to ``encode_text``/``encode_image``); ``fused=True`` (default) runs the same
-frozen weights batch-first through ``F.scaled_dot_product_attention`` and lets the text tower
-stop at the longest EOT position: the causal mask makes every later token irrelevant to the EOT
-feature, so this is exact up to float rounding and several times cheaper.
+kept. Two ways to run a block: ``fused=False`` calls the model's own ``ResidualAttentionBlock`` as
+its package's ``encode_text``/``encode_image`` does (openai-clip's sequence-first with the mask
+the block holds, open_clip's batch-first with the model's mask passed in: bit-identical to
+them); ``fused=True`` (default) computes the same function on the same frozen weights
+batch-first through ``F.scaled_dot_product_attention`` (with open_clip's layer scale and the
+block's activation, GELU or QuickGELU) and lets the text tower stop at the longest EOT position:
+the causal mask makes every later token irrelevant to the EOT feature, so this is exact up to
+float rounding and several times cheaper. The frozen towers always run as in evaluation (a
+ResNet's BatchNorm statistics, open_clip's patch dropout), whatever mode the model is set to.
 
 Hidden states (for analysis, e.g. ``python -m analysis alignment``): both encoders take an optional
 ``states`` list and append to it, after each block ``i``, the hidden state of their readout token,
@@ -39,7 +44,7 @@ import torch.nn.functional as F
 
 from engine.seam import ConfigError
 
-from .clip_loader import CLIP_TOKENIZER, clip
+from .clip_loader import CLIP_TOKENIZER, clip, is_quick_gelu, text_attn_mask
 
 __all__ = [
     "PROMPT_INIT_STD",
@@ -61,6 +66,7 @@ __all__ = [
     "random_prompts",
     "record_states",
     "run_block",
+    "tokenize",
 ]
 
 # Prompt tensors accepted by the encoders: (n, D) shared by every sequence, or (N, n, D) per sequence.
@@ -80,6 +86,13 @@ def random_prompts(*shape: int) -> torch.Tensor:
 def count_tokens(text: str) -> int:
     """CLIP BPE tokens of ``text`` (without SOS and EOT)."""
     return len(CLIP_TOKENIZER.encode(text))
+
+
+def tokenize(clip_model: nn.Module, texts: Sequence[str]) -> torch.Tensor:
+    """``texts`` as the model's token ids (N, context length): CLIP's BPE, which is the tokenizer of
+    every model the loader accepts (OpenAI's; open_clip's ``get_tokenizer`` gives the same
+    ``SimpleTokenizer`` for a model over that vocabulary), at the model's context length."""
+    return clip.tokenize(list(texts), context_length=clip_model.context_length)
 
 
 def prompt_context(ctx_init: str, n_ctx: int, key: str, keep: str = "all") -> str:
@@ -133,7 +146,7 @@ def check_prompt_depth(clip_model: nn.Module, key: str, depth: int, towers: str,
     if towers != "text" and not is_vit(clip_model):
         raise ConfigError(
             f"Visual prompts need a ViT backbone (MODEL.BACKBONE.NAME {backbone!r} has a ResNet image tower); "
-            f"use ViT-B/16{', ' + vit_fix if vit_fix else ''}."
+            f"use a ViT one (e.g. ViT-B/16, open_clip:ViT-B-32){', ' + vit_fix if vit_fix else ''}."
         )
     blocks = {}
     if towers != "image":
@@ -183,23 +196,35 @@ def quick_gelu(x: torch.Tensor) -> torch.Tensor:
 
 
 def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """A CLIP block's MLP (c_fc, QuickGELU, c_proj); other activations run as they are."""
-    if not isinstance(getattr(mlp, "gelu", None), clip.model.QuickGELU):
+    """A CLIP block's MLP (c_fc, QuickGELU, c_proj); other activations (open_clip's GELU) run as they are."""
+    if not is_quick_gelu(getattr(mlp, "gelu", None)):
         return mlp(x)
     h = F.linear(x, mlp.c_fc.weight, mlp.c_fc.bias)  # (B, L, 4D)
     return F.linear(quick_gelu(h), mlp.c_proj.weight, mlp.c_proj.bias)  # (B, L, D)
 
 
-def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bool = True) -> torch.Tensor:
+def _scaled(block: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through the block's layer scale ``name`` (open_clip's ``ls_1`` / ``ls_2``, an Identity
+    when the model has none; openai-clip's blocks have none)."""
+    scale = getattr(block, name, None)
+    return x if scale is None else scale(x)
+
+
+def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bool = True, mask: torch.Tensor | None = None) -> torch.Tensor:
     """One frozen CLIP ``ResidualAttentionBlock`` on batch-first ``x`` (B, L, D).
 
-    ``fused=False`` calls the block itself (sequence-first, with its own attention mask, so the
-    text tower then needs the full context length). ``fused=True`` recomputes the same function
-    with ``scaled_dot_product_attention`` on the block's weights: no (L, L) mask tensor, any
-    length, flash/efficient kernels on GPU.
+    ``fused=False`` calls the block itself as its package's encoders do: sequence-first for
+    openai-clip's blocks (``attn.batch_first`` False), which hold their attention mask; with
+    ``mask`` (open_clip's text tower: the model's causal mask, :func:`~trainers.clip_loader.text_attn_mask`)
+    passed in. The text tower then needs the full context length. ``fused=True`` recomputes the
+    same function with ``scaled_dot_product_attention`` on the block's weights (``causal`` says
+    whether it is masked): no (L, L) mask tensor, any length, flash/efficient kernels on GPU.
     """
     if not fused:
-        return block(x.permute(1, 0, 2)).permute(1, 0, 2)  # (L, B, D) for CLIP -> back to (B, L, D)
+        sequence_first = not block.attn.batch_first
+        h = x.transpose(0, 1) if sequence_first else x  # (L, B, D) for openai-clip's blocks
+        h = block(h) if mask is None else block(h, attn_mask=mask)
+        return h.transpose(0, 1) if sequence_first else h  # (B, L, D)
     attn = block.attn
     B, L, D = x.shape
     H = attn.num_heads
@@ -208,11 +233,30 @@ def run_block(block: nn.Module, x: torch.Tensor, causal: bool = False, fused: bo
     q, k, v = qkv.view(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)  # 3 x (B, H, L, D/H)
     o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, H, L, D/H)
     o = o.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
-    x = x + F.linear(o, attn.out_proj.weight, attn.out_proj.bias)
-    return x + _mlp(block.mlp, block.ln_2(x))
+    x = x + _scaled(block, "ls_1", F.linear(o, attn.out_proj.weight, attn.out_proj.bias))
+    return x + _scaled(block, "ls_2", _mlp(block.mlp, block.ln_2(x)))
 
 
-class PromptedTextEncoder(nn.Module):
+class _FrozenTower(nn.Module):
+    """An encoder over CLIP's frozen modules: they always run as in evaluation (a ResNet's
+    BatchNorm statistics stay CLIP's, open_clip's patch dropout stays off), whatever mode the
+    model holding the encoder is set to."""
+
+    def train(self, mode: bool = True) -> "_FrozenTower":
+        return super().train(False)
+
+
+def _weight(projection: nn.Module | torch.Tensor) -> torch.Tensor:
+    """A projection's matrix: the tensor itself, or a Linear's weight (open_clip's biased projection)."""
+    return projection.weight if isinstance(projection, nn.Linear) else projection
+
+
+def _project(x: torch.Tensor, projection: nn.Module | torch.Tensor) -> torch.Tensor:
+    """``x`` (..., D) through a projection to (..., E): ``x @ P`` or a Linear, as the model's package does."""
+    return projection(x) if isinstance(projection, nn.Module) else x @ projection
+
+
+class PromptedTextEncoder(_FrozenTower):
     """CLIP's text tower on prompt embeddings, with optional deep prompts.
 
     Holds references to the frozen CLIP text modules; it has no parameters of its own and is
@@ -226,11 +270,17 @@ class PromptedTextEncoder(nn.Module):
         self.ln_final = clip_model.ln_final
         self.text_projection = clip_model.text_projection
         self.context_length = clip_model.context_length
+        # The causal mask the plain path passes to open_clip's blocks (None: openai-clip's hold it).
+        self.register_buffer("attn_mask", text_attn_mask(clip_model), persistent=False)
         self.fused = fused
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.text_projection.dtype
+        return _weight(self.text_projection).dtype
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states (..., D) -> CLIP's joint space (..., E): ``ln_final``, then the text projection."""
+        return _project(self.ln_final(x).to(self.dtype), self.text_projection)
 
     @property
     def depth(self) -> int:
@@ -272,15 +322,15 @@ class PromptedTextEncoder(nn.Module):
                 p = _as_batch(deep[i - 1], N, x.dtype)  # (N, n, D)
                 n = n_ctx or p.shape[1]
                 x = torch.cat([x[:, :1], p, x[:, 1 + n :]], dim=1)  # SOS | prompt_i | rest
-            x = run_block(block, x, causal=True, fused=self.fused)
+            x = run_block(block, x, causal=True, fused=self.fused, mask=self.attn_mask)
             if states is not None:
                 states.append(x[torch.arange(N, device=x.device), eot_idx.to(x.device)])  # (N, D) at EOT
-        x = self.ln_final(x).to(self.dtype)
+        x = self.ln_final(x).to(self.dtype)  # all positions first, as both packages' encode_text
         x = x[torch.arange(N, device=x.device), eot_idx.to(x.device)]  # (N, D) at the EOT tokens
-        return x @ self.text_projection  # (N, E)
+        return _project(x, self.text_projection)  # (N, E)
 
 
-class PromptedImageEncoder(nn.Module):
+class PromptedImageEncoder(_FrozenTower):
     """CLIP's image tower with optional shallow and deep visual prompts (ViT only).
 
     A ResNet tower (RN50, ...) runs unchanged and accepts no visual prompts.
@@ -303,6 +353,10 @@ class PromptedImageEncoder(nn.Module):
     @property
     def width(self) -> int:
         return self.visual.conv1.out_channels if self.is_vit else 0
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states (..., D_v) of a ViT -> CLIP's joint space (..., E): ``ln_post``, then ``proj``."""
+        return self.visual.ln_post(x) @ self.visual.proj
 
     def forward(
         self,
@@ -345,8 +399,7 @@ class PromptedImageEncoder(nn.Module):
             x = run_block(block, x, causal=False, fused=self.fused)
             if states is not None:
                 states.append(x[:, 0])  # (B, Dv) at CLS
-        x = v.ln_post(x[:, 0])  # (B, Dv) at CLS
-        return x @ v.proj  # (B, E)
+        return self.project(x[:, 0])  # (B, E) from the CLS token
 
 
 @contextlib.contextmanager
@@ -456,7 +509,7 @@ class ClassPrompts(nn.Module):
         self.n_cls = len(self.classnames)
         self.n_ctx = n_ctx
         self.prompt_texts = [f"{context_text} {name}.".strip() for name in self.classnames]
-        tokens = clip.tokenize(self.prompt_texts)  # (n_cls, L)
+        tokens = tokenize(clip_model, self.prompt_texts)  # (n_cls, L)
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens).float()  # (n_cls, L, D)
         # Each class name's token count (without the "." and EOT), for the middle/front layouts.
@@ -543,7 +596,7 @@ class HandcraftedTextFeatures(nn.Module):
         self.token_embedding = clip_model.token_embedding
         self.templates = list(templates)
         names = [c.replace("_", " ") for c in classnames]
-        tokens = torch.stack([clip.tokenize([t.format(n) for n in names]) for t in self.templates])  # (T, n_cls, L)
+        tokens = torch.stack([tokenize(clip_model, [t.format(n) for n in names]) for t in self.templates])  # (T, n_cls, L)
         self.register_buffer("tokens", tokens, persistent=False)
         self.register_buffer("features", None, persistent=False)  # (n_cls, E) once computed
 

@@ -16,10 +16,10 @@ from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger, load_pretrain
 
 from datasets.specs import DEFAULT_TEMPLATE, SPECS
 
-from .clip_loader import freeze, load_clip_from_cfg
+from .clip_loader import freeze, image_size, load_clip_from_cfg, normalization, open_clip_model
 from .precision import Precision
 
-__all__ = ["check_input_size", "create_model", "dataset_template", "load_frozen_clip", "trainer_class"]
+__all__ = ["check_input_size", "check_normalization", "create_model", "dataset_template", "load_frozen_clip", "trainer_class"]
 
 _log = get_logger("trainers.factory")
 
@@ -41,18 +41,40 @@ def dataset_template(cfg: CN) -> str:
 
 
 def load_frozen_clip(cfg: CN) -> nn.Module:
-    """CLIP from ``cfg.MODEL.BACKBONE``, frozen (fp32, CPU, eval mode)."""
-    _log.info(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME})")
-    return freeze(load_clip_from_cfg(cfg))
+    """CLIP from ``cfg.MODEL.BACKBONE``, frozen (fp32, CPU, eval mode), once the config's image
+    normalisation is checked against it (:func:`check_normalization`)."""
+    b = cfg.MODEL.BACKBONE
+    weights = b.PATH or (f"{b.NAME}, weights {b.PRETRAINED}" if b.PRETRAINED else b.NAME)
+    _log.info(f"Loading CLIP (backbone: {weights})")
+    clip_model = freeze(load_clip_from_cfg(cfg))
+    check_normalization(cfg, clip_model)
+    return clip_model
 
 
 def check_input_size(cfg: CN, clip_model: nn.Module) -> None:
-    """INPUT.SIZE must equal the CLIP image tower's input resolution."""
-    res = clip_model.visual.input_resolution
-    if tuple(cfg.INPUT.SIZE) != (res, res):
+    """INPUT.SIZE must equal the CLIP image tower's input size."""
+    size = image_size(clip_model)
+    if tuple(cfg.INPUT.SIZE) != size:
         raise ConfigError(
-            f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the CLIP backbone's input resolution {res}; "
-            f'set INPUT.SIZE "({res}, {res})".'
+            f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} does not match the CLIP backbone's input size {size}; "
+            f'set INPUT.SIZE "({size[0]}, {size[1]})".'
+        )
+
+
+def check_normalization(cfg: CN, clip_model: nn.Module) -> None:
+    """INPUT.PIXEL_MEAN / PIXEL_STD (the data's normalisation) must be those the backbone was
+    trained with: OpenAI's for its models (every recipe has them), the weights tag's for an
+    open_clip model (some use other constants). Checked where a run loads its CLIP, not changed."""
+    def same(given: Sequence[float], trained: Sequence[float]) -> bool:
+        return len(given) == len(trained) and all(abs(a - b) < 1e-6 for a, b in zip(given, trained))
+
+    mean, std = normalization(clip_model)
+    if not (same(cfg.INPUT.PIXEL_MEAN, mean) and same(cfg.INPUT.PIXEL_STD, std)):
+        b = cfg.MODEL.BACKBONE
+        weights = f" ({b.PRETRAINED} weights)" if open_clip_model(b.NAME) and b.PRETRAINED else ""
+        raise ConfigError(
+            f"INPUT.PIXEL_MEAN {list(cfg.INPUT.PIXEL_MEAN)} / INPUT.PIXEL_STD {list(cfg.INPUT.PIXEL_STD)} are not the normalisation "
+            f"{b.NAME}{weights} was trained with; set INPUT.PIXEL_MEAN \"{list(mean)}\" INPUT.PIXEL_STD \"{list(std)}\"."
         )
 
 

@@ -30,6 +30,8 @@ Usage (from the repository root)::
     python -m bench.bench                                   # ViT-B/16 on GPU, tiny on CPU
     python -m bench.bench --size vitb16 --n-cls 500 --prec amp fp16 fp32 --json bench.jsonl
     python -m bench.bench --size tiny --fused both --methods CoOp CoCoOp
+    python -m bench.bench --size vitl14 --methods MuDPT MaPLe       # OpenAI's shapes: vitb16, vitb32, vitl14, rn50
+    python -m bench.bench --size open_clip:ViT-B-32 --image-size 64  # open_clip's architectures, by name
 """
 from __future__ import annotations
 
@@ -48,17 +50,20 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from engine.errors import ConfigError
 from engine.measure import CUDA_MAX_ALLOCATED, MB, PeakMemory, StepTimer
 
 from .common import (
     IMAGENET_CLASSNAMES,
     REPO,
-    SIZES,
     RowSpec,
     Runner,
+    add_backbone_arguments,
     append_json,
+    backbone_opts,
     available_methods,
     bench_methods,
+    build_clip,
     load_classnames,
     load_method_cfg,
     prec_key_of,
@@ -88,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "on a random-init CLIP (synthetic inputs, no data loading).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--size", choices=sorted(SIZES), default=None, help="random CLIP size (default: vitb16 on GPU, tiny on CPU)")
+    add_backbone_arguments(p)
     p.add_argument("--methods", nargs="+", default=None, help=f"trainers to run (default: every method with a bench recipe: {', '.join(bench_methods())})")
     p.add_argument("--n-cls", nargs="+", type=int, default=[500, 50], help="numbers of classes (the first N ImageNet class names)")
     p.add_argument("--prec", nargs="+", default=None, help="precisions, space- or comma-separated (default: amp fp16 fp32 on GPU, fp32 on CPU)")
@@ -244,10 +249,13 @@ def official_for(method: str, precision: str, n_cls: int, size: str) -> dict[str
 
 def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnames: list[str], args: argparse.Namespace,
               device: torch.device, size: str) -> dict[str, Any]:
-    """Build one model and measure it; errors (e.g. CUDA out of memory) are recorded, not raised."""
-    resolution = SIZES[size]["image_resolution"]
-    cfg = load_method_cfg(spec, prec_key_of(trainer_cls), resolution, args.batch, args.eval_batch)
+    """Build one model and measure it; errors (CUDA out of memory, a method that does not fit the
+    backbone) are recorded, not raised."""
+    from trainers.clip_loader import image_size
     from trainers.precision import Precision
+
+    height, width = image_size(clip_master)
+    cfg = load_method_cfg(spec, prec_key_of(trainer_cls), (height, width), args.batch, args.eval_batch, backbone_opts(size))
 
     record: dict[str, Any] = {
         "method": spec.method,
@@ -307,7 +315,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
             record["batch"] = batch_size
             gen = torch.Generator().manual_seed(args.seed)
             batch = {
-                "img": torch.randn(batch_size, 3, resolution, resolution, generator=gen).to(device),
+                "img": torch.randn(batch_size, 3, height, width, generator=gen).to(device),
                 "label": torch.randint(spec.n_cls, (batch_size,), generator=gen).to(device),
             }
             if device.type == "cpu":
@@ -316,7 +324,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
             record["peak_mb"], record["peak_kind"] = memory.growth_mb(), peak_kind
             record["activation_mb"] = saved_activation_mb(runner, batch)
         if args.eval_batches > 0:
-            images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, resolution, resolution,
+            images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, height, width,
                                  generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
             memory.reset()
             record.update(time_eval(runner, images, args.eval_batches, device))
@@ -325,6 +333,8 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
                 record["peak_kind"] = peak_kind
     except torch.cuda.OutOfMemoryError as e:
         record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
+    except ConfigError as e:  # the method does not fit this backbone (visual prompts on a ResNet, a prompt depth)
+        record["error"] = str(e)
     finally:
         del runner
         gc.collect()
@@ -417,7 +427,6 @@ def run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from trainers.clip_loader import build_tiny_clip
     from trainers.precision import PREC_CHOICES
 
     device = resolve_device(args.device)
@@ -444,7 +453,7 @@ def _run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     if any(src.startswith("generated") for src in sources):
         _log.warning("Note: %s not found; using generated class names 'class 0', 'class 1', ... "
                      "(shorter prompts than ImageNet's). Pass --classnames FILE for real ones.", IMAGENET_CLASSNAMES)
-    clip_master = build_tiny_clip(**SIZES[size], seed=args.seed)
+    clip_master = build_clip(size, args.image_size, seed=args.seed)
 
     records = []
     for i, spec in enumerate(rows, 1):

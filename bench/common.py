@@ -1,16 +1,18 @@
 """What the speed and memory tools of the bench share (``python -m bench.bench`` and
-``python -m bench.precision_check``): the random CLIP sizes, the class names, the methods and
-their bench recipes (``trainers.METHODS``), a row's config (the config module) and model (the
-model factory) with the trainers' own training step and evaluation call.
+``python -m bench.precision_check``): the random CLIPs (OpenAI's shapes by name, open_clip's
+models as "open_clip:<model>"), the class names, the methods and their bench recipes
+(``trainers.METHODS``), a row's config (the config module) and model (the model factory) with the
+trainers' own training step and evaluation call.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -22,9 +24,12 @@ __all__ = [
     "SIZES",
     "RowSpec",
     "Runner",
+    "add_backbone_arguments",
+    "backbone_opts",
     "append_json",
     "available_methods",
     "bench_methods",
+    "build_clip",
     "load_classnames",
     "load_method_cfg",
     "prec_key_of",
@@ -35,11 +40,28 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Random CLIPs (arguments of trainers.clip_loader.build_tiny_clip, i.e. clip.model.CLIP).
-SIZES: dict[str, dict[str, int]] = {
+# Random CLIPs of OpenAI's shapes (arguments of trainers.clip_loader.build_tiny_clip, i.e.
+# clip.model.CLIP: the widths, heads and depths of OpenAI's models; heads = width // 64).
+SIZES: dict[str, dict[str, Any]] = {
     # OpenAI's ViT-B/16: clip.model.CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).
     "vitb16": dict(
         embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
+        transformer_width=512, transformer_heads=8, transformer_layers=12,
+    ),
+    # OpenAI's ViT-B/32: clip.model.CLIP(512, 224, 12, 768, 32, 77, 49408, 512, 8, 12).
+    "vitb32": dict(
+        embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+        transformer_width=512, transformer_heads=8, transformer_layers=12,
+    ),
+    # OpenAI's ViT-L/14: clip.model.CLIP(768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12).
+    "vitl14": dict(
+        embed_dim=768, image_resolution=224, vision_layers=24, vision_width=1024, vision_patch_size=14,
+        transformer_width=768, transformer_heads=12, transformer_layers=12,
+    ),
+    # OpenAI's RN50: clip.model.CLIP(1024, 224, (3, 4, 6, 3), 64, None, 77, 49408, 512, 8, 12); a
+    # ResNet image tower takes no visual prompts.
+    "rn50": dict(
+        embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64, vision_patch_size=None,
         transformer_width=512, transformer_heads=8, transformer_layers=12,
     ),
     # 12 blocks per tower like ViT-B/16, so deep-prompt configs (MuDPT's depth 9) run unchanged;
@@ -49,6 +71,10 @@ SIZES: dict[str, dict[str, int]] = {
         transformer_width=64, transformer_heads=1, transformer_layers=12,
     ),
 }
+
+#: MODEL.BACKBONE.NAME of the rows on each OpenAI shape (in messages and logs); open_clip's models
+#: are named by themselves, "tiny" keeps the recipe's.
+BACKBONE_NAMES = {"vitb16": "ViT-B/16", "vitb32": "ViT-B/32", "vitl14": "ViT-L/14", "rn50": "RN50"}
 
 DATASET_CONFIG = "configs/datasets/imagenet.yaml"  # used when present; ZeroshotCLIP prompts with ImageNet's template, the default one
 DATASET_NAME = "ImageNet"
@@ -65,6 +91,44 @@ class RowSpec:
     precision: str
     fused: bool
     n_cls: int
+
+
+# --- the random CLIP ---------------------------------------------------------------------------
+def size_arg(value: str) -> str:
+    """``--size``: a shape of :data:`SIZES` or "open_clip:<model>" (the model is checked when built)."""
+    from trainers.clip_loader import open_clip_model
+
+    if value not in SIZES and not open_clip_model(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a shape ({', '.join(SIZES)}) nor open_clip:<model> (e.g. open_clip:ViT-B-32)")
+    return value
+
+
+def add_backbone_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--size`` and ``--image-size``: the random CLIP the tools build (:func:`build_clip`)."""
+    parser.add_argument("--size", type=size_arg, default=None, metavar="SIZE",
+                        help=f"random CLIP: {', '.join(SIZES)} (OpenAI's shapes) or open_clip:<model> (e.g. open_clip:ViT-B-32) "
+                             "(default: vitb16 on GPU, tiny on CPU)")  # fmt: skip
+    parser.add_argument("--image-size", type=int, default=None, help="its input size (default: the model's; a smaller one has fewer patches)")
+
+
+def backbone_opts(size: str) -> list[str]:
+    """``MODEL.BACKBONE.NAME`` of the random CLIP ``size`` as ``KEY VALUE`` pairs (none for "tiny")."""
+    from trainers.clip_loader import open_clip_model
+
+    name = size if open_clip_model(size) else BACKBONE_NAMES.get(size, "")
+    return ["MODEL.BACKBONE.NAME", name] if name else []
+
+
+def build_clip(size: str, image_size: int | None = None, seed: int = 0) -> nn.Module:
+    """The random CLIP ``size`` (a shape of :data:`SIZES`, or "open_clip:<model>": open_clip's
+    architecture), fp32, eval mode; ``image_size`` replaces its input size."""
+    from trainers.clip_loader import build_open_clip, build_tiny_clip, open_clip_model
+
+    model = open_clip_model(size)
+    if model:
+        return build_open_clip(model, image_size, seed)
+    shape = dict(SIZES[size], **({"image_resolution": image_size} if image_size else {}))
+    return build_tiny_clip(**shape, seed=seed)
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -101,12 +165,14 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 # --- building ---------------------------------------------------------------------------------
-def load_method_cfg(spec: RowSpec, prec_key: str, resolution: int, batch: int | None, eval_batch: int | None):
+def load_method_cfg(spec: RowSpec, prec_key: str, size: tuple[int, int], batch: int | None, eval_batch: int | None,
+                    opts: Sequence[str] = ()):  # fmt: skip
     """The frozen config of one row, built by the config module (``runconfig.build_config``:
-    defaults, dataset yaml, method yaml, KEY VALUE opts) exactly as for training."""
+    defaults, dataset yaml, method yaml, KEY VALUE opts) exactly as for training; ``size`` is the
+    CLIP's input size, ``opts`` more ``KEY VALUE`` pairs."""
     from runconfig import build_config
 
-    opts = [prec_key, spec.precision, "MODEL.BACKBONE.FUSED", str(spec.fused), "INPUT.SIZE", f"({resolution}, {resolution})"]
+    opts = [prec_key, spec.precision, "MODEL.BACKBONE.FUSED", str(spec.fused), "INPUT.SIZE", f"({size[0]}, {size[1]})", *opts]
     dataset_cfg = REPO / DATASET_CONFIG
     if not dataset_cfg.is_file():
         opts += ["DATASET.NAME", DATASET_NAME]

@@ -32,11 +32,13 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 
 from bench.common import (
-    SIZES,
     RowSpec,
+    add_backbone_arguments,
     append_json,
     available_methods,
+    backbone_opts,
     bench_methods,
+    build_clip,
     Runner,
     load_classnames,
     load_method_cfg,
@@ -64,7 +66,7 @@ _log = logging.getLogger("bench.precision_check")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.precision_check", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--size", choices=sorted(SIZES), default=None, help="random CLIP size (default: vitb16 on GPU, tiny on CPU)")
+    add_backbone_arguments(p)
     p.add_argument("--methods", nargs="+", default=None, help=f"default: every method with a bench recipe: {', '.join(bench_methods())}")
     p.add_argument("--n-cls", type=int, default=500, help="number of classes (first N ImageNet class names)")
     p.add_argument("--images", type=int, default=8, help="images in the eval batch and in the training batch")
@@ -75,12 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_variant(trainer_cls: type, method: str, config: str, prec: str, fused: bool, master: torch.nn.Module,
-                classnames: list[str], images: torch.Tensor, labels: torch.Tensor, resolution: int,
-                device: torch.device, seed: int) -> dict[str, Any]:
+                classnames: list[str], images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                seed: int, opts: list[str]) -> dict[str, Any]:
     """Eval logits, training loss and gradients of one (precision, fused) variant."""
-    from trainers.clip_loader import freeze
+    from trainers.clip_loader import freeze, image_size
 
-    cfg = load_method_cfg(RowSpec(method, config, prec, fused, len(classnames)), prec_key_of(trainer_cls), resolution, None, None)
+    cfg = load_method_cfg(RowSpec(method, config, prec, fused, len(classnames)), prec_key_of(trainer_cls), image_size(master), None, None, opts)
     torch.manual_seed(seed)  # same learner initialisation in every variant
     runner = Runner(cfg, classnames, freeze(copy.deepcopy(master)), device)
     model = runner.model
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 def _check(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from trainers.clip_loader import build_tiny_clip
+    from trainers.clip_loader import image_size
 
     device = resolve_device(args.device)
     size = args.size or ("vitb16" if device.type == "cuda" else "tiny")
@@ -139,21 +141,20 @@ def _check(args: argparse.Namespace) -> int:
         print(f"error: unknown or unavailable methods {unknown}; available: {', '.join(methods)}", file=sys.stderr)
         return 2
     classnames, source = load_classnames(args.n_cls)
-    resolution = SIZES[size]["image_resolution"]
+    master = build_clip(size, args.image_size, seed=args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    images = torch.randn(args.images, 3, resolution, resolution, generator=gen)
+    images = torch.randn(args.images, 3, *image_size(master), generator=gen)
     labels = torch.randint(args.n_cls, (args.images,), generator=gen)
-    master = build_tiny_clip(**SIZES[size], seed=args.seed)
     _log.info("precision check: %s, CLIP %s, class names %s", device, size, source)
 
     rows, failed = [], False
     for method in wanted:
         config = str(REPO / bench_methods()[method])
         common = (methods[method], method, config)
-        ref = run_variant(*common, *REFERENCE, master, classnames, images, labels, resolution, device, args.seed)
+        ref = run_variant(*common, *REFERENCE, master, classnames, images, labels, device, args.seed, backbone_opts(size))
         for prec, fused in VARIANTS:
             try:
-                var = run_variant(*common, prec, fused, master, classnames, images, labels, resolution, device, args.seed)
+                var = run_variant(*common, prec, fused, master, classnames, images, labels, device, args.seed, backbone_opts(size))
                 res = compare(ref, var)
             except torch.cuda.OutOfMemoryError as e:
                 res = {"error": f"CUDA out of memory: {str(e).splitlines()[0]}"}

@@ -65,7 +65,7 @@ def _learner_numel(method: str) -> int:
     cfg = build_config(trainer=method, config_file=str(bench.REPO / bench.bench_methods()[method]),
                        dataset_config_file=str(bench.REPO / common.DATASET_CONFIG), opts=["INPUT.SIZE", "(32, 32)"])  # fmt: skip
     names = bench.load_classnames(N_CLS)[0]
-    model = create_model(cfg, names, freeze(build_tiny_clip(**bench.SIZES["tiny"])))
+    model = create_model(cfg, names, freeze(build_tiny_clip(**common.SIZES["tiny"])))
     return sum(p.numel() for p in model.learner.parameters())
 
 

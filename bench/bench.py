@@ -60,8 +60,8 @@ from .common import (
     Runner,
     add_backbone_arguments,
     append_json,
-    backbone_opts,
     available_methods,
+    backbone_opts,
     bench_methods,
     build_clip,
     load_classnames,
@@ -80,6 +80,7 @@ CPU_RSS_GROWTH = "cpu_rss_growth"  # the bench's CPU peak: how far the peak RSS 
 # Issue 7's numbers of the official code of each method (its spec's bench_official): one H200,
 # random-init ViT-B/16, synthetic inputs, median of 20 train iterations / 10 eval batches of 100.
 OFFICIAL_SHAPE = "vitb16"
+OFFICIAL_INPUT = (224, 224)  # their input size (--image-size changes ours)
 
 
 _log = logging.getLogger("bench")
@@ -341,7 +342,7 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    official = official_for(spec.method, spec.precision, spec.n_cls, size)
+    official = official_for(spec.method, spec.precision, spec.n_cls, size) if (height, width) == OFFICIAL_INPUT else None
     if official is not None:
         record["official"] = official
         if record["train_ms"]:

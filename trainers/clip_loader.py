@@ -333,7 +333,7 @@ def _load_open_clip(model: str, pretrained: str, path: str) -> nn.Module:
     try:
         with _quiet_open_clip():
             built = open_clip.create_model(model, pretrained=pretrained)
-    except Exception as e:  # open_clip wraps every download failure into RuntimeError / FileNotFoundError
+    except (RuntimeError, OSError) as e:  # open_clip raises these for every download failure
         raise CLIPLoadError(
             f"open_clip could not get the {pretrained!r} weights of {model} ({str(e).splitlines()[0][:300]}). Download them "
             f"on a machine with internet access (open_clip.create_model({model!r}, pretrained={pretrained!r}) caches them), "

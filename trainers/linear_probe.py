@@ -155,10 +155,11 @@ def _cache_root(cfg: CN) -> str:
 
 
 def _backbone_identity(cfg: CN) -> str:
-    """What the features depend on besides the images: the CLIP weights (by content) and the
-    test transform."""
+    """What the features depend on besides the images: the CLIP weights (by content; by name and
+    open_clip tag when their file is not found) and the test transform."""
     path = weights_file(cfg)
-    weights = sha256_file(path) if path and osp.isfile(path) else cfg.MODEL.BACKBONE.NAME
+    b = cfg.MODEL.BACKBONE
+    weights = sha256_file(path) if path and osp.isfile(path) else " ".join(filter(None, (b.NAME, b.PRETRAINED)))
     i = cfg.INPUT
     return json.dumps([weights, list(i.SIZE), i.INTERPOLATION, list(i.PIXEL_MEAN), list(i.PIXEL_STD), cfg.MODEL.BACKBONE.FUSED])
 

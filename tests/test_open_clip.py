@@ -11,6 +11,7 @@ differs from the accepted tiny CLIP in the one feature it is refused for.
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -109,11 +110,16 @@ def test_weights_files_of_every_format_load_exactly(tmp_path):
         loaded = load_clip("open_clip:mudpt-tiny", str(tmp_path / file))
         assert _same_weights(loaded, model) and not loaded.training, file
         assert next(loaded.parameters()).dtype == torch.float32
-    # OpenAI's models in a file: the -quickgelu architecture of the same shape takes it as it is.
+    # OpenAI's models in a file (state dict or TorchScript): the -quickgelu architecture of the same shape takes it.
     openai, twin = clip_twins(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=16,
                               transformer_width=64, transformer_heads=1, transformer_layers=2)  # fmt: skip
     save_state_dict(openai, str(tmp_path / "openai.pt"))
     assert _same_weights(load_clip("open_clip:mudpt-tiny", str(tmp_path / "openai.pt")), twin)
+    with warnings.catch_warnings():  # and as a TorchScript archive, the form of OpenAI's releases
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(openai, (torch.randn(1, 3, 32, 32), tokenize(openai, ["a dog"])), check_trace=False)
+    traced.save(str(tmp_path / "openai_jit.pt"))
+    assert _same_weights(load_clip("open_clip:mudpt-tiny", str(tmp_path / "openai_jit.pt")), twin)
 
 
 def test_loading_errors_say_what_to_fix(tmp_path, monkeypatch):

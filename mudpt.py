@@ -284,6 +284,7 @@ def _load_run(run_dir: str, device: torch.device, load_epoch: int | None, clip_p
             "folder of a train.py training run, or a file written by `python export.py`."
         )
     cfg = build_config(config_text=config, config_source=folder.file(RunFolder.CONFIG), root=root, opts=_opts(clip_path))
+    _check_run_weights(folder, cfg)
     trainer = trainer_class(cfg.TRAINER.NAME)
     state = checkpoint = None
     if not trainer.ZERO_SHOT:
@@ -295,6 +296,22 @@ def _load_run(run_dir: str, device: torch.device, load_epoch: int | None, clip_p
         source = run_dir
     classnames = (checkpoint or {}).get("classnames") or _dataset_classnames(cfg, run_dir)
     return Classifier(cfg, classnames, dataset_template(cfg), load_frozen_clip(cfg), state, checkpoint, device, source, verbose)
+
+
+def _check_run_weights(folder, cfg) -> None:
+    """The CLIP weights a run folder's model will run on are those it trained on (the sha256 its
+    ``run.json`` records, when the file was given as ``MODEL.BACKBONE.PATH``)."""
+    from engine.seam import WeightsError
+    from trainers.clip_loader import backbone_identity, weights_file
+
+    recorded = (folder.record().get("inputs") or {}).get("clip") or {}
+    current = backbone_identity(cfg)
+    if recorded.get("sha256") and current["sha256"] and current["sha256"] != recorded["sha256"]:
+        raise WeightsError(
+            f"{folder.path} was trained on other CLIP weights ({recorded.get('path')}, sha256 {recorded['sha256'][:12]}) than "
+            f"these ({weights_file(cfg)}, sha256 {current['sha256'][:12]}): its prompts only fit the weights they were trained "
+            "with. Load it with that file (clip_path=, predict.py --clip-path)."
+        )
 
 
 def _trained_model_file(folder, trainer: type, load_epoch: int | None) -> str:

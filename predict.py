@@ -31,10 +31,13 @@ DEFAULT_TOPK = 5
 
 @dataclass
 class Item:
-    """One image to classify and, when the input says it, its class (a name)."""
+    """One image to classify and, when the input says it, its class: a name (``label``), or the
+    rank of a CSV's integer label among that CSV's ``keys`` distinct labels (``rank``)."""
 
     path: str
     label: str | None = None
+    rank: int | None = None
+    keys: int = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,18 +88,23 @@ def collect(inputs: Sequence[str], labels_from_folders: bool) -> list[Item]:
 
 def _csv_items(path: str) -> list[Item]:
     """A CSV in CSVDataset's format: its images (relative to the CSV) and their classes: the
-    ``classname`` column's names, else the ``label`` column's integers (class indices, resolved
-    against the classes predicted)."""
+    ``classname`` column's names, else the ``label`` column's integers, which name classes by
+    their sorted order as CSVDataset reads them (the smallest label is the first class)."""
     from datasets.csv_dataset import read_csv_rows
 
     rows, has_label = read_csv_rows(path)
     folder = osp.dirname(osp.abspath(path))
-    return [Item(osp.join(folder, rel), cname if cname is not None else f"#{key}" if has_label else key) for rel, key, cname, _ in rows]
+    if not has_label or all(cname is not None for _, _, cname, _ in rows):
+        return [Item(osp.join(folder, rel), cname if cname is not None else key) for rel, key, cname, _ in rows]
+    keys = sorted({int(key) for _, key, _, _ in rows})
+    rank = {key: i for i, key in enumerate(keys)}
+    return [Item(osp.join(folder, rel), f"label {key}", rank[int(key)], len(keys)) for rel, key, _, _ in rows]
 
 
 def resolve_labels(items: Sequence[Item], classnames: Sequence[str]) -> list[int] | None:
     """Each item's class index among ``classnames`` (None: the inputs carry no labels). A label
-    is a class name (``_`` as a space) or ``#<index>`` (a CSV's ``label`` column)."""
+    is a class name (``_`` as a space), or a CSV's integer label: its rank among the CSV's labels,
+    when the CSV names as many classes as are predicted (CSVDataset's order)."""
     from engine.seam import DataError
 
     if not items or all(item.label is None for item in items):
@@ -111,21 +119,24 @@ def resolve_labels(items: Sequence[Item], classnames: Sequence[str]) -> list[int
         )
     index = {name: i for i, name in enumerate(classnames)}
     index.update({name.replace("_", " "): i for i, name in enumerate(classnames)})
+    ranked = {item.keys for item in items if item.rank is not None}
+    if ranked - {len(classnames)}:
+        raise DataError(
+            f"A CSV's integer labels name {' / '.join(map(str, sorted(ranked)))} classes and this prediction has "
+            f"{len(classnames)}: labels name classes by their sorted order (as CSVDataset reads them), so every class "
+            "needs its label in the CSV. Fix: add a classname column, or predict with the classes the labels name (--classes)."
+        )
     out, unknown = [], []
     for item in items:
         label = item.label or ""
-        if label.startswith("#") and label[1:].lstrip("-").isdigit():
-            i = int(label[1:])
-            out.append(i if 0 <= i < len(classnames) else -1)
-        else:
-            out.append(index.get(label, index.get(label.replace("_", " "), -1)))
+        out.append(item.rank if item.rank is not None else index.get(label, index.get(label.replace("_", " "), -1)))
         if out[-1] < 0:
             unknown.append(label)
     if unknown:
         shown = ", ".join(sorted(set(unknown))[:10])
         raise DataError(
             f"labels that are not classes of this prediction: {shown}. The classes: {', '.join(classnames)}. "
-            "Fix: predict with those classes (--classes / --classes-file), or label with their names (or 0-based indices)."
+            "Fix: predict with those classes (--classes / --classes-file), or label with their names."
         )
     return out
 

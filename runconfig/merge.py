@@ -44,6 +44,15 @@ def official_opts(opts: Sequence[str], trainer: str) -> list[str]:
     return out
 
 
+def _dassl_pretrained_flag(loaded: CN) -> None:
+    """``MODEL.BACKBONE.PRETRAINED`` is Dassl's boolean (load an ImageNet-pretrained backbone) in
+    configs written before it named an open_clip weights tag (the ``config.yaml`` of earlier runs,
+    dumps of Dassl's defaults): every CLIP is pretrained, so such a flag names no tag ("")."""
+    backbone = (loaded.get("MODEL") or {}).get("BACKBONE") or {}
+    if isinstance(backbone.get("PRETRAINED"), bool):
+        backbone["PRETRAINED"] = ""
+
+
 def merge_file(cfg: CN, path: str, kind: str, trainer: str = "") -> None:
     """merge_from_file with an error that names the file (and line), the key and the fix (see
     :func:`merge_text`)."""
@@ -61,6 +70,7 @@ def merge_text(cfg: CN, text: str, source: str, trainer: str = "") -> None:
     path = source
     try:
         loaded = type(cfg).load_cfg(text)
+        _dassl_pretrained_flag(loaded)
         alias = _official(trainer)
         if alias is None:
             cfg.merge_from_other_cfg(loaded)

@@ -100,8 +100,10 @@ def test_evaluation_refuses_a_checkpoint_of_another_injection_or_depth(tmp_path,
 
 def test_a_run_of_the_former_format_resumes_and_evaluates(tmp_path, tiny_clip_file, run_train, capsys):
     """A run written before the Injection Model's options (its config without INJ_LAYERS /
-    INJ_SPAN / INJ_NORM, INJ_HEADS explicit, checkpoint keys fusion.*) is the same run as one
-    with today's defaults: a rerun finds it complete, an evaluation loads its checkpoint."""
+    INJ_SPAN / INJ_NORM, INJ_HEADS explicit, checkpoint keys fusion.*) and before
+    MODEL.BACKBONE.PRETRAINED named a weights tag (Dassl's boolean True in its config.yaml; no
+    class names in its checkpoint) is the same run as one with today's defaults: a rerun finds it
+    complete, an evaluation loads its checkpoint, and so does the Python API."""
     import re
 
     data = make_synthetic_dataset(str(tmp_path / "data"), "dtd", n_classes=4, n_train=4, n_val=2, n_test=2)
@@ -110,13 +112,16 @@ def test_a_run_of_the_former_format_resumes_and_evaluates(tmp_path, tiny_clip_fi
     old[old.index("TRAINER.MUDPT.INJ_HEADS") + 1] = "1"  # explicit: what 0 (= 64 // 64) means at INJ_WIDTH 64
     assert run_train(old) == 0
 
-    def former(config: str) -> str:  # the keys this version added, removed
+    def former(config: str) -> str:  # the keys this version added, removed; Dassl's PRETRAINED flag
+        assert "    PRETRAINED: ''\n" in config
+        config = config.replace("    PRETRAINED: ''\n", "    PRETRAINED: true\n")
         return re.sub(r"^ *(INJ_LAYERS|INJ_SPAN|INJ_NORM): .*\n", "", config, flags=re.M)
 
     (base_dir / "config.yaml").write_text(former((base_dir / "config.yaml").read_text()))
     ckpt_path = base_dir / MODEL_NAME / "model.pth.tar-1"
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     raw["config"] = former(raw["config"])
+    del raw["classnames"]
     renamed = {}
     for key, value in raw["state_dict"].items():
         if key.startswith("injection."):
@@ -137,3 +142,9 @@ def test_a_run_of_the_former_format_resumes_and_evaluates(tmp_path, tiny_clip_fi
     evaluation[evaluation.index("TRAINER.MUDPT.INJ_HEADS") + 1] = "0"
     assert run_train(evaluation) == 0
     assert 0.0 <= _result((tmp_path / "new" / "log.txt").read_text()) <= 100.0
+
+    import mudpt
+
+    classifier = mudpt.load(base_dir, load_epoch=1)  # no class names in its checkpoint: read from its dataset
+    assert classifier.classnames == data.classnames[:2]  # the base half
+    assert classifier.predict(data.files[:3]).probs.shape == (3, 2)

@@ -363,8 +363,8 @@ def test_cocoop_has_no_text_feature_per_class(runs, data):
     with pytest.raises(ConfigError) as err:
         clf.text_features()
     assert str(err.value) == (
-        "CoCoOpModel has no text feature per class: its text features depend on each image (CoCoOp), or it has no "
-        "text side (linear-probe CLIP). Use its predictions (logits), or a method with one text feature per class."
+        "CoCoOpModel has no text feature per class (its text features depend on each image). Use its predictions "
+        "(logits), or a method with one text feature per class."
     )
 
 
@@ -461,6 +461,17 @@ def test_loading_refuses_other_weights_and_what_is_not_a_model(runs, data, tmp_p
     assert message.startswith(f"{path} was trained on ViT-B/16 and its weights are not here ({missing}). Fetch ")
     assert f"(sha256 {sha})" in message and message.endswith("; then load with clip_path= (predict.py --clip-path) if it is elsewhere.")
 
+    # A run folder checks the weights too (the sha256 its run.json records). The run may have been
+    # made by another test worker, with its own copy of the tiny CLIP: the path is the one it logged.
+    trained_on = json.loads((runs("CoOp") / "run.json").read_text())["inputs"]["clip"]["path"]
+    with pytest.raises(WeightsError) as err:
+        mudpt.load(runs("CoOp"), clip_path=other_clip_file)
+    assert str(err.value) == (
+        f"{runs('CoOp')} was trained on other CLIP weights ({trained_on}, sha256 {sha[:12]}) than these "
+        f"({other_clip_file}, sha256 {other_sha[:12]}): its prompts only fit the weights they were trained with. Load it with "
+        "that file (clip_path=, predict.py --clip-path)."
+    )
+
     # predict.py takes the file as it takes a run folder, and says the same.
     code, stdout, err = predict(capsys, path, images_of(data)[0], "--out", tmp_path / "p.csv")
     assert (code, stdout, read_csv(tmp_path / "p.csv")[1][0]) == (0, "", images_of(data)[0])
@@ -532,6 +543,8 @@ def test_predict_folders_csvs_and_new_class_names(runs, data, tmp_path, capsys, 
         write_image(labelled / rel, label, 200 + i)
     (labelled / "by_name.csv").write_text("path,classname\n" + "".join(f"{rel},{name}\n" for rel, _, name in rows))
     (labelled / "by_label.csv").write_text("path,label\n" + "".join(f"{rel},{label}\n" for rel, label, _ in rows))
+    # Labels name classes by their sorted order, as CSVDataset reads them: 1-based labels are the same classes.
+    (labelled / "by_label_from_1.csv").write_text("path,label\n" + "".join(f"{rel},{label + 1}\n" for rel, label, _ in rows))
     (tmp_path / "names.txt").write_text("zebra\ngiraffe\n\nsea lion\n")
     inputs = files(photos, labelled)
 
@@ -551,7 +564,7 @@ def test_predict_folders_csvs_and_new_class_names(runs, data, tmp_path, capsys, 
     clf = mudpt.load(run)
     paths = [str(labelled / rel) for rel, _, _ in rows]
     right = correct(clf.predict(paths).probs, [label for _, label, _ in rows])
-    for name in ("by_name", "by_label"):
+    for name in ("by_name", "by_label", "by_label_from_1"):
         code, out, err = predict(capsys, run, labelled / f"{name}.csv", "--out", f"out/{name}.csv")
         assert (code, out) == (0, f"accuracy: {100 * right / 6:.2f}% ({right} of 6 images)\n"), err
         assert [row[0] for row in read_csv(tmp_path / "out" / f"{name}.csv")[1:]] == paths
@@ -613,6 +626,7 @@ def test_predict_bad_arguments_exit_2_with_one_line(runs, data, tmp_path, capsys
     run, test = runs("CoOp"), data / "pets" / "test"
     (tmp_path / "empty.txt").write_text("\n")
     (tmp_path / "labelled.csv").write_text(f"path,classname\n{test}/cat/0.png,cat\n")
+    (tmp_path / "one_label.csv").write_text(f"path,label\n{test}/cat/0.png,7\n{test}/cat/1.png,7\n")
 
     def error(*argv) -> str:
         code, stdout, err = predict(capsys, *argv)
@@ -633,13 +647,19 @@ def test_predict_bad_arguments_exit_2_with_one_line(runs, data, tmp_path, capsys
         ([tmp_path / "nope"], f"{tmp_path}/nope: no such file or folder."),
         (["--labels-from-folders", "--out", tmp_path / "p.csv"],
          "labels that are not classes of this prediction: owl, red_fox. The classes: cat, dog. Fix: predict with those "
-         "classes (--classes / --classes-file), or label with their names (or 0-based indices)."),
+         "classes (--classes / --classes-file), or label with their names."),
+
         ([tmp_path / "labelled.csv", "--out", tmp_path / "p.csv"],
          f"Some images have a label and {N_TEST} of the {N_TEST + 1} do not ({test}/cat/0.png, {test}/cat/1.png, {test}/cat/2.png, ...). "
          "Fix: label every image (a CSV's label or classname column, --labels-from-folders), or predict the unlabelled "
          "ones in another command."),
     ]:  # fmt: skip
         assert error(run, test, *argv) == f"error: {message}\n"
+    assert error(run, tmp_path / "one_label.csv", "--out", tmp_path / "p.csv") == (
+        "error: A CSV's integer labels name 1 classes and this prediction has 2: labels name classes by their sorted order "
+        "(as CSVDataset reads them), so every class needs its label in the CSV. Fix: add a classname column, or predict "
+        "with the classes the labels name (--classes).\n"
+    )
     assert error(run, test / "cat" / "0.png", "--labels-from-folders") == (
         f"error: {test}/cat/0.png: --labels-from-folders takes folders (an ImageFolder layout), not single files.\n"
     )

@@ -40,9 +40,10 @@ def class_text_features(model: nn.Module) -> torch.Tensor:
         return model.text_features()
     if isinstance(getattr(model, "text_features", None), HandcraftedTextFeatures):
         return model.text_features()
+    why = "its text features depend on each image" if hasattr(model, "text_encoder") else "it has no text side"
     raise ConfigError(
-        f"{type(model).__name__} has no text feature per class: its text features depend on each image (CoCoOp), or "
-        "it has no text side (linear-probe CLIP). Use its predictions (logits), or a method with one text feature per class."
+        f"{type(model).__name__} has no text feature per class ({why}). Use its predictions (logits), or a method "
+        "with one text feature per class."
     )
 
 

@@ -27,8 +27,9 @@ COMMON_NON_RESULT_KEYS = ("MODEL.BACKBONE.PATH", "TRAIN.CHECKPOINT_KEEP_LAST")
 def _pretrained_weights(tag: Any, config: Mapping[str, Any]) -> Any:
     """What ``MODEL.BACKBONE.PRETRAINED`` means for results: the weights it names, unless
     ``MODEL.BACKBONE.PATH`` gives them (then the file is compared by content, and the tag only
-    says where it comes from)."""
-    return "" if config.get("MODEL.BACKBONE.PATH") else tag
+    says where it comes from). Dassl's boolean of the same key (configs written before the key
+    named a weights tag: every CLIP is pretrained) names no tag."""
+    return "" if isinstance(tag, bool) or config.get("MODEL.BACKBONE.PATH") else tag
 
 
 #: Shared keys whose stored value acts as another (see ``runconfig.result_keys``).

@@ -21,7 +21,9 @@ them (as the base-to-new evaluation does); linear-probe CLIP (its classes are it
 class-specific context (CoOp's ``CSC True``) refuse them with one line. An exported file is one
 safetensors file: the trained tensors, the effective config, the class names, the prompt template
 and the backbone's identity (source, name, sha256 of its weights): loading it checks the backbone
-and says which weights to fetch when they differ. No pickle anywhere.
+and says which weights to fetch when they differ. Where the weights file is not at the path it
+had when trained (another machine), it is looked for where ``clip.load`` / open_clip keep it.
+No pickle anywhere.
 """
 from __future__ import annotations
 
@@ -274,7 +276,8 @@ def _opts(clip_path: str) -> list[str]:
 def _load_run(run_dir: str, device: torch.device, load_epoch: int | None, clip_path: str, root: str, verbose: bool = False) -> Classifier:
     from engine.seam import RunFolder, RunFolderError, load_checkpoint
     from runconfig import build_config
-    from trainers.factory import dataset_template, load_frozen_clip, trainer_class
+    from trainers.clip_loader import backbone_identity
+    from trainers.factory import dataset_template, trainer_class
 
     folder = RunFolder(run_dir)
     config = folder.config_text()
@@ -284,7 +287,9 @@ def _load_run(run_dir: str, device: torch.device, load_epoch: int | None, clip_p
             "folder of a train.py training run, or a file written by `python export.py`."
         )
     cfg = build_config(config_text=config, config_source=folder.file(RunFolder.CONFIG), root=root, opts=_opts(clip_path))
-    _check_run_weights(folder, cfg)
+    recorded = (folder.record().get("inputs") or {}).get("clip") or {}
+    trained = {**backbone_identity(cfg), "file": osp.basename(recorded.get("path", "")), **recorded}
+    cfg = _locate_weights(cfg, trained, str(folder.path), clip_path)
     trainer = trainer_class(cfg.TRAINER.NAME)
     state = checkpoint = None
     if not trainer.ZERO_SHOT:
@@ -295,23 +300,68 @@ def _load_run(run_dir: str, device: torch.device, load_epoch: int | None, clip_p
     else:
         source = run_dir
     classnames = (checkpoint or {}).get("classnames") or _dataset_classnames(cfg, run_dir)
-    return Classifier(cfg, classnames, dataset_template(cfg), load_frozen_clip(cfg), state, checkpoint, device, source, verbose)
+    clip_model = _frozen_clip(cfg, trained, str(folder.path))
+    return Classifier(cfg, classnames, dataset_template(cfg), clip_model, state, checkpoint, device, source, verbose)
 
 
-def _check_run_weights(folder, cfg) -> None:
-    """The CLIP weights a run folder's model will run on are those it trained on (the sha256 its
-    ``run.json`` records, when the file was given as ``MODEL.BACKBONE.PATH``)."""
+def _locate_weights(cfg, trained: dict[str, str], source: str, clip_path: str):
+    """``cfg`` with the CLIP weights ``source`` was trained on: ``trained`` is their identity
+    (``backbone_identity`` where it trained: ``file``, ``sha256``, ``name``...). A config names
+    the weights file where it was trained; on another machine (the path is not there) the file is
+    looked for where ``clip.load`` / open_clip keep it, or downloaded there when those are the
+    weights it names (OpenAI's sha256 is in their URL; an open_clip tag is checked once it is
+    downloaded, by :func:`_check_weights`). ``clip_path`` (the user's file) is taken as given."""
+    from engine.seam import WeightsError, sha256_file
+    from trainers.clip_loader import fetch_hint, official_sha256, weights_file
+
+    sha, backbone = trained.get("sha256", ""), cfg.MODEL.BACKBONE
+    given = weights_file(cfg)
+    if not sha or not backbone.PATH or osp.isfile(given):
+        _check_weights(cfg, trained, source)
+        return cfg
+    if not clip_path:
+        cfg = _with_weights_file(cfg, "")
+        cached = weights_file(cfg)
+        if cached and osp.isfile(cached) and sha256_file(cached) == sha:
+            return _with_weights_file(cfg, cached)
+        if sha == official_sha256(backbone.NAME) or backbone.PRETRAINED:
+            return cfg  # clip.load / open_clip download them
+    raise WeightsError(
+        f"{source} was trained on {backbone.NAME} and its weights are not here ({given}). Fetch {fetch_hint(trained)}; "
+        "then load with clip_path= (predict.py --clip-path) if it is elsewhere."
+    )
+
+
+def _with_weights_file(cfg, path: str):
+    """A copy of ``cfg`` whose ``MODEL.BACKBONE.PATH`` is ``path``."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.BACKBONE.PATH = path
+    cfg.freeze()
+    return cfg
+
+
+def _check_weights(cfg, trained: dict[str, str], source: str) -> None:
+    """The weights file of ``cfg`` (when it is here) is the one ``source`` was trained on."""
     from engine.seam import WeightsError
-    from trainers.clip_loader import backbone_identity, weights_file
+    from trainers.clip_loader import backbone_identity, fetch_hint, weights_file
 
-    recorded = (folder.record().get("inputs") or {}).get("clip") or {}
-    current = backbone_identity(cfg)
-    if recorded.get("sha256") and current["sha256"] and current["sha256"] != recorded["sha256"]:
+    sha, current = trained.get("sha256", ""), backbone_identity(cfg)
+    if sha and current["sha256"] and current["sha256"] != sha:
         raise WeightsError(
-            f"{folder.path} was trained on other CLIP weights ({recorded.get('path')}, sha256 {recorded['sha256'][:12]}) than "
-            f"these ({weights_file(cfg)}, sha256 {current['sha256'][:12]}): its prompts only fit the weights they were trained "
-            "with. Load it with that file (clip_path=, predict.py --clip-path)."
+            f"{source} was trained on other CLIP weights ({trained.get('path') or trained.get('file')}, sha256 {sha[:12]}) "
+            f"than these ({weights_file(cfg)}, sha256 {current['sha256'][:12]}): its prompts only fit the weights they "
+            f"were trained with. Fetch {fetch_hint(trained)}; then load with clip_path= (predict.py --clip-path)."
         )
+
+
+def _frozen_clip(cfg, trained: dict[str, str], source: str):
+    """The frozen CLIP of ``cfg``, checked (again, once a download made its file) against ``trained``."""
+    from trainers.factory import load_frozen_clip
+
+    clip_model = load_frozen_clip(cfg)
+    _check_weights(cfg, trained, source)
+    return clip_model
 
 
 def _trained_model_file(folder, trainer: type, load_epoch: int | None) -> str:
@@ -386,11 +436,10 @@ def export(run_dir: str | Path, path: str | Path, load_epoch: int | None = None,
 
 
 def _load_export(path: str, device: torch.device, clip_path: str, verbose: bool = False) -> Classifier:
-    from engine.seam import CheckpointError, WeightsError
+    from engine.seam import CheckpointError
     from runconfig import build_config
     from safetensors import safe_open
-    from trainers.clip_loader import backbone_identity, fetch_hint, weights_file
-    from trainers.factory import load_frozen_clip, trainer_class
+    from trainers.factory import trainer_class
 
     try:
         with safe_open(path, framework="pt") as f:
@@ -404,21 +453,9 @@ def _load_export(path: str, device: torch.device, clip_path: str, verbose: bool 
             f"expected {EXPORT_FORMAT!r}). Write one with `python export.py RUN_DIR {osp.basename(path)}`."
         )
     cfg = build_config(config_text=metadata["config"], config_source=path, opts=_opts(clip_path))
-    recorded = json.loads(metadata["backbone"])
-    current = backbone_identity(cfg)
-    fetch = fetch_hint(recorded)
-    if not current["sha256"] and recorded.get("sha256"):
-        raise WeightsError(
-            f"{path} was trained on {recorded['name']} and its weights are not here ({weights_file(cfg) or current['name']}). "
-            f"Fetch {fetch}; then load with clip_path= (predict.py --clip-path) if it is elsewhere."
-        )
-    if recorded.get("sha256") and current["sha256"] != recorded["sha256"]:
-        raise WeightsError(
-            f"{path} was trained on other CLIP weights than these ({weights_file(cfg)}, sha256 {current['sha256'][:12]}): "
-            f"its prompts only fit the weights they were trained with. Fetch {fetch}; then load with clip_path= "
-            "(predict.py --clip-path)."
-        )
+    trained = json.loads(metadata["backbone"])
+    cfg = _locate_weights(cfg, trained, path, clip_path)
     checkpoint = {**json.loads(metadata.get("checkpoint", "{}")), "config": metadata["config"]}
     trainer = trainer_class(cfg.TRAINER.NAME)
-    return Classifier(cfg, json.loads(metadata["classnames"]), metadata["template"], load_frozen_clip(cfg),
+    return Classifier(cfg, json.loads(metadata["classnames"]), metadata["template"], _frozen_clip(cfg, trained, path),
                       None if trainer.ZERO_SHOT else state, checkpoint, device, path, verbose)  # fmt: skip

@@ -437,6 +437,52 @@ def test_export_and_load_in_a_fresh_process(runs, data, tmp_path, tiny_clip_file
     assert sorted(tensors) == sorted(trained) and all(torch.equal(tensors[k], trained[k]) for k in trained)
 
 
+def test_an_export_finds_its_weights_on_another_machine(runs, data, tmp_path, monkeypatch, tiny_clip_file, other_clip_file):
+    """An exported config names the weights file where it was exported; where that path is not
+    there, the file is looked for where clip.load keeps it (checked by sha256), else the error
+    says which file to fetch."""
+    import mudpt
+    import trainers.clip_loader as clip_loader
+    from engine.seam import WeightsError
+
+    exporter = tmp_path / "exporter" / "ViT-B-16.pt"
+    exporter.parent.mkdir()
+    shutil.copy(tiny_clip_file, exporter)
+    path = mudpt.export(runs("CoOp"), tmp_path / "coop.safetensors", clip_path=str(exporter))
+    expected = mudpt.load(path).predict(images_of(data)).probs
+    exporter.unlink()  # another machine: the exporter's path is not there
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(clip_loader, "DEFAULT_DOWNLOAD_ROOT", str(cache))
+    sha = hashlib.sha256(Path(tiny_clip_file).read_bytes()).hexdigest()
+    missing = (
+        f"{path} was trained on ViT-B/16 and its weights are not here ({exporter}). Fetch the weights file 'ViT-B-16.pt' "
+        f"(sha256 {sha}) of ViT-B/16, passed as MODEL.BACKBONE.PATH; then load with clip_path= (predict.py --clip-path) "
+        "if it is elsewhere."
+    )
+    with pytest.raises(WeightsError) as err:
+        mudpt.load(path)
+    assert str(err.value) == missing
+    cache.mkdir()
+    shutil.copy(other_clip_file, cache / "ViT-B-16.pt")  # other weights where clip.load keeps ViT-B/16's
+    with pytest.raises(WeightsError) as err:
+        mudpt.load(path)
+    assert str(err.value) == missing
+    shutil.copy(tiny_clip_file, cache / "ViT-B-16.pt")
+    clf = mudpt.load(path)
+    assert clf.cfg.MODEL.BACKBONE.PATH == str(cache / "ViT-B-16.pt")
+    assert torch.equal(clf.predict(images_of(data)).probs, expected)
+
+    # Trained on OpenAI's file (its sha256 is the one in OpenAI's URL): clip.load downloads it
+    # where it keeps it (and checks it), and the error, without internet, names that URL.
+    (cache / "ViT-B-16.pt").unlink()
+    official = {"source": "openai-clip", "name": "ViT-B/16", "sha256": clip_loader.official_sha256("ViT-B/16")}
+    cfg = mudpt._locate_weights(mudpt._with_weights_file(clf.cfg, str(exporter)), official, path, "")
+    assert cfg.MODEL.BACKBONE.PATH == "" and official["sha256"] in clip_loader.CLIP_URLS["ViT-B/16"]
+    assert clip_loader.fetch_hint(official).startswith(
+        f"OpenAI's ViT-B/16 weights (sha256 {official['sha256']}): {clip_loader.CLIP_URLS['ViT-B/16']}, at {cache / 'ViT-B-16.pt'}"
+    )
+
+
 def test_loading_refuses_other_weights_and_what_is_not_a_model(runs, data, tmp_path, capsys, tiny_clip_file, other_clip_file):
     import mudpt
     from engine.seam import CheckpointError, ConfigError, RunFolderError, WeightsError
@@ -449,17 +495,19 @@ def test_loading_refuses_other_weights_and_what_is_not_a_model(runs, data, tmp_p
     with pytest.raises(WeightsError) as err:
         mudpt.load(path, clip_path=other_clip_file)
     message = str(err.value)
-    assert message.startswith(
-        f"{path} was trained on other CLIP weights than these ({other_clip_file}, sha256 {other_sha[:12]}): its prompts "
-        "only fit the weights they were trained with. Fetch "
+    fetch = f"the weights file 'tiny_clip.pt' (sha256 {sha}) of ViT-B/16, passed as MODEL.BACKBONE.PATH"
+    assert message == (
+        f"{path} was trained on other CLIP weights (tiny_clip.pt, sha256 {sha[:12]}) than these ({other_clip_file}, sha256 "
+        f"{other_sha[:12]}): its prompts only fit the weights they were trained with. Fetch {fetch}; then load with "
+        "clip_path= (predict.py --clip-path)."
     )
-    assert f"(sha256 {sha})" in message and message.endswith("; then load with clip_path= (predict.py --clip-path).")
     missing = str(tmp_path / "gone" / "tiny_clip.pt")
     with pytest.raises(WeightsError) as err:
         mudpt.load(path, clip_path=missing)
-    message = str(err.value)
-    assert message.startswith(f"{path} was trained on ViT-B/16 and its weights are not here ({missing}). Fetch ")
-    assert f"(sha256 {sha})" in message and message.endswith("; then load with clip_path= (predict.py --clip-path) if it is elsewhere.")
+    assert str(err.value) == (
+        f"{path} was trained on ViT-B/16 and its weights are not here ({missing}). Fetch {fetch}; then load with "
+        "clip_path= (predict.py --clip-path) if it is elsewhere."
+    )
 
     # A run folder checks the weights too (the sha256 its run.json records). The run may have been
     # made by another test worker, with its own copy of the tiny CLIP: the path is the one it logged.
@@ -468,8 +516,8 @@ def test_loading_refuses_other_weights_and_what_is_not_a_model(runs, data, tmp_p
         mudpt.load(runs("CoOp"), clip_path=other_clip_file)
     assert str(err.value) == (
         f"{runs('CoOp')} was trained on other CLIP weights ({trained_on}, sha256 {sha[:12]}) than these "
-        f"({other_clip_file}, sha256 {other_sha[:12]}): its prompts only fit the weights they were trained with. Load it with "
-        "that file (clip_path=, predict.py --clip-path)."
+        f"({other_clip_file}, sha256 {other_sha[:12]}): its prompts only fit the weights they were trained with. Fetch "
+        f"{fetch}; then load with clip_path= (predict.py --clip-path)."
     )
 
     # predict.py takes the file as it takes a run folder, and says the same.
@@ -477,7 +525,7 @@ def test_loading_refuses_other_weights_and_what_is_not_a_model(runs, data, tmp_p
     assert (code, stdout, read_csv(tmp_path / "p.csv")[1][0]) == (0, "", images_of(data)[0])
     assert err.startswith(f"CoOp ({path}): 1 images, 2 classes, cpu\n")
     code, stdout, err = predict(capsys, path, images_of(data)[0], "--clip-path", other_clip_file)
-    assert (code, stdout) == (2, "") and err.startswith(f"error: {path} was trained on other CLIP weights than these (")
+    assert (code, stdout) == (2, "") and err.startswith(f"error: {path} was trained on other CLIP weights (tiny_clip.pt, ")
 
     plain = tmp_path / "features.safetensors"
     save_file({"x": torch.zeros(2)}, str(plain))

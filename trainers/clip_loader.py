@@ -102,6 +102,12 @@ def clip_download_path(name: str, download_root: str | None = None) -> tuple[str
     return url, osp.join(download_root or DEFAULT_DOWNLOAD_ROOT, osp.basename(url))
 
 
+def official_sha256(name: str) -> str:
+    """The sha256 of OpenAI's weights for model ``name`` (in their URL; ``clip.load`` checks the
+    download against it), "" for other names."""
+    return CLIP_URLS[name].split("/")[-2] if name in CLIP_URLS else ""
+
+
 def open_clip_model(name: str) -> str:
     """The open_clip model a ``MODEL.BACKBONE.NAME`` names ("open_clip:ViT-B-32" -> "ViT-B-32"),
     "" for OpenAI's names."""
@@ -529,7 +535,7 @@ def fetch_hint(identity: dict[str, str]) -> str:
     """How to get the weights an identity names (for an error that says which weights to fetch)."""
     name, sha, tag = identity.get("name", ""), identity.get("sha256", ""), identity.get("pretrained", "")
     digest = f" (sha256 {sha})" if sha else ""
-    if identity.get("source") == "openai-clip" and name in CLIP_URLS:
+    if identity.get("source") == "openai-clip" and name in CLIP_URLS and sha in ("", official_sha256(name)):
         url, target = clip_download_path(name)
         return f"OpenAI's {name} weights{digest}: {url}, at {target} or anywhere with MODEL.BACKBONE.PATH"
     if identity.get("source") == "open_clip" and tag:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import gc
 import logging
 import os
@@ -45,7 +46,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -203,29 +204,40 @@ def time_training(runner: Runner, batch: dict, iters: int, warmup: int, device: 
 
 
 @torch.no_grad()
-def time_eval(runner: Runner, images: torch.Tensor, batches: int, device: torch.device) -> dict[str, Any]:
-    """A first batch (text features computed and cached), then ``batches`` timed ones."""
-    runner.model.eval()  # as test() does: the learner's text cache starts empty
-    _sync(device)
-    start = time.perf_counter()
-    logits = runner.inference(images)
-    _sync(device)
-    first_ms = 1000.0 * (time.perf_counter() - start)
-    timer = StepTimer(device)
-    timer.mark()
-    for _ in range(batches):
-        logits = runner.inference(images)
-        timer.mark()
-    steps = timer.intervals_ms()
-    median = _median(steps)
-    if not torch.isfinite(logits).all():
-        raise FloatingPointError("non-finite logits in evaluation")
-    return {
-        "eval_batch_ms": median,
-        "eval_img_s": images.shape[0] / (median / 1000.0) if median else None,
-        "eval_first_batch_ms": first_ms,
-        "logits_shape": list(logits.shape),
-    }
+def time_interleaved(calls: Sequence[Callable[[], torch.Tensor]], batches: int, device: torch.device, n_images: int) -> list[dict[str, Any]]:
+    """Each call once untimed (its first batch: text features computed and cached where the method
+    allows; the memory it adds), then ``batches`` rounds in which every call runs once, in
+    alternating order. Interleaved, the paths of a row pair see the same machine state: timed one
+    after the other in a process, the second ran up to 20% faster on a CPU whichever path it was
+    (the process's allocator warmed up by the first). Returns per call ``batch_ms`` (median),
+    ``img_s``, ``first_batch_ms``, ``peak_mb`` (growth of the peak over the first batch) and the
+    last output."""
+    out = []
+    memory = PeakMemory(device)
+    for call in calls:
+        before = torch.cuda.memory_allocated(device) / MB if device.type == "cuda" else 0.0
+        memory.reset()
+        _sync(device)
+        start = time.perf_counter()
+        result = call()
+        _sync(device)
+        first_ms = 1000.0 * (time.perf_counter() - start)
+        growth = memory.growth_mb()
+        out.append({"first_batch_ms": first_ms, "peak_mb": None if growth is None else growth - before, "times": [], "output": result})
+    for round_ in range(batches):
+        order = range(len(calls)) if round_ % 2 == 0 else reversed(range(len(calls)))
+        for i in order:
+            _sync(device)
+            start = time.perf_counter()
+            out[i]["output"] = calls[i]()
+            _sync(device)
+            out[i]["times"].append(1000.0 * (time.perf_counter() - start))
+    for entry in out:
+        median = _median(entry.pop("times"))
+        entry.update(batch_ms=median, img_s=n_images / (median / 1000.0) if median else None)
+        if not torch.isfinite(entry["output"]).all():
+            raise FloatingPointError("non-finite outputs in evaluation")
+    return out
 
 
 def text_seq_len(model: nn.Module) -> int | None:
@@ -250,8 +262,8 @@ def official_for(method: str, precision: str, n_cls: int, size: str) -> dict[str
 
 def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnames: list[str], args: argparse.Namespace,
               device: torch.device, size: str) -> dict[str, Any]:
-    """Build one model and measure it; errors (CUDA out of memory, a method that does not fit the
-    backbone) are recorded, not raised."""
+    """Build one model and measure its training (its inference: :func:`bench_inference`); errors
+    (CUDA out of memory, a method that does not fit the backbone) are recorded, not raised."""
     from trainers.clip_loader import image_size
     from trainers.precision import Precision
 
@@ -287,6 +299,9 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
         "eval_batch_ms": None,
         "eval_first_batch_ms": None,
         "eval_peak_mb": None,
+        "predict_img_s": None,
+        "predict_batch_ms": None,
+        "predict_first_batch_ms": None,
         "trainable_params": None,
         "text_seq_len": None,
         "build_s": None,
@@ -324,32 +339,89 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
             record.update(time_training(runner, batch, args.iters, args.warmup, device))
             record["peak_mb"], record["peak_kind"] = memory.growth_mb(), peak_kind
             record["activation_mb"] = saved_activation_mb(runner, batch)
-        if args.eval_batches > 0:
-            images = torch.randn(cfg.DATALOADER.TEST.BATCH_SIZE, 3, height, width,
-                                 generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
-            memory.reset()
-            record.update(time_eval(runner, images, args.eval_batches, device))
-            record["eval_peak_mb"] = memory.growth_mb()
-            if record["peak_kind"] is None:
-                record["peak_kind"] = peak_kind
     except torch.cuda.OutOfMemoryError as e:
         record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
     except ConfigError as e:  # the method does not fit this backbone (visual prompts on a ResNet, a prompt depth)
         record["error"] = str(e)
     finally:
         del runner
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        _release(device)
+    return record
 
-    official = official_for(spec.method, spec.precision, spec.n_cls, size) if (height, width) == OFFICIAL_INPUT else None
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _pil_images(n: int, size: tuple[int, int], seed: int) -> list:
+    """``n`` random RGB images, 8/7 of the input size (as photos are larger than the crop): the
+    test transform resizes and crops them, as for files."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    shape = (size[0] * 8 // 7, size[1] * 8 // 7, 3)
+    return [Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)) for _ in range(n)]
+
+
+def bench_inference(specs: Sequence[RowSpec], records: list[dict[str, Any]], trainer_cls: type, clip_master: nn.Module,
+                    classnames: list[str], args: argparse.Namespace, device: torch.device, size: str) -> None:  # fmt: skip
+    """Evaluation and prediction of rows that differ only in their path (``--fused both``), timed
+    interleaved (:func:`time_interleaved`) into their ``records``. Evaluation is the model on
+    preprocessed batches, in eval mode without gradients, as ``train.py``'s test; prediction is the
+    API (``mudpt.Classifier.predict``, what ``predict.py`` runs) on PIL images of the eval batch
+    size: the test transform, the model and the softmax."""
+    from mudpt import Classifier
+    from trainers.clip_loader import freeze, image_size
+    from trainers.factory import dataset_template
+
+    height, width = image_size(clip_master)
+    live = [(spec, record) for spec, record in zip(specs, records) if not record["error"]]
+    if not live:
+        return
+    batch = records[0]["eval_batch"]
+    images = torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
+    photos = _pil_images(batch, (height, width), args.seed + 1)
+    runners, classifiers = [], []
+    try:
+        clip_model = freeze(copy.deepcopy(clip_master))  # the same precision in every row of the group: one copy
+        for spec, _ in live:
+            cfg = load_method_cfg(spec, prec_key_of(trainer_cls), (height, width), args.batch, args.eval_batch, backbone_opts(size))
+            torch.manual_seed(args.seed)
+            runners.append(Runner(cfg, classnames, clip_model, device))
+            runners[-1].model.eval()  # as test() does: the learner's text cache starts empty
+            classifiers.append(Classifier(cfg, classnames, dataset_template(cfg), clip_model, None, None, device, "bench"))
+        evals = time_interleaved([lambda r=r: r.inference(images) for r in runners], args.eval_batches, device, batch)
+        predicts = time_interleaved([lambda c=c: c.predict(photos, batch_size=batch).probs for c in classifiers],
+                                    args.eval_batches, device, batch)  # fmt: skip
+    except torch.cuda.OutOfMemoryError as e:
+        for _, record in live:
+            record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
+        return
+    finally:
+        del runners, classifiers
+        _release(device)
+    for (spec, record), ev, pr in zip(live, evals, predicts):
+        record.update(
+            eval_img_s=ev["img_s"], eval_batch_ms=ev["batch_ms"], eval_first_batch_ms=ev["first_batch_ms"], eval_peak_mb=ev["peak_mb"],
+            logits_shape=list(ev["output"].shape), predict_img_s=pr["img_s"], predict_batch_ms=pr["batch_ms"],
+            predict_first_batch_ms=pr["first_batch_ms"],
+        )
+        if record["peak_kind"] is None:
+            record["peak_kind"] = CUDA_MAX_ALLOCATED if device.type == "cuda" else CPU_RSS_GROWTH
+
+
+def attach_official(record: dict[str, Any], spec: RowSpec, size: str, input_size: tuple[int, int]) -> None:
+    """Issue 7's official row for ``record`` where one applies (ViT-B/16 at its input size), with the speed-ups."""
+    official = official_for(spec.method, spec.precision, spec.n_cls, size) if input_size == OFFICIAL_INPUT else None
     if official is not None:
         record["official"] = official
         if record["train_ms"]:
             record["train_speedup"] = official["train_ms"] / record["train_ms"]
         if record["eval_img_s"]:
             record["eval_speedup"] = record["eval_img_s"] / official["eval_img_s"]
-    return record
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -365,7 +437,8 @@ def _fmt(value: Any, kind: str) -> str:
     return f"{value:,}"
 
 
-HEADERS = ["method", "precision", "fused", "n_cls", "batch", "train ms/iter", "peak MB", "eval img/s", "trainable params", "activations MB"]
+HEADERS = ["method", "precision", "fused", "n_cls", "batch", "train ms/iter", "peak MB", "eval img/s", "predict img/s", "trainable params",
+           "activations MB"]  # fmt: skip
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
@@ -378,7 +451,8 @@ def format_table(records: list[dict[str, Any]]) -> str:
         rows.append([
             r["method"], prec, "on" if r["fused"] else "off", r["n_cls"], r["batch"] or "-",
             _fmt(r["train_ms"], "ms") if not r["error"] else "ERROR", _fmt(r["peak_mb"], "mb"),
-            _fmt(r["eval_img_s"], "rate"), _fmt(r["trainable_params"], "int"), _fmt(r.get("activation_mb"), "mb"),
+            _fmt(r["eval_img_s"], "rate"), _fmt(r.get("predict_img_s"), "rate"), _fmt(r["trainable_params"], "int"),
+            _fmt(r.get("activation_mb"), "mb"),
         ])
         o = r.get("official")
         if o is not None:
@@ -389,7 +463,7 @@ def format_table(records: list[dict[str, Any]]) -> str:
                 speed.append(f"eval x{r['eval_speedup']:.1f}")
             rows.append([
                 f"  official {o['method']}", o["label"], "", o["n_cls"], o["batch"], _fmt(o["train_ms"], "ms"),
-                _fmt(o["peak_mb"], "mb"), _fmt(o["eval_img_s"], "rate"), ", ".join(speed), "",
+                _fmt(o["peak_mb"], "mb"), _fmt(o["eval_img_s"], "rate"), "-", ", ".join(speed), "",
             ])
     return tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True)
 
@@ -456,18 +530,37 @@ def _run_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                      "(shorter prompts than ImageNet's). Pass --classnames FILE for real ones.", IMAGENET_CLASSNAMES)
     clip_master = build_clip(size, args.image_size, seed=args.seed)
 
+    from trainers.clip_loader import image_size
+
     records = []
-    for i, spec in enumerate(rows, 1):
-        record = bench_row(spec, methods[spec.method], clip_master, names_by_n[spec.n_cls][0], args, device, size)
-        record["classnames"] = names_by_n[spec.n_cls][1]
-        records.append(record)
-        if args.json:
-            append_json(args.json, record)
-        _log.info("[%d/%d] %s %s fused=%s n_cls=%d: train %s ms/iter, peak %s MB, eval %s img/s%s", i, len(rows), spec.method,
-                  spec.precision, "on" if spec.fused else "off", spec.n_cls, _fmt(record["train_ms"], "ms"),
-                  _fmt(record["peak_mb"], "mb"), _fmt(record["eval_img_s"], "rate"),
-                  f" ERROR {record['error']}" if record["error"] else "")
+    for group in _path_pairs(rows):
+        names = names_by_n[group[0].n_cls][0]
+        trainer_cls = methods[group[0].method]
+        done = [bench_row(spec, trainer_cls, clip_master, names, args, device, size) for spec in group]
+        if args.eval_batches > 0:
+            bench_inference(group, done, trainer_cls, clip_master, names, args, device, size)
+        for spec, record in zip(group, done):
+            record["classnames"] = names_by_n[spec.n_cls][1]
+            attach_official(record, spec, size, image_size(clip_master))
+            records.append(record)
+            if args.json:
+                append_json(args.json, record)
+            _log.info("[%d/%d] %s %s fused=%s n_cls=%d: train %s ms/iter, peak %s MB, eval %s img/s, predict %s img/s%s", len(records),
+                      len(rows), spec.method, spec.precision, "on" if spec.fused else "off", spec.n_cls, _fmt(record["train_ms"], "ms"),
+                      _fmt(record["peak_mb"], "mb"), _fmt(record["eval_img_s"], "rate"), _fmt(record["predict_img_s"], "rate"),
+                      f" ERROR {record['error']}" if record["error"] else "")
     return records
+
+
+def _path_pairs(rows: Sequence[RowSpec]) -> list[list[RowSpec]]:
+    """The rows in groups that differ only in their path (``fused``; consecutive in the plan)."""
+    groups: list[list[RowSpec]] = []
+    for spec in rows:
+        if groups and dataclasses.replace(groups[-1][0], fused=spec.fused) == spec:
+            groups[-1].append(spec)
+        else:
+            groups.append([spec])
+    return groups
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -488,8 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = [peak_note[k] for k in sorted({r["peak_kind"] for r in records if r["peak_kind"]})]
     notes += [
         "activations MB: tensors one training step keeps for backward (distinct storages, CLIP weights excluded)",
-        f"train: median of {args.iters} iterations after {args.warmup} warm-up; eval: median of {args.eval_batches} "
-        "batches after a first one (which computes and caches the text features where the method allows)",
+        f"train: median of {args.iters} iterations after {args.warmup} warm-up; eval (the model on preprocessed batches) and "
+        f"predict (mudpt.Classifier.predict on PIL images: transform, model, softmax): median of {args.eval_batches} batches "
+        "after a first one (which computes and caches the text features where the method allows); the paths of a row "
+        "pair (--fused both) are timed interleaved",
     ]
     if any(r.get("official") for r in records):
         notes.append("official: issue 7's numbers for the official code on one H200 (same shapes; precision as labelled)")

@@ -247,8 +247,9 @@ def available_methods() -> dict[str, type]:
 
 
 def quiet_trainer_logs(quiet: bool = True):
-    """Hide the trainers' per-build lines ("Initial context", ...) for the duration only."""
+    """Hide the project's per-build lines (the trainers' "Initial context", the test transform the
+    API builds, ...) for the duration only."""
     from engine.seam import quiet_logs
 
-    return quiet_logs("trainers", quiet=quiet)
+    return quiet_logs(quiet=quiet)
 

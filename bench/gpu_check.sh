@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check in one go (about 8-11 minutes on one H200): correctness of the fast paths, then the
+# The GPU check in one go (about 9-13 minutes on one H200): correctness of the fast paths, then the
 # benchmark table on a random-init ViT-B/16 next to the official numbers; the peers (KgCoOp, MaPLe,
 # IVLP, VPT, PromptSRC, LinearProbeCLIP) in steps of their own, last.
 #
@@ -49,6 +49,8 @@ step bench_50 60 "$PY" -m bench.bench --size vitb16 --n-cls 50 --methods "${CORE
 # 5. The peers: the same correctness check, then their n_cls 500 rows on the optimised path.
 step precision_peers 120 "$PY" -m bench.precision_check --size vitb16 --n-cls 500 --methods "${PEERS[@]}" --json "$OUT/precision.jsonl"
 step bench_500_peers 150 "$PY" -m bench.bench --size vitb16 --n-cls 500 --methods "${PEERS[@]}" --prec amp fp32 --fused on --json "$OUT/bench.jsonl"
+# 6. Inference of every method on both paths, timed interleaved: evaluation and prediction (the API on PIL images).
+step inference_both 120 "$PY" -m bench.bench --size vitb16 --n-cls 50 --methods "${CORE[@]}" "${PEERS[@]}" --prec amp --fused both --iters 0 --eval-batches 5 --json "$OUT/bench.jsonl"
 
 echo "results: $OUT (exit $status)"
 exit $status

@@ -35,6 +35,7 @@ KEYS = {
     "method", "config", "precision", "precision_run", "fused", "n_cls", "batch", "eval_batch", "size", "device",
     "train_ms", "train_ms_mean", "peak_mb", "peak_kind", "eval_img_s", "eval_batch_ms", "eval_first_batch_ms",
     "trainable_params", "classnames", "error", "loss", "logits_shape", "activation_mb", "train_host_ms",
+    "predict_img_s", "predict_batch_ms", "predict_first_batch_ms",
 }
 
 
@@ -83,6 +84,7 @@ def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
         assert r["batch"] == CONFIG_BATCH[r["method"]]
         assert r["eval_batch"] == EVAL_BATCH and r["logits_shape"] == [EVAL_BATCH, N_CLS]
         assert r["eval_img_s"] > 0 and r["eval_batch_ms"] > 0 and r["eval_first_batch_ms"] > 0
+        assert r["predict_img_s"] > 0 and r["predict_batch_ms"] > 0 and r["predict_first_batch_ms"] > 0
         assert r["peak_kind"] == "cpu_rss_growth"
         assert "official" not in r  # tiny CLIP: nothing to compare with
         expected = TINY_TRAINABLE.get(r["method"])
@@ -95,8 +97,28 @@ def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
             assert r["train_ms"] > 0 and r["train_ms_mean"] > 0 and r["train_host_ms"] > 0 and r["activation_mb"] > 0
             assert math.isfinite(r["loss"]) and r["loss"] > 0
     table = capsys.readouterr().out
-    assert "| method" in table and "trainable params" in table
+    assert "| method" in table and "trainable params" in table and "predict img/s" in table
     assert table.count("| CoCoOp ") == 2
+
+
+def test_the_paths_of_a_row_pair_are_timed_interleaved():
+    """Each call's first batch untimed, then rounds in alternating order (neither path always
+    first); the rows of a pair are those that differ only in their path."""
+    import torch
+
+    order = []
+
+    def call(name: str):
+        return lambda: order.append(name) or torch.ones(2)
+
+    timed = bench.time_interleaved([call("on"), call("off")], batches=3, device=torch.device("cpu"), n_images=2)
+    assert order == ["on", "off", "on", "off", "off", "on", "on", "off"]
+    assert [sorted(t) for t in timed] == [["batch_ms", "first_batch_ms", "img_s", "output", "peak_mb"]] * 2
+    assert all(t["img_s"] == 2 / (t["batch_ms"] / 1000) for t in timed)
+    spec = common.RowSpec("CoOp", "x.yaml", "fp32", True, 10)
+    other = common.RowSpec("CoOp", "x.yaml", "fp32", True, 50)
+    pairs = bench._path_pairs([spec, common.RowSpec("CoOp", "x.yaml", "fp32", False, 10), other])
+    assert pairs == [[spec, common.RowSpec("CoOp", "x.yaml", "fp32", False, 10)], [other]]
 
 
 def test_fused_off_alone_and_batch_override(tmp_path):

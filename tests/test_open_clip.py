@@ -285,6 +285,11 @@ def test_blocks_run_as_open_clips_transformer_runs_them(oc_model):
     torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
     g_fused, g_ref = (torch.autograd.grad(y.square().sum(), x)[0] for y in (fused, ref))
     torch.testing.assert_close(g_fused, g_ref, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():  # evaluation's in-place residual: the same bits (layer scale, GELU or QuickGELU)
+        evaluated = x.detach()
+        for block in transformer.resblocks:
+            evaluated = run_block(block, evaluated, causal=True, fused=True)
+    assert torch.equal(evaluated, fused.detach())
 
 
 def test_the_frozen_towers_stay_in_evaluation_mode(oc_model):

@@ -273,6 +273,22 @@ def test_quick_gelu_matches_clip_forward_bitwise_and_its_gradient():
     assert torch.autograd.gradcheck(quick_gelu, (x,))
 
 
+def test_fused_block_without_gradients_is_the_same_function_in_place(clip_model):
+    """Evaluation runs the fused block's activation and last residual in place: the same bits as
+    with gradients, and the caller's tensor is left as it was."""
+    blocks = [(clip_model.transformer.resblocks[0], True), (clip_model.visual.transformer.resblocks[1], False)]
+    for block, causal in blocks:
+        x = torch.randn(3, 20, block.attn.embed_dim)
+        kept = x.clone()
+        with_grad = run_block(block, x.requires_grad_(), causal=causal).detach()
+        with torch.no_grad():
+            without = run_block(block, x, causal=causal)
+        with torch.inference_mode():
+            inference = run_block(block, x.detach(), causal=causal)
+        assert torch.equal(without, with_grad) and torch.equal(inference, with_grad)
+        assert torch.equal(x.detach(), kept)
+
+
 def test_fused_block_gradients_match_clip_block(clip_model):
     block = clip_model.transformer.resblocks[0]
     x = torch.randn(3, 77, clip_model.transformer.width, requires_grad=True)  # CLIP's block needs 77

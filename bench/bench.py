@@ -581,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     notes = [peak_note[k] for k in sorted({r["peak_kind"] for r in records if r["peak_kind"]})]
     notes += [
         "activations MB: tensors one training step keeps for backward (distinct storages, CLIP weights excluded)",
-        f"train: median of {args.iters} iterations after {args.warmup} warm-up; eval (the model on preprocessed batches) and "
+        (f"train: median of {args.iters} iterations after {args.warmup} warm-up; " if args.iters else "train: not run (--iters 0); ")
+        + "eval (the model on preprocessed batches) and "
         f"predict (mudpt.Classifier.predict on PIL images: transform, model, softmax): median of {args.eval_batches} batches "
         "after a first one (which computes and caches the text features where the method allows); the paths of a row "
         "pair (--fused both) are timed interleaved",

@@ -98,3 +98,34 @@ def test_methods_that_do_not_train_by_epochs_do_not_read_max_epoch():
         assert build_config(trainer=trainer, dataset_config_file=DTD, opts=["OPTIM.MAX_EPOCH", "0"]).OPTIM.MAX_EPOCH == 0
     with pytest.raises(ConfigError, match="OPTIM.MAX_EPOCH = 0 is not valid: MuDPT trains"):
         build_config(trainer="MuDPT", dataset_config_file=DTD, opts=["OPTIM.MAX_EPOCH", "0"])
+
+
+# --- 7. quiet where nothing is wrong: notes only where the user asked ----------------------------
+def test_keys_the_user_set(tmp_path):
+    recipe = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD)
+    assert not user_set(recipe.TRAINER.COOP, "PREC")  # a recipe's PREC
+    asked = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD, opts=["TRAINER.COOP.PREC", "fp16"])
+    assert user_set(asked.TRAINER.COOP, "PREC") and user_set(asked.clone().TRAINER.COOP, "PREC")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("TRAINER:\n  COOP:\n    PREC: fp16\nOPTIM:\n  LR: 0.01\n")
+    own = build_config(trainer="CoOp", config_file=str(mine), dataset_config_file=DTD)
+    assert user_set(own.TRAINER.COOP, "PREC") and user_set(own.OPTIM, "LR") and not user_set(own.OPTIM, "NAME")
+    official = tmp_path / "kgcoop.yaml"  # KgCoOp's official spelling reads into its own node
+    official.write_text("TRAINER:\n  COOP:\n    PREC: fp16\n")
+    assert user_set(build_config(trainer="KgCoOp", config_file=str(official), dataset_config_file=DTD).TRAINER.KGCOOP, "PREC")
+    complete = tmp_path / "config.yaml"  # a run's config.yaml (or sweep.py's planned file) holds every key: none asked for
+    complete.write_text(asked.dump())
+    assert not user_set(build_config(trainer="CoOp", config_file=str(complete)).TRAINER.COOP, "PREC")
+
+
+def test_precision_note_only_where_asked_and_once_per_process(clip_model, caplog, monkeypatch):
+    monkeypatch.setattr("trainers.precision._NOTED", set())
+    recipe = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD, opts=["INPUT.SIZE", "(32, 32)"])
+    asked = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD, opts=["INPUT.SIZE", "(32, 32)", "TRAINER.COOP.PREC", "amp"])
+    with caplog.at_level(logging.INFO, logger="mudpt"):
+        assert str(create_model(recipe, NAMES, clip_model).precision) == "fp32"
+        assert not [r for r in caplog.records if "needs a CUDA device" in r.getMessage()]  # the recipe's amp: no note
+        for _ in range(3):
+            create_model(asked, NAMES, clip_model)
+    (note,) = [r for r in caplog.records if "needs a CUDA device" in r.getMessage()]
+    assert note.getMessage() == "Note: TRAINER.COOP.PREC 'amp' needs a CUDA device; running in fp32 on cpu" and note.console

@@ -100,6 +100,130 @@ def test_methods_that_do_not_train_by_epochs_do_not_read_max_epoch():
         build_config(trainer="MuDPT", dataset_config_file=DTD, opts=["OPTIM.MAX_EPOCH", "0"])
 
 
+# --- the prompts' length: checked where they are tokenised, for every method with text context --------
+# (trainer, its key of the text context length, keys that fit the tiny CLIP)
+TEXT_CONTEXT = [
+    ("CoOp", "N_CTX", {}),
+    ("CoCoOp", "N_CTX", {}),
+    ("KgCoOp", "N_CTX", {}),
+    ("MaPLe", "N_CTX", {"PROMPT_DEPTH": "3"}),
+    ("IVLP", "N_CTX_TEXT", {"PROMPT_DEPTH_TEXT": "3", "PROMPT_DEPTH_VISION": "3"}),
+    ("PromptSRC", "N_CTX_TEXT", {"PROMPT_DEPTH_TEXT": "3", "PROMPT_DEPTH_VISION": "3"}),
+    ("MuDPT", "N_CTX", {"PROMPT_DEPTH": "3", "INJ_WIDTH": "64", "INJ_HEADS": "2"}),
+]
+
+
+def _method_cfg(trainer: str, keys: dict[str, str]):
+    node = f"TRAINER.{trainer.upper()}"
+    opts = ["INPUT.SIZE", "(32, 32)", f"{node}.CTX_INIT", '""']
+    for key, value in keys.items():
+        opts += [f"{node}.{key}", value]
+    return build_config(trainer=trainer, dataset_config_file=DTD, opts=opts)
+
+
+@pytest.mark.parametrize("trainer,key,extra", TEXT_CONTEXT, ids=[t for t, _, _ in TEXT_CONTEXT])
+def test_context_too_long_for_clip_names_the_largest_that_fits(clip_model, trainer, key, extra):
+    longest = max(count_tokens(f"{name}.") for name in NAMES)  # "golden retriever."
+    fits = clip_model.context_length - 2 - longest  # SOS and EOT
+    create_model(_method_cfg(trainer, {key: str(fits), **extra}), NAMES, clip_model)  # the largest fits
+    with pytest.raises(ConfigError) as e:
+        create_model(_method_cfg(trainer, {key: str(fits + 1), **extra}), NAMES, clip_model)
+    full = f"TRAINER.{trainer.upper()}.{key}"
+    assert str(e.value) == (
+        f'{full} = {fits + 1} is too large: with the longest class name ("golden retriever") the prompt is '
+        f"{clip_model.context_length + 1} tokens and CLIP reads at most {clip_model.context_length}. The largest {full} that fits is {fits}."
+    )
+
+
+def test_context_words_too_long_and_handcrafted_prompts_too_long(clip_model):
+    words = " ".join(["photo"] * 80)
+    cfg = build_config(trainer="CoOp", dataset_config_file=DTD, opts=["INPUT.SIZE", "(32, 32)", "TRAINER.COOP.CTX_INIT", words])
+    with pytest.raises(ConfigError, match=r'^TRAINER.COOP.CTX_INIT "photo photo .*" with the longest class name \("golden retriever"\) makes a '
+                                          r"prompt of 85 tokens; CLIP reads at most 77. Shorten TRAINER.COOP.CTX_INIT or the class name by 8 tokens.$"):  # fmt: skip
+        create_model(cfg, NAMES, clip_model)
+    with pytest.raises(ConfigError, match=r'^The prompt "a photo of a .*" is 85 tokens with its start and end tokens; CLIP reads at most 77. '
+                                          r"Shorten the class name \(or the prompt template\).$"):  # fmt: skip
+        HandcraftedTextFeatures(clip_model, ["cat", " ".join(["lion"] * 78)], ["a photo of a {}."])
+
+
+def test_context_too_long_is_one_line_from_train_py(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    argv = ["--root", dtd_data.root, "--trainer", "CoOp", "--dataset-config-file", DTD, "--config-file", COOP,
+            "--output-dir", str(tmp_path / "out"), *tiny_run_opts(tiny_clip_file), "TRAINER.COOP.CTX_INIT", '""',
+            "TRAINER.COOP.N_CTX", "100"]  # fmt: skip
+    assert run_train(argv) == 1
+    err = _one_line_error(capsys.readouterr().err)
+    longest = max(count_tokens(f"{name}.") for name in dtd_data.classnames)
+    assert err.startswith("TRAINER.COOP.N_CTX = 100 is too large: with the longest class name (")
+    assert err.endswith(f"The largest TRAINER.COOP.N_CTX that fits is {77 - 2 - longest}.")
+
+
+# --- 6. fidelity edges: how each method uses CTX_INIT ----------------------------------------------
+LONG_INIT = "a photo of a big dog"  # 6 tokens, so that N_CTX 5 could start from its words
+
+
+@pytest.mark.parametrize(
+    "trainer,key,extra",
+    [t for t in TEXT_CONTEXT if t[0] in ("MaPLe", "IVLP", "PromptSRC")],
+    ids=["MaPLe", "IVLP", "PromptSRC"],
+)
+def test_maple_ivlp_promptsrc_use_ctx_init_only_up_to_4_context_tokens(clip_model, caplog, trainer, key, extra):
+    node = f"TRAINER.{trainer.upper()}"
+
+    def model(n_ctx: int, ctx_init: str = LONG_INIT):
+        opts = ["INPUT.SIZE", "(32, 32)", f"{node}.CTX_INIT", ctx_init, f"{node}.{key}", str(n_ctx)]
+        for k, v in extra.items():
+            opts += [f"{node}.{k}", v]
+        torch.manual_seed(0)
+        return create_model(build_config(trainer=trainer, dataset_config_file=DTD, opts=opts), NAMES, clip_model)
+
+    four = model(4).learner  # <= 4: from the words, which stay in the prompt
+    assert four.prompts.prompt_texts[0] == f"{LONG_INIT} dog."
+    assert torch.equal(four.ctx.detach(), four.prompts.context_embedding)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mudpt"):
+        five = model(5).learner  # > 4: random context, "X" placeholders, as the official code
+    assert five.prompts.prompt_texts[0] == "X X X X X dog."
+    notes = [r for r in caplog.records if "is not used and the context starts random" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].console
+    assert notes[0].getMessage() == (
+        f'Note: {node}.{key} 5 > 4: {node}.CTX_INIT "{LONG_INIT}" is not used and the context starts random, as in the '
+        f'official code (CTX_INIT "" says so; {key} <= 4 starts from its words).'
+    )
+    random = model(5, "").learner  # the same model as CTX_INIT "" (same draws)
+    assert torch.equal(five.ctx, random.ctx) and five.prompts.prompt_texts == random.prompts.prompt_texts
+    model(8, "a photo of a")  # the recipe's CTX_INIT with 8 tokens: the official run, no longer an error
+
+
+def test_mudpt_keeps_ctx_init_beyond_4_tokens_as_its_released_code(clip_model):
+    cfg = _method_cfg("MuDPT", {"PROMPT_DEPTH": "3", "INJ_WIDTH": "64", "INJ_HEADS": "2", "N_CTX": "5"})
+    cfg.defrost()
+    cfg.TRAINER.MUDPT.CTX_INIT = LONG_INIT
+    learner = create_model(cfg, NAMES, clip_model).learner
+    assert learner.prompts.prompt_texts[0] == f"{LONG_INIT} dog."
+    assert torch.equal(learner.ctx.detach(), learner.prompts.context_embedding)
+
+
+@pytest.mark.parametrize("trainer", ["CoOp", "CoCoOp", "KgCoOp"])
+def test_n_ctx_replaced_by_the_words_of_ctx_init_is_said_in_one_line(clip_model, caplog, trainer):
+    node = f"TRAINER.{trainer.upper()}"
+    message = (
+        f'Note: {node}.N_CTX 16 is replaced by the 4 words of {node}.CTX_INIT "a photo of a" (one context vector per word, '
+        f'as in the official code); set N_CTX 4 to say so, or CTX_INIT "" for 16 random vectors.'
+    )
+    for opts, console in (([], False), ([f"{node}.N_CTX", "16"], True)):  # the default 16, then asked for
+        cfg = build_config(trainer=trainer, dataset_config_file=DTD, opts=["INPUT.SIZE", "(32, 32)", f"{node}.CTX_INIT", "a photo of a", *opts])
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="mudpt"):
+            assert create_model(cfg, NAMES, clip_model).learner.n_ctx == 4
+        (note,) = [r for r in caplog.records if r.getMessage() == message]
+        assert getattr(note, "console", False) is console  # on the console only where the user set N_CTX
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mudpt"):
+        create_model(build_config(trainer=trainer, dataset_config_file=DTD, opts=["INPUT.SIZE", "(32, 32)", f"{node}.N_CTX", "4",
+                                  f"{node}.CTX_INIT", "a photo of a"]), NAMES, clip_model)  # fmt: skip
+    assert not [r for r in caplog.records if "is replaced by the" in r.getMessage()]
+
+
 # --- 7. quiet where nothing is wrong: notes only where the user asked ----------------------------
 def test_keys_the_user_set(tmp_path):
     recipe = build_config(trainer="CoOp", config_file=COOP, dataset_config_file=DTD)

@@ -253,3 +253,34 @@ def test_precision_note_only_where_asked_and_once_per_process(clip_model, caplog
             create_model(asked, NAMES, clip_model)
     (note,) = [r for r in caplog.records if "needs a CUDA device" in r.getMessage()]
     assert note.getMessage() == "Note: TRAINER.COOP.PREC 'amp' needs a CUDA device; running in fp32 on cpu" and note.console
+
+
+# --- 7. no empty tensorboard folder, no empty defaults in --help -----------------------------------
+def test_no_tensorboard_folder_without_tensorboard(tmp_path, monkeypatch):
+    from engine.trainer import TrainerBase
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as where it is not installed
+    trainer = TrainerBase()
+    trainer.init_writer(str(tmp_path / "tensorboard"))
+    assert trainer._writer is None and not (tmp_path / "tensorboard").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
+def test_tensorboard_folder_where_tensorboard_writes(tmp_path):
+    from engine.trainer import TrainerBase
+
+    trainer = TrainerBase()
+    trainer.init_writer(str(tmp_path / "tensorboard"))
+    trainer.close_writer()
+    assert (tmp_path / "tensorboard").is_dir()
+
+
+def test_train_help_has_no_empty_defaults(capsys):
+    import train
+
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--load-epoch" in out
+    for empty in ("(default: )", "(default: None)", "(default: False)"):
+        assert empty not in out

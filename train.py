@@ -34,7 +34,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # No "(default: ...)" added to every option: none has a default worth printing (empty, None,
+    # False); where a default means something, its help text says it.
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", type=str, default="", help="path to the datasets root (DATASET.ROOT)")
     p.add_argument("--output-dir", "--output_dir", type=str, default="", help="output directory (OUTPUT_DIR)")
     p.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from (default: the output dir)")

@@ -287,8 +287,9 @@ class TrainerBase:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            return  # tensorboard is not a requirement of this project
+            return  # tensorboard is not a requirement of this project: no (empty) folder for it either
         _log.info(f"Initialize tensorboard (log_dir={log_dir})")
+        mkdir_if_missing(log_dir)
         self._writer = SummaryWriter(log_dir=log_dir)
 
     def close_writer(self) -> None:
@@ -383,9 +384,7 @@ class SimpleTrainer(TrainerBase):
     def before_train(self) -> None:
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
-        writer_dir = osp.join(self.output_dir, "tensorboard")
-        mkdir_if_missing(writer_dir)
-        self.init_writer(writer_dir)
+        self.init_writer(osp.join(self.output_dir, "tensorboard"))
         self.time_start = time.time()
         self.memory.reset()  # the peak of training, not of building
 

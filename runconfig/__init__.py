@@ -12,7 +12,9 @@ data root, the seed, ...); nobody parses ``train.py``'s command line. The config
   code keeps its keys in another method's node) and ``KEY VALUE`` overrides, with errors that
   name the file, the key and the fix;
 - :mod:`runconfig.build`: the merge order (defaults, dataset yaml, method yaml, values, overrides),
-  the required keys, and the one validation of the config (the dataset keys and the method's keys);
+  the required keys, and the one validation of the config (the dataset keys, the engine's keys and
+  the method's keys), and which keys the user set;
+- :mod:`runconfig.checks`: the ranges of the engine's keys (learning rates, batch sizes, epochs);
 - :mod:`runconfig.folder`: a config and its run folder: the input files a run depends on, what
   ``train.py`` would do with the folder (:func:`folder_action`), the same-split check of an
   evaluation.

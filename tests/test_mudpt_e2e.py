@@ -47,7 +47,7 @@ def test_base_to_new_train_save_and_evaluate(tmp_path, tiny_clip_file, run_train
     base_log = (base_dir / "log.txt").read_text()
     assert 0.0 <= _result(base_log) <= 100.0
     assert "Finish training" in base_log
-    assert "running in fp32 on cpu" in base_log  # PREC amp falls back to fp32 on the CPU
+    assert "  device   cpu, fp32" in base_log  # the recipe's PREC amp falls back to fp32 on the CPU
 
     ckpt_path = base_dir / MODEL_NAME / "model.pth.tar-1"
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)  # plain tensors only

@@ -36,7 +36,8 @@ observed unchanged. Without ``states`` nothing is collected and nothing else cha
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+import functools
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -88,11 +89,39 @@ def count_tokens(text: str) -> int:
     return len(CLIP_TOKENIZER.encode(text))
 
 
-def tokenize(clip_model: nn.Module, texts: Sequence[str]) -> torch.Tensor:
+#: Why a prompt is too long: (the longest text, its token count with SOS and EOT, the context length) -> the message.
+TooLong = Callable[[str, int, int], str]
+
+
+def _shown(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else f"{text[: most // 2]} ... {text[-most // 2 :]}"
+
+
+def _too_long(text: str, n_tokens: int, length: int) -> str:
+    return (
+        f'The prompt "{_shown(text)}" is {n_tokens} tokens with its start and end tokens; CLIP reads at most {length}. '
+        "Shorten the class name (or the prompt template)."
+    )
+
+
+def tokenize(clip_model: nn.Module, texts: Sequence[str], too_long: TooLong = _too_long) -> torch.Tensor:
     """``texts`` as the model's token ids (N, context length): CLIP's BPE, which is the tokenizer of
     every model the loader accepts (OpenAI's; open_clip's ``get_tokenizer`` gives the same
-    ``SimpleTokenizer`` for a model over that vocabulary), at the model's context length."""
-    return clip.tokenize(list(texts), context_length=clip_model.context_length)
+    ``SimpleTokenizer`` for a model over that vocabulary), at the model's context length.
+
+    The one check of a prompt's length, for every method and every prompt: a text longer than the
+    context length is a ConfigError whose message ``too_long`` writes for the longest text (the
+    caller knows which setting makes it long, e.g. :class:`ClassPrompts` and its context length)."""
+    texts = list(texts)
+    length = clip_model.context_length
+    try:
+        return clip.tokenize(texts, context_length=length)
+    except RuntimeError:
+        counts = [count_tokens(text) + 2 for text in texts]  # + SOS and EOT
+        longest = max(range(len(texts)), key=counts.__getitem__)
+        if counts[longest] <= length:
+            raise
+        raise ConfigError(too_long(texts[longest], counts[longest], length)) from None
 
 
 def prompt_context(ctx_init: str, n_ctx: int, key: str, keep: str = "all") -> str:
@@ -506,10 +535,12 @@ class ClassPrompts(nn.Module):
     contain them and a model trained on base classes evaluates on new ones. The learnable context
     replaces the first ``n_ctx`` tokens of ``context_text`` (e.g. "X X X X" or "a photo of a", see
     :func:`prompt_context`); ``context_embedding`` (n_ctx, D) holds their embeddings, the initial
-    context of a method that starts from words (:meth:`initial_context`).
+    context of a method that starts from words (:meth:`initial_context`). ``key`` is the config key
+    of the context length (e.g. ``TRAINER.COOP.N_CTX``), named when a prompt exceeds CLIP's context
+    length (with the largest value that fits the longest class name).
     """
 
-    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, context_text: str | None = None):
+    def __init__(self, clip_model: nn.Module, classnames: Sequence[str], n_ctx: int, context_text: str | None = None, key: str = "N_CTX"):
         super().__init__()
         if n_ctx < 0:
             raise ValueError(f"n_ctx must be >= 0, got {n_ctx}")
@@ -518,7 +549,8 @@ class ClassPrompts(nn.Module):
         self.n_cls = len(self.classnames)
         self.n_ctx = n_ctx
         self.prompt_texts = [f"{context_text} {name}.".strip() for name in self.classnames]
-        tokens = tokenize(clip_model, self.prompt_texts)  # (n_cls, L)
+        too_long = functools.partial(_prompt_too_long, context_text=context_text, n_ctx=n_ctx, key=key)
+        tokens = tokenize(clip_model, self.prompt_texts, too_long)  # (n_cls, L)
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens).float()  # (n_cls, L, D)
         # Each class name's token count (without the "." and EOT), for the middle/front layouts.
@@ -545,6 +577,27 @@ class ClassPrompts(nn.Module):
         ``length`` (e.g. ``seq_len``) cuts the padding first, so large batches stay small."""
         suffix = self.token_suffix if length is None else self.token_suffix[:, : length - 1 - self.n_ctx]
         return assemble_prompts(self.token_prefix, ctx, suffix, self.name_lens, position)
+
+
+def _prompt_too_long(text: str, n_tokens: int, length: int, context_text: str, n_ctx: int, key: str) -> str:
+    """Why the class prompt ``text`` (``context_text`` + the longest class name) does not fit CLIP's
+    ``length`` tokens, and the fix: the largest context length that fits it, or a shorter CTX_INIT
+    or class name."""
+    name = text[len(context_text) :].strip().removesuffix(".")
+    over = n_tokens - length
+    if context_text == " ".join(["X"] * n_ctx):  # random context: its length is the setting
+        fits = n_ctx - over
+        if fits >= 1:
+            return (
+                f'{key} = {n_ctx} is too large: with the longest class name ("{_shown(name)}") the prompt is {n_tokens} tokens '
+                f"and CLIP reads at most {length}. The largest {key} that fits is {fits}."
+            )
+        return f'The class name "{_shown(name)}" alone is {count_tokens(name) + 3} tokens with "." and the start and end tokens: CLIP reads at most {length}. Shorten it.'
+    ctx_init = key.rpartition(".")[0] + ".CTX_INIT" if "." in key else "CTX_INIT"
+    return (
+        f'{ctx_init} "{_shown(context_text)}" with the longest class name ("{_shown(name)}") makes a prompt of {n_tokens} tokens; '
+        f"CLIP reads at most {length}. Shorten {ctx_init} or the class name by {over} token{'s' if over > 1 else ''}."
+    )
 
 
 def assemble_prompts(

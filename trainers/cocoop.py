@@ -18,6 +18,7 @@ from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
 from .clip_prompting import ClassPrompts, PromptedCLIP, clip_logits, iter_chunks
+from .keys import user_set
 from .prompt_learners import context_words
 from .spec import MethodSpec, register_method
 
@@ -31,7 +32,7 @@ META_NET_REDUCTION = 16  # hidden width = visual feature width / 16 (CoCoOp, Sec
 def add_config(cfg: CN) -> None:
     """TRAINER.COCOOP, with CoCoOp's keys and defaults plus the evaluation chunk size."""
     cfg.TRAINER.COCOOP = CN()
-    # Number of learnable context tokens M (ignored when CTX_INIT is given).
+    # Number of learnable context tokens M (ignored when CTX_INIT is given: its word count is used).
     cfg.TRAINER.COCOOP.N_CTX = 16
     # Initialise the context from these words (e.g. "a photo of a"); "" = random N(0, 0.02^2).
     cfg.TRAINER.COCOOP.CTX_INIT = ""
@@ -56,12 +57,13 @@ class MetaNet(nn.Sequential):
 
 
 class CoCoOpPromptLearner(Learner):
-    """Context ``ctx`` (n_ctx, D) and the Meta-Net; parameter names match the CoCoOp repository."""
+    """Context ``ctx`` (n_ctx, D) and the Meta-Net; parameter names match the CoCoOp repository
+    (``asked``: the user set N_CTX, see :func:`trainers.prompt_learners.context_words`)."""
 
-    def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = ""):
+    def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = "", asked: bool = False):
         super().__init__()
-        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init, "TRAINER.COCOOP")
-        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text)
+        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init, "TRAINER.COCOOP", asked)
+        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text, "TRAINER.COCOOP.N_CTX")
         self.ctx = nn.Parameter(self.prompts.initial_context(from_words))  # (n, D)
         self.meta_net = MetaNet(clip_model.visual.output_dim, self.ctx.shape[1])
         _log.info(f'Initial context: "{text}"; number of context words (tokens): {self.n_ctx}')
@@ -120,7 +122,7 @@ class CoCoOp(ClipPromptTrainer):
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> CoCoOpModel:
         c = cfg.TRAINER.COCOOP
-        learner = CoCoOpPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT)
+        learner = CoCoOpPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, user_set(c, "N_CTX"))
         return CoCoOpModel(clip_model, learner, c.TEXT_BATCH, fused=cfg.MODEL.BACKBONE.FUSED)
 
 

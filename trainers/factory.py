@@ -17,6 +17,7 @@ from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger, load_pretrain
 from datasets.specs import DEFAULT_TEMPLATE, SPECS
 
 from .clip_loader import freeze, image_size, load_clip_from_cfg, normalization, open_clip_model
+from .keys import user_set
 from .precision import Precision
 
 __all__ = ["check_input_size", "check_normalization", "create_model", "dataset_template", "load_frozen_clip", "trainer_class"]
@@ -94,7 +95,8 @@ def create_model(
     """
     cls = trainer_class(cfg.TRAINER.NAME)
     device = torch.device(device)
-    precision = Precision(cfg.TRAINER[cls.CFG_NODE].PREC, device, f"TRAINER.{cls.CFG_NODE}.PREC")
+    node = cfg.TRAINER[cls.CFG_NODE]
+    precision = Precision(node.PREC, device, f"TRAINER.{cls.CFG_NODE}.PREC", asked=user_set(node, "PREC"))
     check_input_size(cfg, clip_model)
     _log.info(f"Building custom CLIP ({cls.__name__}, precision {precision})")
     model = cls.build_custom_model(cfg, list(classnames), clip_model, template or dataset_template(cfg))

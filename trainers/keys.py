@@ -9,7 +9,7 @@ and the grids of ``parse_results.py`` all compare configs with it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from yacs.config import CfgNode as CN
 
@@ -17,7 +17,7 @@ from engine.seam import DASSL_RESULT_KEYS, ResultKeys
 
 from .spec import METHODS
 
-__all__ = ["COMMON_EFFECTIVE_VALUES", "COMMON_NON_RESULT_KEYS", "add_common_config", "result_keys"]
+__all__ = ["COMMON_EFFECTIVE_VALUES", "COMMON_NON_RESULT_KEYS", "add_common_config", "mark_user_keys", "result_keys", "user_set"]
 
 # Neither changes results: the weights file is compared by content (its sha256, in run.json),
 # and which checkpoints are kept does not change the training.
@@ -63,3 +63,33 @@ def result_keys() -> ResultKeys:
         ignored.update(spec.own_key(key) for key in spec.non_result_keys)
         effective.update((spec.own_key(key), rule) for key, rule in spec.effective_values.items())
     return ResultKeys(frozenset(ignored), effective)
+
+
+# --- which keys the user set ------------------------------------------------------------------------
+# A note about a setting that a run cannot honour as written (PREC amp on a machine without CUDA,
+# CoOp's N_CTX replaced by the word count of CTX_INIT) is for the console only where the user asked
+# for that setting: a key of a command-line override (``KEY VALUE``) or of a config file of the
+# user's own. A key that only a recipe (``configs/...``) or a complete config (a run's config.yaml,
+# the file sweep.py hands to train.py: they hold every key, asked for or not) sets was not asked
+# for: its note goes to log.txt only, or nowhere where another line already says it. The config
+# module marks the keys where it builds the config (``runconfig.build_config``); in a config built
+# otherwise (Dassl's own tools/train.py) no key is marked. The mark lives on the config node
+# itself, as yacs keeps its own flags, so a clone of the config keeps it.
+_USER_KEYS = "__user_keys__"
+
+
+def mark_user_keys(cfg: CN, keys: Iterable[str]) -> None:
+    """Record that the user set each dotted key of ``keys`` in ``cfg`` (unknown keys are skipped)."""
+    for key in keys:
+        parent, _, leaf = key.rpartition(".")
+        node = cfg
+        for part in filter(None, parent.split(".")):
+            node = node.get(part) if isinstance(node, CN) else None
+        if isinstance(node, CN) and leaf in node:
+            node.__dict__.setdefault(_USER_KEYS, set()).add(leaf)
+
+
+def user_set(node: CN, key: str) -> bool:
+    """Whether the user set ``key`` of the config node ``node``, e.g. ``user_set(cfg.TRAINER.COOP, "PREC")``
+    (see :func:`mark_user_keys`)."""
+    return key in node.__dict__.get(_USER_KEYS, ())

@@ -13,9 +13,9 @@ official code. Plain cross-entropy.
 Tensor names and the order of random initialisation are the official ones: ``ctx`` (random only
 without CTX_INIT), ``proj``, the deep text prompts in layer order, then one Linear copied J-1
 times. Differences from the official code: widths come from the backbone (the official code
-hard-codes ViT-B's 512 and 768), a CTX_INIT with fewer tokens than N_CTX is an error (the official
-code falls back to random context when N_CTX > 4 and otherwise reads EOT/padding embeddings), and
-precision is ours (fp32, amp or fp16 with fp32 learnable tensors; the official code runs only
+hard-codes ViT-B's 512 and 768), a CTX_INIT with fewer tokens than N_CTX <= 4 is an error (the
+official code reads EOT/padding embeddings as context; with N_CTX > 4 both start from random
+context whatever CTX_INIT says, with a note here), and precision is ours (fp32, amp or fp16 with fp32 learnable tensors; the official code runs only
 in fp16, with ``ctx`` and ``proj`` stored in fp16).
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from yacs.config import CfgNode as CN
 from engine.seam import TRAINER_REGISTRY, ConfigError, get_logger
 
 from .base import DEFAULT_TEMPLATE, ClipPromptTrainer, Learner
-from .clip_prompting import ClassPrompts, DeepPromptedCLIP, check_prompt_depth, prompt_context, random_prompts
-from .prompt_learners import DeepPrompts
+from .clip_prompting import ClassPrompts, DeepPromptedCLIP, check_prompt_depth, random_prompts
+from .prompt_learners import DeepPrompts, official_context
 from .spec import MethodSpec, register_method
 
 __all__ = ["SPEC", "MaPLe", "MultiModalPromptLearner", "add_config"]
@@ -43,6 +43,7 @@ def add_config(cfg: CN) -> None:
     # Prompt tokens per layer, in both towers.
     cfg.TRAINER.MAPLE.N_CTX = 2
     # The prompt text; the context replaces its first N_CTX tokens ("" = "X" placeholders, random init).
+    # Used only for N_CTX <= 4, as in the official code: with more, the context starts random.
     cfg.TRAINER.MAPLE.CTX_INIT = "a photo of a"
     # fp32 | fp16 | amp (GPU only; fp32 on CPU).
     cfg.TRAINER.MAPLE.PREC = "amp"
@@ -95,15 +96,15 @@ class MaPLe(ClipPromptTrainer):
             raise ConfigError(f"TRAINER.MAPLE.N_CTX = {c.N_CTX} is not valid; use a positive number of prompt tokens (e.g. 2).")
         if c.PROMPT_DEPTH < 1:
             raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH = {c.PROMPT_DEPTH} is not valid; use 1 (shallow prompts) to the number of blocks (12 for ViT-B/16).")
-        prompt_context(c.CTX_INIT, c.N_CTX, "TRAINER.MAPLE")
+        official_context(c.CTX_INIT, c.N_CTX, "TRAINER.MAPLE", note=False)
 
     @classmethod
     def build_custom_model(cls, cfg: CN, classnames: list[str], clip_model: nn.Module, template: str = DEFAULT_TEMPLATE) -> DeepPromptedCLIP:
         c = cfg.TRAINER.MAPLE
         check_prompt_depth(clip_model, "TRAINER.MAPLE.PROMPT_DEPTH", c.PROMPT_DEPTH, "both", cfg.MODEL.BACKBONE.NAME)
-        text = prompt_context(c.CTX_INIT, c.N_CTX, "TRAINER.MAPLE")
-        from_words = bool(c.CTX_INIT.strip())
-        learner = MultiModalPromptLearner(ClassPrompts(clip_model, classnames, c.N_CTX, text), from_words, clip_model.visual.conv1.out_channels, c.PROMPT_DEPTH)
+        text, from_words = official_context(c.CTX_INIT, c.N_CTX, "TRAINER.MAPLE")
+        prompts = ClassPrompts(clip_model, classnames, c.N_CTX, text, "TRAINER.MAPLE.N_CTX")
+        learner = MultiModalPromptLearner(prompts, from_words, clip_model.visual.conv1.out_channels, c.PROMPT_DEPTH)
         _log.info(f'Prompt text: "{text} <class>."; the context replaces its first {c.N_CTX} tokens; prompt depth J = {c.PROMPT_DEPTH}')
         return DeepPromptedCLIP(clip_model, learner, fused=cfg.MODEL.BACKBONE.FUSED)
 

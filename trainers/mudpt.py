@@ -461,7 +461,7 @@ def build_prompt_learner(cfg: CN, classnames: Sequence[str], clip_model: nn.Modu
                        vit_fix="or TRAINER.MUDPT.INJECTION none with TRAINER.MUDPT.N_CTX_VISION 0 for text prompts only")  # fmt: skip
     vision_dim = clip_model.visual.conv1.out_channels if n_ctx_vision > 0 else 0
     context_text = context_of(c)
-    class_prompts = ClassPrompts(clip_model, classnames, n_ctx, context_text)
+    class_prompts = ClassPrompts(clip_model, classnames, n_ctx, context_text, "TRAINER.MUDPT.N_CTX")
     ctx_vectors = class_prompts.initial_context(from_words=bool(c.CTX_INIT.strip()))
     injection = build_injection(c.INJECTION, text_dim, vision_dim, depth, c.INJECT_LAYER0, c.INJ_WIDTH, c.INJ_HEADS,
                                 c.INJ_LAYERS, c.INJ_SPAN, c.INJ_NORM)  # fmt: skip

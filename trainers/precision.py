@@ -20,18 +20,30 @@ _log = get_logger("trainers.precision")
 
 PREC_CHOICES = ("fp16", "fp32", "amp")
 
+# The notes already written, (key, requested, device type): each at most once per process (the
+# alignment analysis builds a model per run; sweep.py's steps are processes of their own).
+_NOTED: set[tuple[str, str, str]] = set()
+
 
 class Precision:
     """How CLIP runs. ``fp32``; ``fp16`` (CLIP weights in half precision, learnable tensors in fp32,
     cast where they enter CLIP); ``amp`` (fp32 weights, autocast to bf16 where the GPU supports
-    it, else fp16). On CPU everything runs in fp32 (with a note if something else was asked).
-    ``requested`` is one of :data:`PREC_CHOICES` (the config checks it where it is built)."""
+    it, else fp16). On CPU everything runs in fp32. ``requested`` is one of :data:`PREC_CHOICES`
+    (the config checks it where it is built).
 
-    def __init__(self, requested: str, device: torch.device, key: str = "PREC"):
+    The rule for the note that fp32 runs instead of what was requested: it is written only where
+    the user ``asked`` for that precision (``key`` set by a command-line override or a config file
+    of their own, :func:`trainers.keys.user_set`), and once per process. A recipe's PREC on a
+    machine without CUDA is no choice of the user's: ``train.py``'s header already says the run
+    is on the CPU in fp32."""
+
+    def __init__(self, requested: str, device: torch.device, key: str = "PREC", asked: bool = False):
         self.requested = requested
         self.device = device
         self.mode = requested if device.type == "cuda" else "fp32"
-        if self.mode != requested:
+        noted = (key, requested, device.type)
+        if self.mode != requested and asked and noted not in _NOTED:
+            _NOTED.add(noted)
             _log.info(f"Note: {key} {requested!r} needs a CUDA device; running in fp32 on {device.type}", extra=CONSOLE)
         self.autocast_dtype: torch.dtype | None = None
         if self.mode == "amp":

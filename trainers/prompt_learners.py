@@ -19,10 +19,11 @@ import torch.nn as nn
 
 from yacs.config import CfgNode as CN
 
-from engine.seam import ConfigError, get_logger
+from engine.seam import CONSOLE, ConfigError, get_logger
 
 from .base import Learner, check_choice
 from .clip_prompting import ClassPrompts, check_prompt_depth, prompt_context, random_prompts
+from .keys import user_set
 
 __all__ = [
     "ContextPromptLearner",
@@ -33,6 +34,7 @@ __all__ = [
     "context_words",
     "layered_prompts",
     "new_prompts",
+    "official_context",
 ]
 
 _log = get_logger("trainers.prompt_learners")
@@ -56,14 +58,46 @@ def layered_prompts(layers: int, n: int, dim: int) -> nn.Parameter | None:
     return nn.Parameter(torch.stack([random_prompts(n, dim) for _ in range(layers)]))
 
 
-def context_words(n_ctx: int, ctx_init: str, key: str = "TRAINER.COOP") -> tuple[str, int, bool]:
+def context_words(n_ctx: int, ctx_init: str, key: str = "TRAINER.COOP", asked: bool = False) -> tuple[str, int, bool]:
     """(context text, context length, initialised from words) as CoOp, CoCoOp and KgCoOp set
     them: ``ctx_init`` and its word count (the official code's ``len(ctx_init.split(" "))``: a
     word of several BPE tokens leaves its last tokens in the frozen prompt), or ``n_ctx`` "X"
-    placeholders and random vectors."""
+    placeholders and random vectors. Where the word count replaces another ``n_ctx``, one line
+    says so: on the console where the user ``asked`` for that N_CTX (:func:`trainers.keys.user_set`),
+    in the log otherwise (CoOp's ctxv1 recipes leave N_CTX at its default, 16)."""
     words = ctx_init.replace("_", " ").split()
     n = len(words) if words else n_ctx
+    if words and n != n_ctx:
+        _log.info(
+            f'Note: {key}.N_CTX {n_ctx} is replaced by the {n} words of {key}.CTX_INIT "{" ".join(words)}" (one context '
+            f'vector per word, as in the official code); set N_CTX {n} to say so, or CTX_INIT "" for {n_ctx} random vectors.',
+            extra=CONSOLE if asked else None,
+        )
     return prompt_context(" ".join(words), n, key), n, bool(words)
+
+
+#: MaPLe's, IVLP's and PromptSRC's official code start the text context from CTX_INIT's tokens only
+#: up to this many context tokens; with more, the context starts random ("X" placeholders in the
+#: prompt), whatever CTX_INIT says. (CoOp, CoCoOp and KgCoOp take CTX_INIT's word count as the
+#: context length instead, :func:`context_words`; MuDPT's released code always starts from CTX_INIT.)
+WORDS_INIT_MAX_CTX = 4
+
+
+def official_context(ctx_init: str, n_ctx: int, key: str, n_ctx_key: str = "N_CTX", note: bool = True) -> tuple[str, bool]:
+    """(prompt context text, initialised from words) as MaPLe's, IVLP's and PromptSRC's official code
+    set them (:data:`WORDS_INIT_MAX_CTX`), with one line saying so where ``ctx_init`` is not used
+    (``note``: the model is being built; the config check passes False); ``key`` is the method's
+    node (``TRAINER.MAPLE``) and ``n_ctx_key`` its key of ``n_ctx``."""
+    if ctx_init.strip() and n_ctx > WORDS_INIT_MAX_CTX:
+        if note:
+            _log.info(
+                f'Note: {key}.{n_ctx_key} {n_ctx} > {WORDS_INIT_MAX_CTX}: {key}.CTX_INIT "{ctx_init.strip()}" is not used and the '
+                f'context starts random, as in the official code (CTX_INIT "" says so; {n_ctx_key} <= {WORDS_INIT_MAX_CTX} starts '
+                "from its words).",
+                extra=CONSOLE,
+            )
+        ctx_init = ""
+    return prompt_context(ctx_init, n_ctx, key), bool(ctx_init.strip())
 
 
 class ContextPromptLearner(Learner):
@@ -77,13 +111,14 @@ class ContextPromptLearner(Learner):
         csc: class-specific context (random init only: a context initialised from words is
             shared by all classes, as in the official code).
         class_token_position: "end", "middle" or "front".
+        key: the method's config node (for messages); asked: the user set its N_CTX (see :func:`context_words`).
     """
 
     def __init__(self, clip_model: nn.Module, classnames: list[str], n_ctx: int, ctx_init: str = "", csc: bool = False,
-                 class_token_position: str = "end", key: str = "TRAINER.COOP"):  # fmt: skip
+                 class_token_position: str = "end", key: str = "TRAINER.COOP", asked: bool = False):  # fmt: skip
         super().__init__()
-        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init, key)
-        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text)
+        text, self.n_ctx, from_words = context_words(n_ctx, ctx_init, key, asked)
+        self.prompts = ClassPrompts(clip_model, classnames, self.n_ctx, text, f"{key}.N_CTX")
         csc = csc and not from_words
         self.ctx = nn.Parameter(self.prompts.initial_context(from_words, *((len(classnames),) if csc else ())))
         self.class_token_position = class_token_position
@@ -169,7 +204,7 @@ def check_context_keys(c: CN, key: str) -> None:
 
 def build_context_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module) -> ContextPromptLearner:
     """The learner of :func:`add_context_keys`'s node ``c`` (checked by :func:`check_context_keys`)."""
-    return ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, key)
+    return ContextPromptLearner(clip_model, classnames, c.N_CTX, c.CTX_INIT, c.CSC, c.CLASS_TOKEN_POSITION, key, user_set(c, "N_CTX"))
 
 
 # --- the config of independent deep prompts (IVLP, PromptSRC) -----------------------------------
@@ -179,7 +214,8 @@ def add_independent_keys(node: CN) -> None:
     node.N_CTX_VISION = 2
     # Prompt tokens per layer in the text tower.
     node.N_CTX_TEXT = 2
-    # The prompt text; the text context replaces its first N_CTX_TEXT tokens ("" = random).
+    # The prompt text; the text context replaces its first N_CTX_TEXT tokens ("" = random). Used
+    # only for N_CTX_TEXT <= 4, as in the official code: with more, the context starts random.
     node.CTX_INIT = "a photo of a"
     # fp32 | fp16 | amp (GPU only; fp32 on CPU).
     node.PREC = "amp"
@@ -199,7 +235,7 @@ def check_independent_keys(c: CN, key: str) -> None:
         raise ConfigError(f"{key}.PROMPT_DEPTH_TEXT = {c.PROMPT_DEPTH_TEXT} is not valid; use 1 (shallow prompts) to the number of text blocks.")
     if c.PROMPT_DEPTH_VISION < 0:
         raise ConfigError(f"{key}.PROMPT_DEPTH_VISION = {c.PROMPT_DEPTH_VISION} is not valid; use 0 (no visual prompts) to the number of image blocks.")
-    prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
+    official_context(c.CTX_INIT, c.N_CTX_TEXT, key, "N_CTX_TEXT", note=False)
 
 
 def build_independent_learner(c: CN, key: str, classnames: list[str], clip_model: nn.Module, backbone: str) -> IndependentPromptLearner:
@@ -212,10 +248,10 @@ def build_independent_learner(c: CN, key: str, classnames: list[str], clip_model
         check_prompt_depth(clip_model, f"{key}.PROMPT_DEPTH_VISION", c.PROMPT_DEPTH_VISION, "image", backbone, minimum=0,
                            vit_fix=f"or {key}.PROMPT_DEPTH_VISION 0")  # fmt: skip
         vision_dim = clip_model.visual.conv1.out_channels
-    text = prompt_context(c.CTX_INIT, c.N_CTX_TEXT, key)
-    prompts = ClassPrompts(clip_model, classnames, c.N_CTX_TEXT, text)
+    text, from_words = official_context(c.CTX_INIT, c.N_CTX_TEXT, key, "N_CTX_TEXT")
+    prompts = ClassPrompts(clip_model, classnames, c.N_CTX_TEXT, text, f"{key}.N_CTX_TEXT")
     _log.info(
         f'Prompt text: "{text} <class>."; text prompts: {c.N_CTX_TEXT} tokens, depth {c.PROMPT_DEPTH_TEXT}; '
         f"visual prompts: {c.N_CTX_VISION if visual else 0} tokens, depth {c.PROMPT_DEPTH_VISION if visual else 0}"
     )
-    return IndependentPromptLearner(prompts, bool(c.CTX_INIT.strip()), c.PROMPT_DEPTH_TEXT, vision_dim, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION)
+    return IndependentPromptLearner(prompts, from_words, c.PROMPT_DEPTH_TEXT, vision_dim, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION)

@@ -288,6 +288,22 @@ def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data,
     assert run_train(fixed + ["--restart"]) == 0
 
 
+def test_a_diverged_trained_tensor_stops_the_run_before_its_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    """A step so large that the loss it was computed from is finite, the trained tensor not: the
+    run stops with the diverged-loss error instead of checkpointing and testing it."""
+    out = tmp_path / "run"
+    one_step = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "OPTIM.WARMUP_EPOCH", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4"]
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=one_step + ["OPTIM.LR", "3e38"])) == 1
+    err = _error(capsys)
+    assert err == (
+        "error: Trained tensor prompt_learner.ctx is infinite or NaN! (after epoch 1) Lower OPTIM.LR, use PREC fp32/amp "
+        "instead of fp16, or check the input data; then rerun with --restart (this folder's checkpoints hold the diverged "
+        "run) or into a new --output-dir.\n"
+    )
+    assert not (out / "prompt_learner").exists() and "* accuracy" not in (out / "log.txt").read_text()
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
 def test_one_process_per_folder_and_one_kind_of_run(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
     from engine.seam import RunFolder
 

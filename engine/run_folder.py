@@ -477,13 +477,16 @@ class RunFolder:
         last = self.last_epoch()
         held = self.held() if status == RUNNING else None
         state = _how_it_ended(record, held)
+        go_on = "Wait for it to end" if held else "Finish it (rerun its train.py command: it resumes)"
+        if last is None:
+            raise CheckpointError(
+                f"{self.path} holds a training run that {state}, before its first checkpoint: no model to {verb}. {go_on}."
+            )
         if load_epoch is None:
             of = f" of {max_epoch}" if max_epoch else ""
-            newest = f" (epoch {last}{of})" if last is not None else ""
-            go_on = "Wait for it to end" if held else "Finish it (rerun its train.py command: it resumes)"
             raise CheckpointError(
-                f"{self.path} holds a training run that {state}: its last checkpoint{newest} is not the model it would "
-                f"deploy. {go_on}, or {verb} an epoch explicitly ({epoch_option})."
+                f"{self.path} holds a training run that {state}: its last checkpoint (epoch {last}{of}) is not the model it "
+                f"would deploy. {go_on}, or {verb} an epoch explicitly ({epoch_option})."
             )
         return Unfinished(self.path, str(status), state, load_epoch, max_epoch)
 

@@ -473,6 +473,15 @@ def test_an_unfinished_training_is_evaluated_only_when_its_epoch_is_asked_for(tm
         f"was trained with (its --config-file; {mudpt_run}/config.yaml records every value).\n"
     )
 
+    no_checkpoint = tmp_path / "no_checkpoint"
+    shutil.copytree(base, no_checkpoint)
+    shutil.rmtree(no_checkpoint / "prompt_learner")
+    assert evaluate("eval2", "--load-epoch", "2", model=no_checkpoint) == 1
+    assert _error(capsys) == (
+        f"error: {no_checkpoint} holds a training run that was interrupted, before its first checkpoint: no model to "
+        "evaluate. Finish it (rerun its train.py command: it resumes).\n"
+    )
+
     # A corrupt last checkpoint: the error says the way forward, and it works.
     corrupt = base / "prompt_learner" / "model.pth.tar-2"
     corrupt.write_bytes(corrupt.read_bytes()[:100])

@@ -215,7 +215,9 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     inputs = data_inputs(trainer.dm.dataset, root)
     log.info(f"Data files (sha256): {inputs or 'none'}")
     if state.started:
-        state.folder.check_data(inputs)
+        note = state.folder.check_data(inputs)
+        if note:
+            log.info(note, extra=CONSOLE)
         state.folder.update(inputs=inputs)
 
     if args.eval_only:

@@ -314,16 +314,27 @@ class RunFolder:
             message = f"evaluating again: the previous attempt {ended}"
         return Binding("restart", message)
 
-    def check_data(self, data_inputs: dict[str, Any]) -> None:
-        """The data files read now must be the ones the folder's run read (if it recorded them)."""
-        recorded = self.record().get("inputs", {})
+    def check_data(self, data_inputs: dict[str, Any]) -> str:
+        """The data files read now must be the ones the folder's run read (if it recorded them),
+        unless that run has nothing to keep (it ended before its first checkpoint; an evaluation):
+        then they replace the recorded ones, and the returned line says so ("" otherwise)."""
+        record = self.record()
+        recorded = record.get("inputs", {})
         old = {k: v for k, v in recorded.items() if k.startswith("data.")}
         changed = _input_differences(old, data_inputs) if old else []
+        if changed and (record.get("kind") == "eval" or self.last_epoch() is None):
+            self.update(inputs={k: v for k, v in recorded.items() if not k.startswith("data.")} | data_inputs, replace_inputs=True)
+            names = ", ".join(line.split(":")[0].strip() for line in changed)
+            return (
+                f"Note: the data files differ from those the previous attempt read ({names}); it ended with nothing to "
+                "keep, so this run reads these."
+            )
         if changed:
             raise RunFolderError(
                 f"{self.path} holds a run on other data; its data files differ:\n" + "\n".join(changed) + "\n"
                 "Either write this run elsewhere (--output-dir), or discard the folder's run with --restart."
             )
+        return ""
 
     # --- writing ---------------------------------------------------------------------------------
     def start(self, config: str, kind: str, command: Sequence[str], inputs: dict[str, Any], binding: Binding | None = None) -> None:
@@ -351,8 +362,9 @@ class RunFolder:
             record.pop(stale, None)
         atomic_write_json(record, self.file(self.RECORD))
 
-    def update(self, status: str | None = None, **fields: Any) -> None:
-        """Change the state (and other fields) of the current attempt."""
+    def update(self, status: str | None = None, replace_inputs: bool = False, **fields: Any) -> None:
+        """Change the state (and other fields) of the current attempt; ``inputs`` are added to the
+        recorded ones (``replace_inputs``: replace them)."""
         record = self.record()
         if not record:
             return
@@ -362,7 +374,7 @@ class RunFolder:
                 record["finished"] = _now()
         for key, value in fields.items():
             if key == "inputs":
-                record["inputs"] = {**record.get("inputs", {}), **value}
+                record["inputs"] = dict(value) if replace_inputs else {**record.get("inputs", {}), **value}
             else:
                 record[key] = value
         atomic_write_json(record, self.file(self.RECORD))

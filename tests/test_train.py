@@ -271,6 +271,8 @@ def test_complete_run_is_not_run_again_and_non_result_keys_do_not_count(tmp_path
 
 
 def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    from engine.utils import sha256_file
+
     out = tmp_path / "run"
     diverging = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["OPTIM.LR", "1e30"])
     assert run_train(diverging) == 1
@@ -280,8 +282,16 @@ def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data,
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "failed" and record["error"].startswith("Loss is infinite or NaN!")
 
+    split = Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json"
+    split.write_text(split.read_text() + "\n")  # other data files: nothing was trained on the old ones
     assert run_train(diverging) == 1  # same command: from scratch (there is no checkpoint), same failure
-    assert "  run      starting again from scratch: the previous attempt failed (Loss is infinite" in capsys.readouterr().out
+    console = capsys.readouterr().out
+    assert "  run      starting again from scratch: the previous attempt failed (Loss is infinite" in console
+    assert (
+        "Note: the data files differ from those the previous attempt read (data.split); it ended with nothing to keep, "
+        "so this run reads these.\n"
+    ) in console
+    assert json.loads((out / "run.json").read_text())["inputs"]["data.split"]["sha256"] == sha256_file(str(split))
     # The fix is not refused: nothing was checkpointed, so the run starts afresh with the new value.
     fixed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
     assert run_train(fixed) == 0

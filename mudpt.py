@@ -377,13 +377,7 @@ def _trained_model_file(folder, trainer: type, load_epoch: int | None) -> str:
             f"{folder.path} is an evaluation run (train.py --eval-only): its model is in the training run it evaluated "
             f"({trained}). Load that folder."
         )
-    status = record.get("status")
-    if record and status != "complete" and load_epoch is None:
-        raise CheckpointError(
-            f"{folder.path} holds a training run that is {status or 'not complete'}: its last checkpoint is not the model it "
-            "would deploy. Finish it (rerun its train.py command: it resumes), or load an epoch explicitly (load_epoch=N; "
-            "predict.py and export.py: --load-epoch N)."
-        )
+    folder.check_evaluable(load_epoch, epoch_option="load_epoch=N; predict.py and export.py: --load-epoch N", verb="load")
     return model_file(osp.join(folder.path, trainer.MODEL_NAME), load_epoch)
 
 

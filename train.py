@@ -104,6 +104,19 @@ def check_run_options(cfg, args: argparse.Namespace) -> None:
         raise ConfigError("--restart discards a run; --no-train runs nothing. Use one of them.")
 
 
+def check_model_dir(cfg, args: argparse.Namespace):
+    """The training run an evaluation reads (``--model-dir``) is one it may read: trained by this
+    method, and complete unless ``--load-epoch`` asks for an epoch of it (the run folder's rule,
+    shared with the analyses and the API). Returns what an explicit epoch of an unfinished run is
+    (to say and record), else None."""
+    from engine.seam import RunFolder
+    from trainers.factory import trainer_class
+
+    if not (args.eval_only and args.model_dir) or trainer_class(cfg.TRAINER.NAME).ZERO_SHOT:
+        return None
+    return RunFolder(args.model_dir).check_evaluable(args.load_epoch, trainer=cfg.TRAINER.NAME)
+
+
 # ---------------------------------------------------------------------------------------------
 # The console header
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +171,7 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     set_verbose(args.verbose)
     cfg = config_from_args(args)
     check_run_options(cfg, args)
+    unfinished = check_model_dir(cfg, args)
     kind = "eval" if args.eval_only else "train"
     root = data_root(cfg)
     binding = None
@@ -168,8 +182,12 @@ def run(args: argparse.Namespace, state: _Run) -> int:
         if binding.action == "complete":
             log.info(binding.message, extra=CONSOLE)
             return 0
-        state.folder.start(cfg.dump(), kind, ["train.py", *args.argv], inputs)
+        state.folder.start(cfg.dump(), kind, ["train.py", *args.argv], inputs, binding)
         state.started = True
+        if unfinished is not None:
+            state.folder.update(unfinished_training=unfinished.record())
+    elif cfg.OUTPUT_DIR:
+        RunFolder(cfg.OUTPUT_DIR).make()  # --no-train writes its log there
 
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
@@ -186,6 +204,8 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     log.info(f"  output   {cfg.OUTPUT_DIR} ({log_name} there has the full config and system info)", extra=CONSOLE)
     if binding is not None:
         log.info(f"  run      {binding.message}", extra=CONSOLE)
+    if unfinished is not None:
+        log.warning(unfinished.note())
         if binding.action == "resume" and BACKEND == "dassl":
             log.warning("WARNING: under real Dassl, checkpoints hold no random-number state: the resumed run is not bitwise identical to an uninterrupted one.")
     _log_details(args, cfg)
@@ -197,7 +217,9 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     inputs = data_inputs(trainer.dm.dataset, root)
     log.info(f"Data files (sha256): {inputs or 'none'}")
     if state.started:
-        state.folder.check_data(inputs)
+        note = state.folder.check_data(inputs)
+        if note:
+            log.info(note, extra=CONSOLE)
         state.folder.update(inputs=inputs)
 
     if args.eval_only:

@@ -66,6 +66,8 @@ def alignment(args: argparse.Namespace) -> int:
     rows, references, clips = [], {}, {}
     for run_dir in [run for path in args.runs for run in find_runs(path)]:
         run = load_run(run_dir, root=args.root, classes=args.classes, load_epoch=args.load_epoch)
+        if run.unfinished is not None:
+            log.warning(run.unfinished.note())
         backbone = (run.cfg.MODEL.BACKBONE.NAME, run.cfg.MODEL.BACKBONE.PATH, run.cfg.TRAINER[run.trainer.CFG_NODE].get("PREC", ""))
         if backbone not in clips:  # one frozen CLIP per backbone for the references
             clips[backbone] = load_frozen_clip(run.cfg)

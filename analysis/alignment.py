@@ -76,6 +76,7 @@ class LoadedRun:
     cfg: Any  # the frozen yacs config (the run's config.yaml + the analysis overrides)
     trainer: Any  # the engine's trainer: ``model``, ``dm`` (data), ``device``
     checkpoint: str | None  # the checkpoint file loaded (None for a zero-shot run)
+    unfinished: Any = None  # engine.run_folder.Unfinished: an unfinished training's epoch, asked for by --load-epoch
 
     @property
     def model(self) -> nn.Module:
@@ -165,6 +166,7 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
             f"{run_dir} holds no checkpoint (no <model>/checkpoint sub-folder): its training has not saved one. "
             "Finish it (rerun its train.py command: it resumes), or pass a run that has one."
         )
+    unfinished = None if zero_shot else RunFolder(run_dir).check_evaluable(load_epoch)  # train.py --eval-only's rule
     try:
         trainer = build_trainer(cfg)
     except FileNotFoundError as e:  # a reader that does not say what to fix
@@ -180,7 +182,7 @@ def load_run(run_dir: str, root: str = "", classes: str = "", load_epoch: int | 
         trainer.load_model(run_dir, epoch=load_epoch)  # train.py's evaluation: checks, class keys, shapes
         checkpoint = model_file(RunFolder(run_dir).model_dirs()[0], load_epoch)
     trainer.model.eval()
-    return LoadedRun(run_dir, cfg, trainer, checkpoint)
+    return LoadedRun(run_dir, cfg, trainer, checkpoint, unfinished)
 
 
 def reference_model(run: LoadedRun, clip_model: nn.Module | None = None) -> nn.Module:
@@ -388,6 +390,7 @@ def run_identity(run: LoadedRun, split: str) -> dict[str, Any]:
         "backbone_path": cfg.MODEL.BACKBONE.PATH,
         "split": split,
         "checkpoint": run.checkpoint,
+        "unfinished_training": run.unfinished.record() if run.unfinished is not None else None,
         "settings": {label: value for label, value in settings},
     }
 
@@ -416,7 +419,7 @@ def alignment_measures(run: LoadedRun, split: str = "test", max_images: int | No
         ref_text_states = [1.0] * len(text_states)
     image, ref_image, label = torch.cat(images), torch.cat(ref_images), torch.cat(labels)
     identity = run_identity(run, split)
-    ref_identity = {**identity, "method": REFERENCE_TRAINER, "checkpoint": None, "settings": {"zero-shot": ""},
+    ref_identity = {**identity, "method": REFERENCE_TRAINER, "checkpoint": None, "unfinished_training": None, "settings": {"zero-shot": ""},
                     "reference_of": run.path, "template": run.template}  # fmt: skip
     mine = _measures(identity, run.model, observed.text, reference.text, image, ref_image, torch.cat(logits), label, image_states, text_states)
     ref = _measures(ref_identity, reference.model, reference.text, reference.text, ref_image, ref_image, torch.cat(ref_logits), label,

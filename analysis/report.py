@@ -72,8 +72,9 @@ def _source(identity: dict[str, Any]) -> str:
     """Where a row comes from: its run folder and checkpoint, or the run it is the reference of."""
     if identity.get("reference_of"):
         return f"frozen CLIP with the prompt \"{identity.get('template')}\", on the data of `{identity['reference_of']}`"
-    checkpoint = identity.get("checkpoint")
-    return f"`{identity['path']}`" + (f" (checkpoint `{checkpoint}`)" if checkpoint else "")
+    checkpoint, unfinished = identity.get("checkpoint"), identity.get("unfinished_training")
+    partial = f"; epoch {unfinished['epoch']} of a training that did not complete ({unfinished['status']})" if unfinished else ""
+    return f"`{identity['path']}`" + (f" (checkpoint `{checkpoint}`{partial})" if checkpoint else "")
 
 
 def _fmt(value: Any, spec: str = "{:.4f}") -> str:

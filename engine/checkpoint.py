@@ -43,6 +43,7 @@ __all__ = [
     "load_pretrained_weights",
     "model_file",
     "prune_checkpoints",
+    "resume_hint",
     "save_checkpoint",
     "shape_mismatches",
 ]
@@ -172,7 +173,9 @@ def load_checkpoint(fpath: str | None) -> dict:
 
 
 def latest_checkpoint(fdir: str) -> str | None:
-    """The file named in ``fdir/checkpoint`` (the newest checkpoint written there), or None."""
+    """The file named in ``fdir/checkpoint`` (the newest checkpoint written there), or None. When
+    that file was deleted (a corrupt checkpoint removed, as :func:`resume_hint` says), the newest
+    ``model.pth.tar-<epoch>`` left, or None if there is none."""
     pointer = osp.join(fdir, "checkpoint")
     if not osp.isfile(pointer):
         return None
@@ -180,7 +183,26 @@ def latest_checkpoint(fdir: str) -> str | None:
         lines = f.read().split()
     if not lines:
         raise CheckpointError(f"{pointer} is empty; rerun with --restart to train from scratch.")
-    return osp.join(fdir, lines[0])
+    named = osp.join(fdir, lines[0])
+    if osp.exists(named):
+        return named
+    left = checkpoint_epochs(fdir)
+    return osp.join(fdir, checkpoint_name(left[-1])) if left else None
+
+
+def resume_hint(fpath: str) -> str:
+    """The way forward from a checkpoint a run cannot resume from (unreadable): delete it to go on
+    from the run's previous checkpoint (:func:`latest_checkpoint` then finds that one), or
+    ``--restart``."""
+    name = osp.basename(fpath)
+    match = _EPOCH_RE.fullmatch(name)
+    earlier = [e for e in checkpoint_epochs(osp.dirname(fpath)) if match is None or e < int(match.group(1))]
+    if earlier:
+        return (
+            f'To resume from the previous checkpoint ({checkpoint_name(earlier[-1])}), delete "{fpath}" and rerun the '
+            "same command; or rerun with --restart to train from scratch."
+        )
+    return f'Delete "{fpath}" and rerun the same command to train from scratch (or rerun with --restart).'
 
 
 def apply_checkpoint(checkpoint: dict, model: nn.Module, optimizer=None, scheduler=None) -> int:

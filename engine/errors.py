@@ -84,4 +84,12 @@ class RunFolderError(UserError):
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training diverged: its loss, or a trained tensor, became NaN or infinite."""
+
+    @classmethod
+    def diverged(cls, what: str, where: str) -> "NonFiniteLossError":
+        """The error for ``what`` ("Loss", "Trained tensor prompt_learner.ctx") at ``where``."""
+        return cls(
+            f"{what} is infinite or NaN! ({where}) Lower OPTIM.LR, use PREC fp32/amp instead of fp16, or check the input "
+            "data; then rerun with --restart (this folder's checkpoints hold the diverged run) or into a new --output-dir."
+        )

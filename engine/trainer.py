@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .checkpoint import BEST_NAME, apply_checkpoint, latest_checkpoint, load_checkpoint, model_file, save_checkpoint
+from .checkpoint import BEST_NAME, apply_checkpoint, latest_checkpoint, load_checkpoint, model_file, resume_hint, save_checkpoint
 from .config_compare import DASSL_RESULT_KEYS, ResultKeys, config_differences, describe_differences
 from .data import DataManager
 from .errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -179,15 +179,18 @@ class TrainerBase:
 
     def resume_model_if_exist(self, directory: str) -> int:
         names = self.get_model_names()
-        if not names or any(not osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
+        paths = {name: latest_checkpoint(osp.join(directory, name)) for name in names}
+        if not names or any(path is None for path in paths.values()):
             _log.info("No checkpoint found, train from scratch")
             return 0
         _log.info(f"Found checkpoint at {directory} (will resume training)")
         start_epoch, checkpoint = 0, {}
-        for name in names:
-            fpath = latest_checkpoint(osp.join(directory, name))
+        for name, fpath in paths.items():
             _log.info(f'Loading checkpoint from "{fpath}"')
-            checkpoint = load_checkpoint(fpath)
+            try:
+                checkpoint = load_checkpoint(fpath)
+            except CheckpointError as e:  # say the way forward: the previous checkpoint, or --restart
+                raise CheckpointError(f"{e} {resume_hint(fpath)}") from e
             self._check_resumable(fpath, checkpoint)
             start_epoch = apply_checkpoint(checkpoint, self._models[name], self._optims[name], self._scheds[name])
         self._restore_extras(checkpoint)
@@ -242,23 +245,19 @@ class TrainerBase:
         into a device flag read at the next log line (a per-step read would stall the GPU)."""
         if loss.device.type == "cpu":
             if not torch.isfinite(loss).all():
-                raise NonFiniteLossError(self._nonfinite_message())
+                raise self._nonfinite_error()
             return
         bad = ~torch.isfinite(loss.detach()).all()
         self._nonfinite = bad if self._nonfinite is None else (self._nonfinite | bad)
 
-    def _nonfinite_message(self) -> str:
-        where = f" (epoch {getattr(self, 'epoch', 0) + 1}, batch {getattr(self, 'batch_idx', 0) + 1})"
-        return (
-            f"Loss is infinite or NaN!{where} Lower OPTIM.LR, use PREC fp32/amp instead of fp16, "
-            "or check the input data; then rerun with --restart (this folder's checkpoints hold the "
-            "diverged run) or into a new --output-dir."
-        )
+    def _nonfinite_error(self) -> NonFiniteLossError:
+        where = f"epoch {getattr(self, 'epoch', 0) + 1}, batch {getattr(self, 'batch_idx', 0) + 1}"
+        return NonFiniteLossError.diverged("Loss", where)
 
     def check_nonfinite(self) -> None:
         """Raise if any loss since the last check was non-finite (accelerator path)."""
         if self._nonfinite is not None and bool(self._nonfinite):
-            raise NonFiniteLossError(self._nonfinite_message())
+            raise self._nonfinite_error()
         self._nonfinite = None
 
     def model_zero_grad(self, names=None) -> None:

@@ -254,3 +254,30 @@ def test_cli_errors_name_the_path_and_the_fix(runs, tmp_path, capsys):
     assert main(["alignment", runs["CoOp"], "--out", str(tmp_path / "o2"), "--max-images", "0"]) == 1
     assert "--max-images 0" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()  # refused before anything is written
+
+
+def test_an_unfinished_training_is_measured_only_when_its_epoch_is_asked_for(runs, tmp_path, capsys):
+    """train.py --eval-only's rule (one check, in the run folder): a run whose training failed is
+    refused naming its state; with --load-epoch it is measured, and the output says so."""
+    import shutil
+
+    from analysis.__main__ import main
+
+    run = tmp_path / "coop"
+    shutil.copytree(runs["CoOp"], run)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "failed", "error": "Out of memory. Lower the batch size."}))
+    assert main(["alignment", str(run), "--out", str(tmp_path / "o"), "--no-plots"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {run} holds a training run that failed (Out of memory): its last checkpoint (epoch 1 of 1) is not the "
+        "model it would deploy. Finish it (rerun its train.py command: it resumes), or evaluate an epoch explicitly "
+        "(--load-epoch N).\n"
+    )
+    assert main(["alignment", str(run), "--out", str(tmp_path / "o"), "--no-plots", "--load-epoch", "1", "--max-images", "2"]) == 0
+    assert (
+        f"Note: the training of {run} failed (Out of memory); evaluating its epoch 1 of 1 as asked (--load-epoch), not "
+        "the model a finished run deploys.\n"
+    ) in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "o" / "alignment.json").read_text())["runs"]
+    assert row["identity"]["unfinished_training"] == {"run": str(run), "status": "failed", "epoch": 1, "max_epoch": 1}
+    assert "; epoch 1 of a training that did not complete (failed))" in (tmp_path / "o" / "alignment.md").read_text()

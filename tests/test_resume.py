@@ -1,6 +1,7 @@
 """Exact resume, with real processes: a run killed mid-epoch (SIGKILL) or stopped with Ctrl-C
 (SIGINT) and rerun with the same command ends with checkpoints byte-identical to an uninterrupted
-run, with DATALOADER.NUM_WORKERS 0 and 2 (MuDPT on the tiny CLIP, CPU)."""
+run, with DATALOADER.NUM_WORKERS 0 and 2 (MuDPT on the tiny CLIP, CPU); the killed run's folder is
+free at once (its DataLoader workers do not hold its lock)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_run_opts
+from engine.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS, BATCHES = 4, 8  # 4 classes x 4 training images, batch 2
@@ -102,3 +104,43 @@ def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, t
     assert f"epoch [2/{EPOCHS}] batch" not in resumed.stdout and f"epoch [3/{EPOCHS}] batch [1/{BATCHES}]" in resumed.stdout
     assert _checkpoints(out) == reference  # byte for byte, epochs 1-2 kept and 3-4 redone
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_a_killed_runs_folder_is_free_at_once(tmp_path, data_root, tiny_clip_file):
+    """SIGKILL leaves the run's DataLoader workers alive until they notice (seconds); they must not
+    hold the folder's lock, or an immediate rerun is told that the dead run "is running"."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_command(data_root, tiny_clip_file, out, workers=2), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=ENV)  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if line.startswith(f"epoch [1/{EPOCHS}] batch [2/{BATCHES}]"):
+                break
+        else:
+            pytest.fail("the run ended before its second batch")
+        workers = _children(proc.pid)
+        assert len(workers) == 2  # the DataLoader workers, forked with the lock's file open
+        proc.kill()
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        assert any(_alive(pid) for pid in workers)  # not gone yet: the case to test
+        folder = RunFolder(str(out))
+        folder.lock()  # no "Another process (pid ...) is running"
+        folder.unlock()
+    finally:
+        proc.kill()
+        proc.stdout.close()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    if not path.exists():
+        pytest.skip("this kernel does not list a process's children in /proc")
+    return [int(p) for p in path.read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -275,6 +275,8 @@ def test_complete_run_is_not_run_again_and_non_result_keys_do_not_count(tmp_path
 
 
 def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    from engine.utils import sha256_file
+
     out = tmp_path / "run"
     diverging = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["OPTIM.LR", "1e30"])
     assert run_train(diverging) == 1
@@ -284,12 +286,48 @@ def test_diverged_run_says_what_to_change_and_how_to_restart(tmp_path, dtd_data,
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "failed" and record["error"].startswith("Loss is infinite or NaN!")
 
+    split = Path(dtd_data.dataset_dir) / "split_zhou_DescribableTextures.json"
+    split.write_text(split.read_text() + "\n")  # other data files: nothing was trained on the old ones
     assert run_train(diverging) == 1  # same command: from scratch (there is no checkpoint), same failure
-    assert "  run      starting again from scratch: the previous attempt failed (Loss is infinite" in capsys.readouterr().out
+    console = capsys.readouterr().out
+    assert "  run      starting again from scratch: the previous attempt failed (Loss is infinite" in console
+    assert (
+        "Note: the data files differ from those the previous attempt read (data.split); it ended with nothing to keep, "
+        "so this run reads these.\n"
+    ) in console
+    assert json.loads((out / "run.json").read_text())["inputs"]["data.split"]["sha256"] == sha256_file(str(split))
+    # The fix is not refused: nothing was checkpointed, so the run starts afresh with the new value.
     fixed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
-    assert run_train(fixed) == 1
-    assert "  OPTIM.LR: 1e+30 (the folder's run) vs 0.002 (this run)" in _error(capsys)
-    assert run_train(fixed + ["--restart"]) == 0
+    assert run_train(fixed) == 0
+    assert (
+        "  run      starting afresh with this command's config (OPTIM.LR): the previous attempt failed (Loss is infinite or "
+        "NaN! (epoch 2, batch 2) Lower OPTIM.LR, use PREC fp32/amp instead of fp16, or check the input data; then rerun "
+        "with --restart (this folder's checkpoints hold the diverged run) or into a new --output-dir) before its first "
+        "checkpoint (its log, config and run.json are set aside in .previous/)\n"
+    ) in capsys.readouterr().out
+    record = json.loads((out / "run.json").read_text())
+    assert (record["status"], record["attempts"]) == ("complete", 3)
+    (previous,) = (out / ".previous").iterdir()
+    assert "  LR: 1.0e+30\n" in (previous / "config.yaml").read_text()
+    assert json.loads((previous / "run.json").read_text())["status"] == "failed"
+    assert run_train(diverging) == 1  # the folder now holds a complete run: another config is refused
+    assert "  OPTIM.LR: 0.002 (the folder's run) vs 1e+30 (this run)" in _error(capsys)
+
+
+def test_a_diverged_trained_tensor_stops_the_run_before_its_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    """A step so large that the loss it was computed from is finite, the trained tensor not: the
+    run stops with the diverged-loss error instead of checkpointing and testing it."""
+    out = tmp_path / "run"
+    one_step = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1", "OPTIM.WARMUP_EPOCH", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4"]
+    assert run_train(_argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=one_step + ["OPTIM.LR", "3e38"])) == 1
+    err = _error(capsys)
+    assert err == (
+        "error: Trained tensor prompt_learner.ctx is infinite or NaN! (after epoch 1) Lower OPTIM.LR, use PREC fp32/amp "
+        "instead of fp16, or check the input data; then rerun with --restart (this folder's checkpoints hold the diverged "
+        "run) or into a new --output-dir.\n"
+    )
+    assert not (out / "prompt_learner").exists() and "* accuracy" not in (out / "log.txt").read_text()
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
 
 
 def test_one_process_per_folder_and_one_kind_of_run(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
@@ -307,6 +345,173 @@ def test_one_process_per_folder_and_one_kind_of_run(tmp_path, dtd_data, tiny_cli
     evaluate = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, "--eval-only", "--model-dir", str(out), opts=TRAIN_OPTS)
     assert run_train(evaluate) == 1
     assert f"{out} holds a training run; this command is an evaluation (--eval-only)." in _error(capsys)
+
+
+def test_a_failed_first_attempt_does_not_block_the_fix(tmp_path, dtd_data, tiny_clip_file, run_train, capsys, monkeypatch):
+    """The README's path: the job fails without CLIP weights; the same command with the weights
+    given starts afresh (the failed attempt set aside), no --restart needed."""
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr("trainers.clip_loader.DEFAULT_DOWNLOAD_ROOT", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    with_weights = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
+    i = with_weights.index("MODEL.BACKBONE.PATH")
+    assert run_train(with_weights[:i] + with_weights[i + 2 :]) == 1
+    assert "CLIP weights for 'ViT-B/16' are not at" in _error(capsys)
+
+    assert run_train(with_weights) == 0
+    console = capsys.readouterr().out
+    assert (
+        "  run      starting afresh with this command's input files (clip): the previous attempt failed (CLIP weights for "
+        f"'ViT-B/16' are not at {tmp_path / 'cache'}/ViT-B-16.pt and could not be downloaded (<urlopen error offline>)) "
+        "before its first checkpoint (its log, config and run.json are set aside in .previous/)\n"
+    ) in console
+    record = json.loads((out / "run.json").read_text())
+    assert (record["status"], record["attempts"], record["inputs"]["clip"]["path"]) == ("complete", 2, tiny_clip_file)
+    (previous,) = (out / ".previous").iterdir()
+    assert sorted(p.name for p in previous.iterdir()) == ["config.yaml", "log.txt", "run.json"]
+    assert json.loads((previous / "run.json").read_text())["error"].startswith("CLIP weights for 'ViT-B/16' are not at")
+    assert sorted(p.name for p in out.glob("log.txt*")) == ["log.txt"]  # this run's log only
+
+
+def test_a_folder_whose_run_json_was_deleted(tmp_path, dtd_data, tiny_clip_file, run_train, capsys):
+    """Not "another run": with checkpoints it resumes (its config matches; the unchecked inputs are
+    said and recorded), without any it starts clean."""
+    out = tmp_path / "run"
+    argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)
+    assert run_train(argv) == 0
+    (out / "run.json").unlink()
+    capsys.readouterr()
+    assert run_train(argv) == 0
+    assert (
+        "  run      resuming from the checkpoint of epoch 2, whose config matches this command's: its run.json is missing "
+        "(deleted?), so the input files its epochs read (CLIP weights, data files) cannot be checked; if they changed, "
+        "rerun with --restart\n"
+    ) in capsys.readouterr().out
+    record = json.loads((out / "run.json").read_text())
+    assert (record["status"], record["inputs_unchecked_until_epoch"]) == ("complete", 2)
+
+    (out / "run.json").unlink()
+    changed = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS + ["OPTIM.LR", "0.5"])
+    assert run_train(changed) == 1  # its checkpoints are of another config: that is another run
+    assert "  OPTIM.LR: 0.002 (the folder's run) vs 0.5 (this run)" in _error(capsys)
+
+    shutil.rmtree(out / "prompt_learner")
+    assert run_train(argv) == 0
+    assert (
+        "  run      starting clean: its run.json is missing (deleted?) and it holds no checkpoint to resume from (its log, "
+        "config and run.json are set aside in .previous/)\n"
+    ) in capsys.readouterr().out
+    assert "inputs_unchecked_until_epoch" not in json.loads((out / "run.json").read_text())
+    assert sorted(p.name for p in (out / "prompt_learner").glob("model.pth.tar-*")) == ["model.pth.tar-2"]
+
+
+def test_an_unwritable_output_folder_is_one_line(tmp_path, dtd_data, tiny_clip_file, run_train, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert run_train(_argv(dtd_data, blocker / "run", "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS)) == 1
+    assert _error(capsys) == (
+        f"error: Cannot write the output folder {blocker / 'run'} (a file is in the way: {blocker / 'run'}). Pass an "
+        "--output-dir you can write to (OUTPUT_DIR; scripts: OUTPUT=...).\n"
+    )
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if os.access(read_only, os.W_OK):  # root writes anyway: the file system says no instead
+        import engine.run_folder
+
+        def denied(path, *args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr(engine.run_folder.os, "makedirs", denied)
+    for argv in (_argv(dtd_data, read_only / "run", "CoOp", COOP, tiny_clip_file, opts=TRAIN_OPTS),
+                 _argv(dtd_data, read_only / "run", "CoOp", COOP, tiny_clip_file, "--no-train")):  # fmt: skip
+        assert run_train(argv) == 1
+        assert _error(capsys) == (
+            f"error: Cannot write the output folder {read_only / 'run'} (Permission denied: {read_only / 'run'}). Pass an "
+            "--output-dir you can write to (OUTPUT_DIR; scripts: OUTPUT=...).\n"
+        )
+    assert not (read_only / "run").exists()
+
+
+def test_an_unfinished_training_is_evaluated_only_when_its_epoch_is_asked_for(tmp_path, dtd_data, tiny_clip_file, run_train,
+                                                                              capsys, monkeypatch):  # fmt: skip
+    """--eval-only of a training run interrupted in epoch 3 (checkpoints of epochs 1-2): refused,
+    naming its state, unless --load-epoch asks for an epoch (then said and recorded). A corrupt
+    checkpoint says the way forward, which works; another method's run names that method."""
+    from trainers.base import ClipPromptTrainer
+
+    base = tmp_path / "base"
+    opts = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_FREQ", "1"]
+    train_argv = _argv(dtd_data, base, "CoOp", COOP, tiny_clip_file, opts=opts)
+    original = ClipPromptTrainer.forward_backward
+
+    def ctrl_c_in_third_epoch(self, batch):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_third_epoch)
+    assert run_train(train_argv) == 130
+    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    capsys.readouterr()
+
+    def evaluate(out: str, *flags: str, trainer: str = "CoOp", config: str = COOP, model=base) -> int:
+        return run_train(_argv(dtd_data, tmp_path / out, trainer, config, tiny_clip_file, "--eval-only", "--model-dir", str(model), *flags))
+
+    assert evaluate("eval") == 1
+    assert _error(capsys) == (
+        f"error: {base} holds a training run that was interrupted: its last checkpoint (epoch 2 of 3) is not the model it "
+        "would deploy. Finish it (rerun its train.py command: it resumes), or evaluate an epoch explicitly (--load-epoch N).\n"
+    )
+    assert not (tmp_path / "eval").exists()  # refused before the evaluation's folder is made
+    assert evaluate("eval", "--load-epoch", "2") == 0
+    console = capsys.readouterr().out
+    assert (
+        f"Note: the training of {base} was interrupted; evaluating its epoch 2 of 3 as asked (--load-epoch), not the "
+        "model a finished run deploys.\n"
+    ) in console and "* accuracy:" in console
+    record = json.loads((tmp_path / "eval" / "run.json").read_text())
+    assert record["unfinished_training"] == {"run": str(base), "status": "interrupted", "epoch": 2, "max_epoch": 3}
+
+    # A run of another method: named, with how to evaluate it (not "No checkpoint in ...").
+    mudpt_run = tmp_path / "mudpt"
+    shutil.copytree(base, mudpt_run)
+    (mudpt_run / "prompt_learner").rename(mudpt_run / "MultimodalDeepPromptTuning")
+    (mudpt_run / "config.yaml").write_text((base / "config.yaml").read_text().replace("NAME: CoOp", "NAME: MuDPT"))
+    assert evaluate("eval2", "--load-epoch", "2", model=mudpt_run) == 1
+    assert _error(capsys) == (
+        f"error: {mudpt_run} holds a MuDPT run, not a CoOp one: evaluate it with --trainer MuDPT and the method config it "
+        f"was trained with (its --config-file; {mudpt_run}/config.yaml records every value).\n"
+    )
+
+    no_checkpoint = tmp_path / "no_checkpoint"
+    shutil.copytree(base, no_checkpoint)
+    shutil.rmtree(no_checkpoint / "prompt_learner")
+    assert evaluate("eval2", "--load-epoch", "2", model=no_checkpoint) == 1
+    assert _error(capsys) == (
+        f"error: {no_checkpoint} holds a training run that was interrupted, before its first checkpoint: no model to "
+        "evaluate. Finish it (rerun its train.py command: it resumes).\n"
+    )
+
+    # A corrupt last checkpoint: the error says the way forward, and it works.
+    corrupt = base / "prompt_learner" / "model.pth.tar-2"
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+    assert run_train(train_argv) == 1
+    err = _error(capsys)
+    assert err.startswith(f'error: Cannot read the checkpoint "{corrupt}" (') and err.count("\n") == 1
+    assert err.endswith(
+        f'To resume from the previous checkpoint (model.pth.tar-1), delete "{corrupt}" and rerun the same command; or rerun '
+        "with --restart to train from scratch.\n"
+    )
+    corrupt.unlink()
+    assert run_train(train_argv) == 0
+    resumed = capsys.readouterr().out
+    assert "  run      resuming from the checkpoint of epoch 1 (the previous attempt failed (Cannot read the checkpoint" in resumed
+    assert evaluate("eval3") == 0  # complete now: its deployed model, without --load-epoch
+    assert "unfinished_training" not in json.loads((tmp_path / "eval3" / "run.json").read_text())
 
 
 # --- evaluation: which checkpoint, and only one that fits ------------------------------------------
@@ -338,8 +543,10 @@ def test_eval_refuses_a_checkpoint_of_another_model(tmp_path, dtd_data, tiny_cli
         return _error(capsys)
 
     err = evaluate("e1", "CoCoOp", COCOOP)
-    assert f'"{model}/prompt_learner/model.pth.tar-2" was trained with another model config:\n' in err
-    assert "  TRAINER.NAME: 'CoOp' (checkpoint) vs 'CoCoOp' (this run)" in err and "Traceback" not in err
+    assert err == (
+        f"error: {model} holds a CoOp run, not a CoCoOp one: evaluate it with --trainer CoOp and the method config it "
+        f"was trained with (its --config-file; {model}/config.yaml records every value).\n"
+    )
     err = evaluate("e2", "CoOp", COOP, *csc, "TRAINER.COOP.CLASS_TOKEN_POSITION", "front")
     assert "  TRAINER.COOP.CLASS_TOKEN_POSITION: 'end' (checkpoint) vs 'front' (this run)" in err
     err = evaluate("e3", "CoOp", COOP, *csc, "DATASET.SUBSAMPLE_CLASSES", "base")

@@ -378,7 +378,7 @@ def test_an_unfinished_run_needs_load_epoch(runs, data, tmp_path, capsys):
     record = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
     message = (
-        f"{run} holds a training run that is interrupted: its last checkpoint is not the model it would deploy. Finish "
+        f"{run} holds a training run that was interrupted: its last checkpoint (epoch 1 of 1) is not the model it would deploy. Finish "
         "it (rerun its train.py command: it resumes), or load an epoch explicitly (load_epoch=N; predict.py and "
         "export.py: --load-epoch N)."
     )

@@ -31,6 +31,7 @@ from engine.seam import (
     compute_accuracy,
     get_logger,
     load_checkpoint,
+    NonFiniteLossError,
     load_fitting_state,
     model_file,
     prune_checkpoints,
@@ -214,11 +215,29 @@ class ClipPromptTrainer(TrainerX):
             self.scaler.load_state_dict(checkpoint["grad_scaler"])
 
     def after_epoch(self) -> None:
+        getattr(self, "check_nonfinite", lambda: None)()  # the engine's deferred loss check first: it names the batch
+        self.check_trained_tensors()
         super().after_epoch()
         keep = self.cfg.TRAIN.CHECKPOINT_KEEP_LAST
         if keep > 0:
             for name in self.get_model_names():
                 prune_checkpoints(osp.join(self.output_dir, name), keep)
+
+    def check_trained_tensors(self) -> None:
+        """A trained tensor that is not finite at the end of an epoch (a step too large for a
+        finite loss to show it) stops the run with the diverged-loss error, before the epoch is
+        checkpointed or tested (one device sync per epoch)."""
+        named = [
+            (f"{name}.{pname}", p) for name in self.get_model_names() for pname, p in self._models[name].named_parameters() if p.requires_grad
+        ]
+        if not named:
+            return
+        finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named])
+        if bool(finite.all()):
+            return
+        bad = [n for (n, _), ok in zip(named, finite.tolist()) if not ok]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise NonFiniteLossError.diverged(f"Trained tensor {bad[0]}{more}", f"after epoch {self.epoch + 1}")
 
     def parse_batch_train(self, batch: dict):
         return batch["img"].to(self.device, non_blocking=True), batch["label"].to(self.device, non_blocking=True)

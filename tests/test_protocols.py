@@ -94,6 +94,9 @@ def test_script_argument_errors_exit_2_with_the_usage(sweep, name, args, message
 @pytest.mark.parametrize("name, args, message", [
     ("fewshot", ["dtd", "3", "1"], "error: --shots takes some of 1 2 4 8 16 (the protocol's), got 3."),
     ("xd_test", ["dtd", "1", "OPTIM.MAX_EPOCH"], "error: Config overrides come in KEY VALUE pairs; got an odd list: OPTIM.MAX_EPOCH"),
+    ("base2new_train", ["dtd", "1", "TRAINER.COOP.N_CTX", "4"],  # CoOp's key: MuDPT's runs would ignore it
+     "error: TRAINER.COOP.N_CTX 4: none of the selected methods (mudpt) has TRAINER.COOP.* keys "
+     "(they are coop's: --methods coop, or its scripts/coop/), or leave it out.\n"),
 ])  # fmt: skip
 def test_script_selection_errors_are_the_sweeps(sweep, name, args, message):
     code, out, err = sweep("script", script("mudpt", name), *args)
@@ -467,7 +470,8 @@ def test_grid_points_that_name_the_same_run_run_once(sweep):
      "--grid OPTIM.MAX_EPOCH=1,2: OPTIM.MAX_EPOCH is also a plain override (OPTIM.MAX_EPOCH 3); give it once"),
     (["TRAINER.MUDPT.N_CTXX=1"], "--grid TRAINER.MUDPT.N_CTXX=1: the config has no key TRAINER.MUDPT.N_CTXX. Did you mean TRAINER.MUDPT.N_CTX?"),
     (["TRAINER.MAPLE.N_CTX=1,2"],
-     "--grid TRAINER.MAPLE.N_CTX=1,2: none of the selected methods (mudpt, coop) has TRAINER.MAPLE.* keys; add --methods maple"),
+     "--grid TRAINER.MAPLE.N_CTX=1,2: none of the selected methods (mudpt, coop) has TRAINER.MAPLE.* keys "
+     "(they are maple's: --methods maple, or its scripts/maple/), or sweep a key of theirs."),
     (["TRAINER.MUDPT.N_CTX=a"], "--grid point TRAINER.MUDPT.N_CTX=a: command-line override: Type mismatch"),
     (["DATASET.NUM_SHOTS=1,2"], "--grid DATASET.NUM_SHOTS=...: the shots are part of the run folder"),
     (["DATASET.SUBSAMPLE_CLASSES=new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),

@@ -236,17 +236,39 @@ def test_repeated_selections_run_once(sweep):
 
 
 def test_local_gpus_are_those_of_the_allocation(monkeypatch):
+    import torch
+
     from engine.errors import ConfigError
     from protocols.cli import _gpus, _jobs
 
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # e.g. a scheduler's allocation
-    assert _gpus(None) == [2, 3] and _gpus(["5"]) == [5]
+    assert _gpus(None) == [2, 3] and _gpus(["3"]) == [3]
+    with pytest.raises(ConfigError, match=r"^--gpus=5: no GPU 5 here \(CUDA_VISIBLE_DEVICES=2,3 allows: 2,3\); give some of those.$"):
+        _gpus(["5"])
     assert (_jobs(None, [2, 3]), _jobs(1, [2, 3]), _jobs(None, [])) == (2, 1, 1)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f3a")
     with pytest.raises(ConfigError, match="CUDA_VISIBLE_DEVICES=GPU-8f3a: the local launcher needs GPU numbers"):
         _gpus(None)
     with pytest.raises(ConfigError, match=r"--jobs 3 is more than the GPUs \(2,3\): one run per GPU"):
         _jobs(3, [2, 3])
+
+
+@pytest.mark.parametrize("count, message", [
+    (0, "error: --gpus=0,1: this machine has no CUDA device (torch sees none); leave out --gpus to run on the CPU, "
+        "or run the sweep where the GPUs are.\n"),
+    (1, "error: --gpus=0,1: no GPU 1 here (this machine has 1: 0); give some of those.\n"),
+])  # fmt: skip
+def test_the_local_launcher_refuses_gpus_that_are_not_there(sweep, tmp_path, monkeypatch, count, message):
+    """Not a CPU run in their place: one line, exit 2, a dry run too, nothing written."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for dry_run in ([], ["--dry-run"]):
+        code, out, err = sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--launcher", "local", "--gpus", "0,1", *dry_run)
+        assert (code, out, err) == (2, "", message)
+    assert not (tmp_path / "output").exists()
 
 
 def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
@@ -291,6 +313,13 @@ def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
      "replaces the recipe of one method; name it with --methods"),
     (["base2new", "--methods", "coop", "--launcher", "local", "--gpus", "a"], "--gpus=a: the local launcher needs GPU numbers"),
     (["base2new", "--methods", "coop", "--launcher", "local", "--jobs", "0"], "--jobs must be at least 1, got 0."),
+    (["base2new", "--methods", "coop", "--gpus", "0,1"],
+     "error: --gpus is the local launcher's; add --launcher local (the sequential launcher would not use it).\n"),
+    (["base2new", "--methods", "coop", "TRAINER.MUDPT.N_CTX", "4"],  # reaches no selected method: it would change nothing
+     "error: TRAINER.MUDPT.N_CTX 4: none of the selected methods (coop) has TRAINER.MUDPT.* keys "
+     "(they are mudpt's: --methods mudpt, or its scripts/mudpt/), or leave it out.\n"),
+    (["base2new", "--methods", "coop,maple", "TRAINER.FOO.N_CTX", "4"],
+     "error: TRAINER.FOO.N_CTX 4: none of the selected methods (coop, maple) has TRAINER.FOO.* keys (no method has them), or leave it out."),
     (["--methods", "coop"], "name the protocol: base2new, xd, fewshot"),
 ])  # fmt: skip
 def test_bad_selections_stop_before_anything_runs(sweep, tmp_path, args, message):

@@ -444,7 +444,7 @@ def _dry_run(units: Sequence[Unit], settings: Settings, args: argparse.Namespace
             except UserError:
                 pass  # the state line above says why
     if getattr(args, "launcher", "sequential") == "slurm":
-        script = sbatch_script(_jobs_folder(settings), _slurm_parameters(args), len(units))
+        script = sbatch_script(_jobs_folder(settings), _slurm_parameters(args), len(units), settings)
         print(f"[dry-run] the sbatch script of the job array ({len(units)} jobs):\n{script}")
     return 0
 

@@ -391,6 +391,55 @@ def test_a_refused_step_says_the_whole_refusal(sweep, tmp_path, tiny_clip_file):
                          f"{folder / '.previous'}/).")  # fmt: skip
 
 
+def test_a_failed_attempt_is_shown_with_its_whole_error(sweep, tmp_path):
+    """run.json keeps the first line of train.py's error; the attempt's log has all of it."""
+    folder = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1"
+    folder.mkdir(parents=True)
+    message = f"{folder} holds a run on other data; its data files differ:\n  data.split: split_zhou_DTD.json (sha256 0123456789ab, the folder's run) vs split_zhou_DTD.json (sha256 ba9876543210, this run)\nEither write this run elsewhere (--output-dir), or discard the folder's run with --restart."
+    (folder / "run.json").write_text(json.dumps({"kind": "train", "status": "failed", "attempts": 2, "error": message.splitlines()[0]}))
+    (folder / "log.txt").write_text("an older attempt\n")
+    (folder / "log.txt-2024-05-01-10-00-00").write_text(f"Loading the data\nerror: {message}\n")
+    os.utime(folder / "log.txt", (1, 1))  # older
+    code, out, _ = sweep("status", "base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--steps", "train")
+    assert code == 0
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("failed "))
+    assert re.split(r"\s{2,}", lines[first]) == ["failed", "coop base2new train dtd seed 1", message.splitlines()[0], str(folder / "log.txt-2024-05-01-10-00-00")]
+    assert [line.strip() for line in lines[first + 1 :]] == [line.strip() for line in message.splitlines()[1:]]
+
+
+def test_a_train_py_that_stops_before_its_attempt_points_at_its_own_error(tmp_path, monkeypatch):
+    """No attempt opened: the folder's logs are older runs', so the log column does not point at
+    them; its error is on the console (sequential) or in the job's stderr (a job)."""
+    from protocols import protocol_for
+    from protocols.execute import FAILED_STATE, record_jobs, run_step
+    from protocols.plan import Settings, make_plan
+    from trainers import method_for
+    from datasets import spec_for
+
+    python = tmp_path / "python"  # stands in for the Python that runs train.py: refuses at once
+    python.write_text("#!/usr/bin/env bash\necho 'error: a stand-in refusal' >&2\nexit 3\n")
+    python.chmod(0o755)
+    (tmp_path / "data").mkdir()
+    settings = Settings(data=str(tmp_path / "data"), output=str(tmp_path / "output"), python=str(python))
+    (unit,) = make_plan(protocol_for("base2new"), [method_for("coop")], [spec_for("dtd")], [1], None, ["train"], [], settings)
+    (run,) = unit.steps
+    os.makedirs(run.run_dir)
+    Path(run.run_dir, "log.txt").write_text("an older run's log\n")
+    result = run_step(run, settings, echo=False)
+    assert (result.state, result.log) == (FAILED_STATE, "")
+    assert result.detail.startswith(f"train.py exited with 3 before starting the run (its error is above): {python} train.py --config-file ")
+
+    class Job:  # a submitit job, as a launcher records it
+        job_id = "4242_0"
+        paths = type("Paths", (), {"stdout": tmp_path / "4242_0_0_log.out", "stderr": tmp_path / "4242_0_0_log.err", "result_pickle": tmp_path / "r.pkl"})
+
+    record_jobs(unit, settings, "slurm", Job)
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")  # in the job
+    result = run_step(run, settings, echo=False)
+    assert result.log == str(tmp_path / "4242_0_0_log.err") and f"(its error is in {tmp_path / '4242_0_0_log.err'})" in result.detail
+
+
 # ---------------------------------------------------------------------------------------------
 # Real runs: past failures, two at once, SLURM
 # ---------------------------------------------------------------------------------------------

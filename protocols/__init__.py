@@ -6,6 +6,8 @@
 - :mod:`protocols.plan`: a selection -> the runs to make, each with its config (built once);
 - :mod:`protocols.execute`: running them one after another, several at once on this machine, or
   as a SLURM job array (submitit);
+- :mod:`protocols.jobs`: the jobs of those launchers: their command (it finds the project's
+  code by itself), which job runs which step, what a job that died says;
 - :mod:`protocols.cli`: ``python sweep.py`` and the ``scripts/<method>/*.sh`` wrappers.
 """
 from .definitions import PROTOCOLS, Protocol, RunPath, Step, TableSpec, protocol_for, register_protocol

@@ -336,16 +336,19 @@ def execute(
     if status_only:
         print(summary([status_of(run, settings) for run in runs], every_row=True))
         return 0
-    if args.dry_run:
-        return _dry_run(units, settings, args)
     launcher = getattr(args, "launcher", "sequential")
     if launcher == "local":
         gpus = _gpus(args.gpus)
         jobs = _jobs(args.jobs, gpus)
+    elif getattr(args, "gpus", None) or getattr(args, "jobs", None) is not None:
+        given = "--gpus" if args.gpus else "--jobs"
+        raise ConfigError(f"{given} is the local launcher's; add --launcher local (the {launcher} launcher would not use it).")
+    if args.dry_run:
+        return _dry_run(units, settings, args)
     _check_environment(settings)
     folder = _jobs_folder(settings)
     if launcher == "slurm":
-        submit_slurm(units, settings, slurm_executor(folder, _slurm_parameters(args)))
+        submit_slurm(units, settings, slurm_executor(folder, _slurm_parameters(args), settings))
         print(f"Follow them with: python sweep.py status {protocol.name} (same selection); job output in {folder}")
         return 0
     if launcher == "local":
@@ -355,28 +358,47 @@ def execute(
     else:
         results = run_sequential(units, settings)
     print(summary(results))
-    return EXIT_FAILED if any(r.state in (FAILED_STATE, INCOMPLETE) for r in results) else 0
+    # A step left pending could not run (its training run is missing, failed or unfinished): for
+    # a script, that is no success either.
+    return EXIT_FAILED if any(r.state in (FAILED_STATE, INCOMPLETE, PENDING) for r in results) else 0
 
 
 def _gpus(given: Sequence[str] | None) -> list[int]:
     """The GPUs of a local sweep, numbered as nvidia-smi numbers them (submitit sets each job's
     CUDA_VISIBLE_DEVICES to one of them): ``--gpus``, else those of CUDA_VISIBLE_DEVICES (a
-    scheduler's allocation), else every GPU torch sees."""
+    scheduler's allocation), else every GPU torch sees. GPUs that are not there are refused (a
+    job given one would run on the CPU)."""
+    import torch
+
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if given:
         names, source = list(given), "--gpus"
     elif visible is not None:
         names, source = [v for v in visible.split(",") if v.strip()], "CUDA_VISIBLE_DEVICES"
     else:
-        import torch
-
         return list(range(torch.cuda.device_count()))
     try:
-        return [int(name) for name in names]
+        gpus = [int(name) for name in names]
     except ValueError:
         raise ConfigError(
             f"{source}={','.join(names)}: the local launcher needs GPU numbers (e.g. --gpus 0,1), not names or UUIDs."
         ) from None
+    count = torch.cuda.device_count()  # those of CUDA_VISIBLE_DEVICES, when it is set
+    if gpus and not count:
+        fix = "leave out --gpus to run on the CPU" if source == "--gpus" else "unset CUDA_VISIBLE_DEVICES to run on the CPU"
+        raise ConfigError(f"{source}={','.join(names)}: this machine has no CUDA device (torch sees none); {fix}, or run the sweep where the GPUs are.")
+    there, which = list(range(count)), f"this machine has {count}"
+    if visible is not None and source == "--gpus":
+        allocated = [v.strip() for v in visible.split(",") if v.strip()]
+        if all(v.isdigit() for v in allocated):  # a scheduler's allocation, by number
+            there, which = [int(v) for v in allocated[:count]], f"CUDA_VISIBLE_DEVICES={visible} allows"
+    missing = [g for g in gpus if g not in there]
+    if missing and source == "--gpus":
+        raise ConfigError(
+            f"--gpus={','.join(names)}: no GPU {','.join(map(str, missing))} here ({which}: {','.join(map(str, there))}); "
+            "give some of those."
+        )
+    return gpus
 
 
 def _jobs(jobs: int | None, gpus: Sequence[int]) -> int:
@@ -422,7 +444,7 @@ def _dry_run(units: Sequence[Unit], settings: Settings, args: argparse.Namespace
             except UserError:
                 pass  # the state line above says why
     if getattr(args, "launcher", "sequential") == "slurm":
-        script = sbatch_script(_jobs_folder(settings), _slurm_parameters(args), len(units))
+        script = sbatch_script(_jobs_folder(settings), _slurm_parameters(args), len(units), settings)
         print(f"[dry-run] the sbatch script of the job array ({len(units)} jobs):\n{script}")
     return 0
 

@@ -7,18 +7,20 @@ process as a file, ``<output>/.sweep/<run folder>.yaml`` (a complete config, wit
 ``train.py`` command by hand in its first lines). Whether a step is skipped, resumed or refused is
 the run folder's rule (``runconfig.folder_action`` asks it before a process starts, ``train.py``
 applies it): the runner only reads the outcome back from each run's ``run.json``. A failed step
-never stops the others; an evaluation whose training run failed stays pending. :func:`status_of`
-answers the same questions without running anything.
+never stops the others; an evaluation whose training run is missing, failed or unfinished does not
+run and stays pending, saying why (:func:`untrained`). :func:`status_of` answers the same questions
+without running anything, and for a step launched as a job (local or SLURM) also what its job did
+(``protocols.jobs``).
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 import queue
 import shlex
 import signal
 import subprocess
 import threading
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -28,6 +30,7 @@ from engine.run_folder import COMPLETE, FAILED, UNFINISHED_REASONS, RunFolder
 from engine.seam import atomic_write_text
 from runconfig import folder_action
 
+from .jobs import job_failure, job_of, job_python, record_job
 from .plan import Settings, StepRun, Unit, in_repo, mirror, resolve_trained
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "slurm_executor",
     "status_of",
     "submit_slurm",
+    "untrained",
     "with_trained_run",
 ]
 
@@ -53,6 +57,8 @@ __all__ = [
 DONE, SKIPPED, FAILED_STATE, PENDING, INCOMPLETE = "done", "skipped", "failed", "pending", "incomplete"
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local executor kills jobs after 2 minutes by default
 PLANNED = ".sweep"  # <output>/.sweep/<run folder>.yaml: the config a step hands to its train.py
+JOB = ".job.json"  # <output>/.sweep/<run folder>.job.json: the job that runs the step (protocols.jobs)
+ERROR_TAIL = 64 * 1024  # how much of a failed attempt's log is read for its whole error message
 
 
 @dataclass
@@ -79,6 +85,38 @@ def _record(run_dir: str) -> dict[str, Any]:
         return {}
 
 
+def recorded_error(record: dict[str, Any], log: str) -> str:
+    """The error of a failed attempt, whole: ``run.json`` keeps its first line, the attempt's log
+    the whole message (``error: ...`` to the end: e.g. every data file that differs)."""
+    error = str(record.get("error", ""))
+    if not error or not log:
+        return error
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, osp.getsize(log) - ERROR_TAIL))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return error
+    start = tail.rfind(f"error: {error}")
+    return tail[start + len("error: ") :].strip() if start >= 0 else error
+
+
+def untrained(trained_dir: str) -> tuple[str, str] | None:
+    """Why an evaluation of the training run in ``trained_dir`` cannot run yet, with the log to
+    read (its failed or unfinished attempt's); None when that run is complete (or a folder of an
+    older ``train.py``, with a ``config.yaml`` and no record: ``train.py`` decides)."""
+    record = _record(trained_dir)
+    status = record.get("status")
+    if status == COMPLETE or (status is None and osp.isfile(osp.join(trained_dir, RunFolder.CONFIG))):
+        return None
+    log = newest_log(trained_dir)
+    if status == FAILED:
+        return f"its training run failed ({record.get('error') or 'no message'}): {trained_dir}; fix that and rerun its train step", log
+    if status in UNFINISHED_REASONS:
+        return f"its training run is unfinished ({UNFINISHED_REASONS[status]}): {trained_dir}; rerun its train step to resume it", log
+    return f"not trained yet: {trained_dir} holds no training run; run the train step first", ""
+
+
 def with_trained_run(run: StepRun, settings: Settings) -> StepRun:
     """An evaluation run pointed at the training run it evaluates, found on disk when that run is
     not the planned one (see ``resolve_trained``); other runs unchanged. Raises a UserError when
@@ -91,27 +129,46 @@ def with_trained_run(run: StepRun, settings: Settings) -> StepRun:
 
 
 def status_of(run: StepRun, settings: Settings) -> StepResult:
-    """What the folder of a run says, without running anything."""
+    """What the folder of a run says, without running anything; for a step launched as a job
+    whose run folder has not changed since, what the job says (queued or running, or dead before
+    the step's ``train.py`` started, in the job's own words)."""
     try:
         run = with_trained_run(run, settings)
     except UserError as e:
-        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0])
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e))
     record = _record(run.run_dir)
     status = record.get("status")
+    log = newest_log(run.run_dir)
     if status == COMPLETE:
-        return StepResult(run.label, run.run_dir, DONE, log=newest_log(run.run_dir))
+        return StepResult(run.label, run.run_dir, DONE, log=log)
+    job = job_of(_planned_path(run, settings, JOB))
+    failure = job_failure(job) if job is not None else None
+    if job is not None and job.newer_than(RunFolder(run.run_dir).file(RunFolder.RECORD)):
+        if failure is not None:
+            return StepResult(run.label, run.run_dir, FAILED_STATE, f"{job.name} failed before this step's train.py started: {failure}", job.stderr)
+        if not osp.isfile(job.result):
+            return StepResult(run.label, run.run_dir, PENDING, f"submitted as {job.name}: queued, or running the steps before it", job.stdout)
     if status == FAILED:
-        return StepResult(run.label, run.run_dir, FAILED_STATE, record.get("error", ""), newest_log(run.run_dir))
+        return StepResult(run.label, run.run_dir, FAILED_STATE, recorded_error(record, log), log)
     if status in UNFINISHED_REASONS:
-        return StepResult(run.label, run.run_dir, INCOMPLETE, UNFINISHED_REASONS[status], newest_log(run.run_dir))
+        killed = f"; {job.name}: {failure}" if failure is not None else ""
+        return StepResult(run.label, run.run_dir, INCOMPLETE, UNFINISHED_REASONS[status] + killed, log)
+    why = untrained(run.model_dir) if run.model_dir else None
+    if why is not None:
+        return StepResult(run.label, run.run_dir, PENDING, *why)
     return StepResult(run.label, run.run_dir, PENDING, "not run yet")
+
+
+def _planned_path(run: StepRun, settings: Settings, suffix: str) -> str:
+    """``<output>/.sweep/<run folder><suffix>``: the sweep's own files about a step."""
+    rel = osp.relpath(run.run_dir, settings.output)
+    return osp.join(settings.repo, settings.output, PLANNED, f"{rel}{suffix}")
 
 
 def planned_config(run: StepRun, cfg, settings: Settings) -> str:
     """Write the config ``cfg`` of ``run`` where its ``train.py`` process reads it (see the
     module); returns the file's absolute path."""
-    rel = osp.relpath(run.run_dir, settings.output)
-    path = osp.join(settings.repo, settings.output, PLANNED, f"{rel}.yaml")
+    path = _planned_path(run, settings, ".yaml")
     header = f"# The config sweep.py built for {run.label}; the same run by hand:\n# {shlex.join(run.command(settings))}\n"
     atomic_write_text(path, header + cfg.dump())
     return path
@@ -123,18 +180,17 @@ def run_step(run: StepRun, settings: Settings, echo: bool = True) -> StepResult:
     try:
         run = with_trained_run(run, settings)
     except UserError as e:
-        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0])
-    if run.model_dir:
-        trained = run.model_dir
-        if not osp.isfile(osp.join(trained, RunFolder.CONFIG)) or _record(trained).get("status") not in (COMPLETE, None):
-            return StepResult(run.label, run.run_dir, PENDING, f"the run it evaluates is not complete: {trained}")
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e))
+    why = untrained(run.model_dir) if run.model_dir else None
+    if why is not None:
+        return StepResult(run.label, run.run_dir, PENDING, *why)
     before = _record(run.run_dir)
     try:  # a complete run is skipped without starting a process (the run folder's rule, asked here)
         cfg = run.config if run.config is not None else run.build(settings)  # an evaluation's: from the trained run's config.yaml
         with in_repo(settings.repo):
             action = folder_action(cfg, "eval" if run.eval_only else "train", run.model_dir, restart=run.restart)
-    except UserError as e:  # e.g. the folder holds another run: say why, as the run would
-        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e).splitlines()[0], newest_log(run.run_dir))
+    except UserError as e:  # e.g. the folder holds another run: say why, whole, as the run would (its log: that run's)
+        return StepResult(run.label, run.run_dir, FAILED_STATE, str(e), newest_log(run.run_dir))
     if action == "complete":
         return StepResult(run.label, run.run_dir, SKIPPED, log=newest_log(run.run_dir))
     if echo:
@@ -150,8 +206,14 @@ def run_step(run: StepRun, settings: Settings, echo: bool = True) -> StepResult:
     status = after.get("status")
     if status in UNFINISHED_REASONS:  # e.g. stopped by SIGINT/SIGTERM: the next sweep resumes it
         return StepResult(run.label, run.run_dir, INCOMPLETE, UNFINISHED_REASONS[status], log)
-    detail = after.get("error") if after.get("attempts") != before.get("attempts") else ""
-    return StepResult(run.label, run.run_dir, FAILED_STATE, detail or f"train.py exited with {code}: {shlex.join(command)}", log)
+    if after.get("attempts") != before.get("attempts"):  # the attempt it opened failed: its error and its log
+        return StepResult(run.label, run.run_dir, FAILED_STATE, recorded_error(after, log) or f"train.py exited with {code}", log)
+    # It stopped before opening an attempt (the folder's logs are older runs'): its error is on its
+    # stderr, the console's or the job's.
+    job = job_of(_planned_path(run, settings, JOB)) if os.environ.get("SUBMITIT_EXECUTOR") else None
+    where = f"in {job.stderr}" if job is not None else "above"
+    detail = f"train.py exited with {code} before starting the run (its error is {where}): {shlex.join(command)}"
+    return StepResult(run.label, run.run_dir, FAILED_STATE, detail, job.stderr if job is not None else "")
 
 
 def _run_train(command: Sequence[str], cwd: str) -> int:
@@ -175,7 +237,8 @@ def run_unit(unit: Unit, settings: Settings, echo: bool = True) -> list[StepResu
         trained = run.evaluates
         blocked = next((r for r in results if run.model_dir and r.run_dir == trained.run_dir and r.state not in (DONE, SKIPPED)), None)
         if blocked is not None:
-            results.append(StepResult(run.label, run.run_dir, PENDING, f"its training run {blocked.state}: {blocked.run_dir}"))
+            why = f"its training run {blocked.state}{f' ({blocked.detail.splitlines()[0]})' if blocked.detail else ''}: {blocked.run_dir}"
+            results.append(StepResult(run.label, run.run_dir, PENDING, why, blocked.log))
             continue
         results.append(run_step(run, settings, echo))
     return results
@@ -215,20 +278,18 @@ def run_local(
         try:
             if stopping.is_set():
                 return []
-            executor = submitit.LocalExecutor(folder=osp.join(folder, "%j"))
+            executor = submitit.LocalExecutor(folder=osp.join(folder, "%j"), python=job_python(settings.repo, settings.python))
             executor.update_parameters(
                 timeout_min=LOCAL_TIMEOUT_MIN, gpus_per_node=0 if gpu is None else 1, visible_gpus=() if gpu is None else (gpu,)
             )
             job = running[index] = executor.submit(run_unit, unit, settings, False)
+            record_jobs(unit, settings, "local", job)
             where = f" on GPU {gpu}" if gpu is not None else ""
             report(f"[{index}/{len(units)}] started {unit.label}{where} (job {job.job_id}, output {job.paths.stdout})")
             try:
                 results = job.result()
-            except Exception as e:  # the job itself died (killed, out of memory, interrupted): its steps did not finish
-                results = [
-                    StepResult(r.label, r.run_dir, FAILED_STATE, f"job {job.job_id} failed: {str(e).splitlines()[0]}", str(job.paths.stderr))
-                    for r in unit.steps
-                ]
+            except Exception:  # the job itself died (before train.py, killed, out of memory): its steps say what it left
+                results = [status_of(run, settings) for run in unit.steps]
             states = ", ".join(f"{r.state}" for r in results)
             report(f"[{index}/{len(units)}] {unit.label}: {states}")
             return results
@@ -250,24 +311,35 @@ def run_local(
     return [result for results in per_unit for result in results]
 
 
-def slurm_executor(folder: str, parameters: dict[str, Any]):
-    """A submitit SLURM executor with the sweep's sbatch parameters (see ``sweep.py --help``)."""
+def record_jobs(unit: Unit, settings: Settings, launcher: str, job: Any) -> None:
+    """Record ``job`` (submitit's) as the job of each step of ``unit``, for ``sweep.py status``."""
+    for run in unit.steps:
+        try:
+            run = with_trained_run(run, settings)  # the folder it will write
+        except UserError:
+            pass  # the step fails at once, saying why
+        record_job(_planned_path(run, settings, JOB), launcher, job)
+
+
+def slurm_executor(folder: str, parameters: dict[str, Any], settings: Settings):
+    """A submitit SLURM executor with the sweep's sbatch parameters (see ``sweep.py --help``),
+    whose jobs find the project's code at ``settings.repo`` (``protocols.jobs.job_python``)."""
     import submitit
 
     try:
-        executor = submitit.SlurmExecutor(folder=osp.join(folder, "%j"))
+        executor = submitit.SlurmExecutor(folder=osp.join(folder, "%j"), python=job_python(settings.repo, settings.python))
     except RuntimeError as e:  # submitit looks for srun
         raise ConfigError(f"--launcher slurm needs SLURM ({e}); run the sweep on a login node, or use --launcher local.") from None
     executor.update_parameters(**parameters)
     return executor
 
 
-def sbatch_script(folder: str, parameters: dict[str, Any], n_units: int) -> str:
+def sbatch_script(folder: str, parameters: dict[str, Any], n_units: int, settings: Settings) -> str:
     """The sbatch script submitit writes for an array of ``n_units`` jobs (for --dry-run; no SLURM
     needed): submitit's own template, filled as its array submission fills it."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(osp.join(folder, "%j"))])
+    command = " ".join([job_python(settings.repo, settings.python), "-u -m submitit.core._submit", shlex.quote(osp.join(folder, "%j"))])
     return _make_sbatch_string(command=command, folder=osp.join(folder, "%j"), map_count=n_units, **parameters)
 
 
@@ -276,5 +348,6 @@ def submit_slurm(units: Sequence[Unit], settings: Settings, executor, report: Ca
     ``sweep.py status`` (the runs write their usual folders)."""
     jobs = executor.map_array(run_unit, list(units), [settings] * len(units), [False] * len(units))
     for job, unit in zip(jobs, units):
+        record_jobs(unit, settings, "slurm", job)
         report(f"submitted {unit.label} as SLURM job {job.job_id}")
     return [job.job_id for job in jobs]

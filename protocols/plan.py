@@ -220,6 +220,30 @@ def grid_points(grid: Grid) -> list[list[tuple[str, str]]]:
     return points
 
 
+def _unreached(key: str, methods: Sequence[MethodSpec]) -> str:
+    """Why the override ``key`` reaches none of ``methods`` ("" when it reaches one, or is no
+    method's key): a ``TRAINER.<NODE>.*`` key goes to the runs of the method of that node only,
+    so with no such method selected it would change nothing. One check for ``--grid`` entries
+    and plain ``KEY VALUE`` overrides; each caller names the entry and the fix."""
+    if not key.startswith("TRAINER.") or key.count(".") < 2:
+        return ""
+    node = key.split(".")[1]
+    if any(m.node == node for m in methods):
+        return ""
+    named = [m.name for m in METHODS.values() if m.node == node]
+    whose = f"they are {named[0]}'s: --methods {named[0]}, or its scripts/{named[0]}/" if named else "no method has them"
+    return f"none of the selected methods ({', '.join(m.name for m in methods)}) has TRAINER.{node}.* keys ({whose})"
+
+
+def _check_override_keys(pairs: Sequence[tuple[str, str]], methods: Sequence[MethodSpec]) -> None:
+    """Every ``KEY VALUE`` override reaches some selected method (see :func:`_unreached`; a key
+    that no config has is the config module's error, when the runs' configs are built)."""
+    for key, value in pairs:
+        why = _unreached(key, methods)
+        if why:
+            raise ConfigError(f"{key} {value}: {why}, or leave it out.")
+
+
 def _check_grid_keys(grid: Grid, methods: Sequence[MethodSpec]) -> None:
     """Every grid key is a key of the config of some selected method (a ``TRAINER.<NODE>.*`` key
     sweeps only that method's runs, as a plain override reaches only them)."""
@@ -227,16 +251,9 @@ def _check_grid_keys(grid: Grid, methods: Sequence[MethodSpec]) -> None:
         entry = f"{key}={','.join(values)}"
         if any(key in config_keys(method.node) for method in methods):
             continue
-        if key.startswith("TRAINER.") and key.count(".") >= 2:
-            node = key.split(".")[1]
-            owners = [m.name for m in methods if m.node == node]
-            if not owners:
-                named = [m.name for m in METHODS.values() if m.node == node]
-                hint = f"add --methods {named[0]}" if named else "no method has this node"
-                raise ConfigError(
-                    f"--grid {entry}: none of the selected methods ({', '.join(m.name for m in methods)}) has TRAINER.{node}.* keys; "
-                    f"{hint}, or sweep a key of theirs."
-                )
+        why = _unreached(key, methods)
+        if why:
+            raise ConfigError(f"--grid {entry}: {why}, or sweep a key of theirs.")
         import difflib
 
         keys = sorted({k for method in methods for k in config_keys(method.node)})
@@ -388,6 +405,7 @@ def make_plan(
             f"CFG / --config {settings.config_file} replaces the recipe of one method; name it with --methods "
             f"(e.g. --methods {methods[0].name if methods else next(iter(METHODS))})."
         )
+    _check_override_keys(pairs, methods)
     _check_grid_keys(grid_spec, methods)
     ignore = non_result_keys()
     for key, values in grid_spec:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -94,6 +95,9 @@ def test_script_argument_errors_exit_2_with_the_usage(sweep, name, args, message
 @pytest.mark.parametrize("name, args, message", [
     ("fewshot", ["dtd", "3", "1"], "error: --shots takes some of 1 2 4 8 16 (the protocol's), got 3."),
     ("xd_test", ["dtd", "1", "OPTIM.MAX_EPOCH"], "error: Config overrides come in KEY VALUE pairs; got an odd list: OPTIM.MAX_EPOCH"),
+    ("base2new_train", ["dtd", "1", "TRAINER.COOP.N_CTX", "4"],  # CoOp's key: MuDPT's runs would ignore it
+     "error: TRAINER.COOP.N_CTX 4: none of the selected methods (mudpt) has TRAINER.COOP.* keys "
+     "(they are coop's: --methods coop, or its scripts/coop/), or leave it out.\n"),
 ])  # fmt: skip
 def test_script_selection_errors_are_the_sweeps(sweep, name, args, message):
     code, out, err = sweep("script", script("mudpt", name), *args)
@@ -233,17 +237,39 @@ def test_repeated_selections_run_once(sweep):
 
 
 def test_local_gpus_are_those_of_the_allocation(monkeypatch):
+    import torch
+
     from engine.errors import ConfigError
     from protocols.cli import _gpus, _jobs
 
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # e.g. a scheduler's allocation
-    assert _gpus(None) == [2, 3] and _gpus(["5"]) == [5]
+    assert _gpus(None) == [2, 3] and _gpus(["3"]) == [3]
+    with pytest.raises(ConfigError, match=r"^--gpus=5: no GPU 5 here \(CUDA_VISIBLE_DEVICES=2,3 allows: 2,3\); give some of those.$"):
+        _gpus(["5"])
     assert (_jobs(None, [2, 3]), _jobs(1, [2, 3]), _jobs(None, [])) == (2, 1, 1)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f3a")
     with pytest.raises(ConfigError, match="CUDA_VISIBLE_DEVICES=GPU-8f3a: the local launcher needs GPU numbers"):
         _gpus(None)
     with pytest.raises(ConfigError, match=r"--jobs 3 is more than the GPUs \(2,3\): one run per GPU"):
         _jobs(3, [2, 3])
+
+
+@pytest.mark.parametrize("count, message", [
+    (0, "error: --gpus=0,1: this machine has no CUDA device (torch sees none); leave out --gpus to run on the CPU, "
+        "or run the sweep where the GPUs are.\n"),
+    (1, "error: --gpus=0,1: no GPU 1 here (this machine has 1: 0); give some of those.\n"),
+])  # fmt: skip
+def test_the_local_launcher_refuses_gpus_that_are_not_there(sweep, tmp_path, monkeypatch, count, message):
+    """Not a CPU run in their place: one line, exit 2, a dry run too, nothing written."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for dry_run in ([], ["--dry-run"]):
+        code, out, err = sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--launcher", "local", "--gpus", "0,1", *dry_run)
+        assert (code, out, err) == (2, "", message)
+    assert not (tmp_path / "output").exists()
 
 
 def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
@@ -288,6 +314,13 @@ def test_sweeps_select_methods_datasets_seeds_and_shots(sweep, tmp_path):
      "replaces the recipe of one method; name it with --methods"),
     (["base2new", "--methods", "coop", "--launcher", "local", "--gpus", "a"], "--gpus=a: the local launcher needs GPU numbers"),
     (["base2new", "--methods", "coop", "--launcher", "local", "--jobs", "0"], "--jobs must be at least 1, got 0."),
+    (["base2new", "--methods", "coop", "--gpus", "0,1"],
+     "error: --gpus is the local launcher's; add --launcher local (the sequential launcher would not use it).\n"),
+    (["base2new", "--methods", "coop", "TRAINER.MUDPT.N_CTX", "4"],  # reaches no selected method: it would change nothing
+     "error: TRAINER.MUDPT.N_CTX 4: none of the selected methods (coop) has TRAINER.MUDPT.* keys "
+     "(they are mudpt's: --methods mudpt, or its scripts/mudpt/), or leave it out.\n"),
+    (["base2new", "--methods", "coop,maple", "TRAINER.FOO.N_CTX", "4"],
+     "error: TRAINER.FOO.N_CTX 4: none of the selected methods (coop, maple) has TRAINER.FOO.* keys (no method has them), or leave it out."),
     (["--methods", "coop"], "name the protocol: base2new, xd, fewshot"),
 ])  # fmt: skip
 def test_bad_selections_stop_before_anything_runs(sweep, tmp_path, args, message):
@@ -303,6 +336,108 @@ def test_a_config_file_with_an_unknown_key_and_a_script_that_is_not_one(sweep, t
     assert code == 2 and err.startswith(f"error: Unknown config key OPTIM.MAX_EPOCHS in {bad}. Did you mean OPTIM.MAX_EPOCH?")
     code, out, err = sweep("script", "scripts/mudpt/base2new_tarin.sh", "dtd", "1")
     assert code == 2 and err.startswith("error: scripts/mudpt/base2new_tarin.sh is not a protocol script")
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps that cannot run: why, whole, and a failed script
+# ---------------------------------------------------------------------------------------------
+def test_an_evaluation_without_its_complete_training_run_fails_its_script(sweep, tmp_path):
+    """"pending" is no success for a script: the reason in its row, exit 1; nothing runs."""
+    trained = tmp_path / "output/base2new/train_base/dtd/shots_16/MuDPT" / MUDPT_B2N / "seed1"
+    test_script = script("mudpt", "base2new_test")
+    status = ("status", "base2new", "--methods", "mudpt", "--datasets", "dtd", "--seeds", "1", "--steps", "test")
+    why = f"not trained yet: {trained} holds no training run; run the train step first"
+    code, out, err = sweep("script", test_script, "dtd", "1")
+    assert (code, err) == (1, "") and out.startswith("Summary: 1 pending\n")
+    assert f"pending  mudpt base2new test dtd seed 1  {why}" in out
+    assert sweep(*status)[:2] == (0, out)  # status reports the same, exit 0
+
+    trained.mkdir(parents=True)
+    (trained / "config.yaml").write_text("OPTIM:\n  MAX_EPOCH: 2\n")
+    (trained / "log.txt").write_text("error: CLIP weights not found: ViT-B-16.pt\n")
+    for record, why in (
+        ({"status": "failed", "error": "CLIP weights not found: ViT-B-16.pt"},
+         f"its training run failed (CLIP weights not found: ViT-B-16.pt): {trained}; fix that and rerun its train step"),
+        ({"status": "interrupted"}, f"its training run is unfinished (interrupted): {trained}; rerun its train step to resume it"),
+        ({"status": "running"}, f"its training run is unfinished (running, or killed): {trained}; rerun its train step to resume it"),
+    ):  # fmt: skip
+        (trained / "run.json").write_text(json.dumps({"kind": "train", "attempts": 1, **record}))
+        code, out, err = sweep("script", test_script, "dtd", "1")
+        assert (code, err) == (1, "") and f"pending  mudpt base2new test dtd seed 1  {why}  {trained / 'log.txt'}" in out, out
+        code, out, _ = sweep(*status)
+        assert code == 0 and f"{why}  {trained / 'log.txt'}" in out  # its log: the training attempt's
+    assert not (tmp_path / "output/base2new/test_new").exists()
+
+
+def test_a_refused_step_says_the_whole_refusal(sweep, tmp_path, tiny_clip_file):
+    """The folder holds another run: every differing key and file, not the first line; its log is
+    that run's."""
+    folder = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("OPTIM:\n  LR: 0.5\n")
+    (folder / "run.json").write_text(json.dumps({"kind": "train", "status": "complete", "attempts": 1}))
+    (folder / "log.txt").write_text("accuracy: 50.0%\n")
+    code, out, err = sweep("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--steps", "train", "--clip-path", tiny_clip_file)
+    assert (code, err) == (1, "") and out.startswith("Summary: 1 failed\n")
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("failed "))
+    assert re.split(r"\s{2,}", lines[first]) == [
+        "failed", "coop base2new train dtd seed 1", f"{folder} holds another run: config keys that change results differ:", str(folder / "log.txt"),
+    ]  # fmt: skip
+    rest = "\n".join(line.strip() for line in lines[first + 1 :])
+    assert "OPTIM.LR: 0.5 (the folder's run) vs 0.002 (this run)" in rest
+    assert f"its input files differ:\nclip: only this run has one ({tiny_clip_file})" in rest
+    assert rest.endswith("or discard the folder's run with --restart (its checkpoints are deleted; logs and config are kept in "
+                         f"{folder / '.previous'}/).")  # fmt: skip
+
+
+def test_a_failed_attempt_is_shown_with_its_whole_error(sweep, tmp_path):
+    """run.json keeps the first line of train.py's error; the attempt's log has all of it."""
+    folder = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1"
+    folder.mkdir(parents=True)
+    message = f"{folder} holds a run on other data; its data files differ:\n  data.split: split_zhou_DTD.json (sha256 0123456789ab, the folder's run) vs split_zhou_DTD.json (sha256 ba9876543210, this run)\nEither write this run elsewhere (--output-dir), or discard the folder's run with --restart."
+    (folder / "run.json").write_text(json.dumps({"kind": "train", "status": "failed", "attempts": 2, "error": message.splitlines()[0]}))
+    (folder / "log.txt").write_text("an older attempt\n")
+    (folder / "log.txt-2024-05-01-10-00-00").write_text(f"Loading the data\nerror: {message}\n")
+    os.utime(folder / "log.txt", (1, 1))  # older
+    code, out, _ = sweep("status", "base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--steps", "train")
+    assert code == 0
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("failed "))
+    assert re.split(r"\s{2,}", lines[first]) == ["failed", "coop base2new train dtd seed 1", message.splitlines()[0], str(folder / "log.txt-2024-05-01-10-00-00")]
+    assert [line.strip() for line in lines[first + 1 :]] == [line.strip() for line in message.splitlines()[1:]]
+
+
+def test_a_train_py_that_stops_before_its_attempt_points_at_its_own_error(tmp_path, monkeypatch):
+    """No attempt opened: the folder's logs are older runs', so the log column does not point at
+    them; its error is on the console (sequential) or in the job's stderr (a job)."""
+    from protocols import protocol_for
+    from protocols.execute import FAILED_STATE, record_jobs, run_step
+    from protocols.plan import Settings, make_plan
+    from trainers import method_for
+    from datasets import spec_for
+
+    python = tmp_path / "python"  # stands in for the Python that runs train.py: refuses at once
+    python.write_text("#!/usr/bin/env bash\necho 'error: a stand-in refusal' >&2\nexit 3\n")
+    python.chmod(0o755)
+    (tmp_path / "data").mkdir()
+    settings = Settings(data=str(tmp_path / "data"), output=str(tmp_path / "output"), python=str(python))
+    (unit,) = make_plan(protocol_for("base2new"), [method_for("coop")], [spec_for("dtd")], [1], None, ["train"], [], settings)
+    (run,) = unit.steps
+    os.makedirs(run.run_dir)
+    Path(run.run_dir, "log.txt").write_text("an older run's log\n")
+    result = run_step(run, settings, echo=False)
+    assert (result.state, result.log) == (FAILED_STATE, "")
+    assert result.detail.startswith(f"train.py exited with 3 before starting the run (its error is above): {python} train.py --config-file ")
+
+    class Job:  # a submitit job, as a launcher records it
+        job_id = "4242_0"
+        paths = type("Paths", (), {"stdout": tmp_path / "4242_0_0_log.out", "stderr": tmp_path / "4242_0_0_log.err", "result_pickle": tmp_path / "r.pkl"})
+
+    record_jobs(unit, settings, "slurm", Job)
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")  # in the job
+    result = run_step(run, settings, echo=False)
+    assert result.log == str(tmp_path / "4242_0_0_log.err") and f"(its error is in {tmp_path / '4242_0_0_log.err'})" in result.detail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,6 +457,31 @@ def two_datasets(tmp_path):
     for name in ("dtd", "eurosat"):
         make_synthetic_dataset(str(tmp_path / "data"), name, n_classes=4, n_train=2, n_val=1, n_test=2, image_size=32)
     return tmp_path / "data"
+
+
+@pytest.fixture
+def no_project_on_path(tmp_path, monkeypatch):
+    """An environment that does not find the project's code by itself, as a cluster node's that
+    was not handed the sweep's variables: started elsewhere, and the editable install of the
+    repository (pip install -e) out of the way. Returns the folder the sweep starts from."""
+    blocker = tmp_path / "no_project"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in getattr(f, '__name__', type(f).__name__).lower()]\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(blocker))
+    monkeypatch.chdir(elsewhere)
+    probe = subprocess.run([sys.executable, "-c", "import protocols"], capture_output=True, text=True, timeout=120)
+    assert "No module named 'protocols'" in probe.stderr  # the test would catch a job that cannot find it
+    return elsewhere
+
+
+def _row(out: str, label: str) -> list[str]:
+    """The cells of the summary row of ``label`` (the first line of its why)."""
+    (line,) = [line for line in out.splitlines() if re.match(rf"\w+ +{re.escape(label)}  ", line)]
+    return re.split(r"\s{2,}", line.strip())
 
 
 def test_a_failed_run_does_not_stop_the_sweep(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch):
@@ -374,7 +534,8 @@ def test_ctrl_c_stops_a_local_sweep_and_its_runs_resume(tmp_path, two_datasets, 
     assert not (output / "base2new" / "train_base" / "eurosat").exists()  # the second job never started
 
 
-def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets, tiny_clip_file):
+def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets, tiny_clip_file, no_project_on_path):
+    """Its jobs find the project's code by themselves (started elsewhere, the repository not on their path)."""
     code, out, _ = sweep("base2new", "--methods", "zsclip", "--datasets", "dtd,eurosat", "--seeds", "1",
                          "--launcher", "local", "--jobs", "2", *_tiny(tiny_clip_file))  # fmt: skip
     assert code == 0, out
@@ -390,9 +551,92 @@ def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets,
     assert len(list((tmp_path / "output" / ".submitit").iterdir())) >= 2  # submitit's job folders
 
 
-def test_slurm_sweeps_are_a_submitit_job_array(sweep, tmp_path, monkeypatch):
+def test_a_local_job_that_dies_before_train_py_says_so(sweep, tmp_path, no_project_on_path, monkeypatch):
+    """A job whose Python does not find the project (as jobs were started before: the environment
+    had to provide it) fails with its own error and its job, in the sweep's summary and in status."""
+    import protocols.execute
+
+    monkeypatch.setattr(protocols.execute, "job_python", lambda repo, python: shlex.quote(python))
+    args = ("base2new", "--methods", "coop", "--datasets", "dtd", "--seeds", "1", "--steps", "test")
+    code, out, err = sweep(*args, "--launcher", "local")
+    assert code == 1, out + err
+    (job,) = [p.name for p in (tmp_path / "output" / ".submitit").iterdir() if p.name.isdigit()]  # submitit also leaves an empty %j/
+    expected = [
+        "failed", "coop base2new test dtd seed 1",
+        f"local job {job} failed before this step's train.py started: ModuleNotFoundError: No module named 'protocols'",
+        str(tmp_path / "output" / ".submitit" / job / f"{job}_0_log.err"),
+    ]  # fmt: skip
+    assert _row(out, "coop base2new test dtd seed 1") == expected
+    code, status, _ = sweep("status", *args)
+    assert code == 0 and _row(status, "coop base2new test dtd seed 1") == expected
+
+
+def fake_slurm(tmp_path: Path, monkeypatch) -> Path:
+    """``sbatch`` and ``srun`` stand-ins: sbatch keeps the script it is given (``submitted.sh``) and
+    answers like sbatch (job 4242); returns the folder of the kept script."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    for tool, text in (("sbatch", f'cp "$1" {tmp_path}/submitted.sh\necho "Submitted batch job 4242"'), ("srun", "exit 1")):
+        fake = bin_dir / tool
+        fake.write_text(f"#!/usr/bin/env bash\n{text}\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
+
+
+def _run_array_task(script: Path, task: int, cwd: Path) -> subprocess.CompletedProcess:
+    """Task ``task`` of the job array 4242 submitted with ``script``, as SLURM runs it: the command
+    of its srun line, with SLURM's variables and nothing else of the sweep's environment but
+    PYTHONPATH (a path that does not lead to the project), its output in its log files."""
+    (srun,) = [shlex.split(line) for line in script.read_text().splitlines() if line.startswith("srun ")]
+    command = srun[srun.index("env") :]
+
+    def path(option: str) -> str:
+        return srun[srun.index(option) + 1].replace("%A", "4242").replace("%a", str(task)).replace("%t", "0")
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "PYTHONPATH": os.environ["PYTHONPATH"], "SUBMITIT_EXECUTOR": "slurm"}
+    env.update(SLURM_JOB_ID=str(4243 + task), SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID=str(task), SLURM_NTASKS="1", SLURM_JOB_NUM_NODES="1",
+               SLURM_NODEID="0", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_JOB_NODELIST="node1")  # fmt: skip
+    with open(path("--output"), "w") as out, open(path("--error"), "w") as err:
+        return subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=err, timeout=300)
+
+
+def test_status_says_what_slurm_jobs_did(sweep, tmp_path, monkeypatch, no_project_on_path):
+    """Submitted and not started yet; run by SLURM on a node whose environment does not lead to the
+    project (the job finds it: its step says why it cannot run); dead before train.py started
+    (submitit's result); killed by SLURM (its error line): each with its job id."""
+    import cloudpickle
+
+    fake_slurm(tmp_path, monkeypatch)
+    args = ("base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", "--steps", "test")
+    code, out, _ = sweep(*args, "--launcher", "slurm")
+    assert code == 0 and "as SLURM job 4242_1" in out
+    jobs = tmp_path / "output" / ".submitit"
+    dtd, eurosat = "coop base2new test dtd seed 1", "coop base2new test eurosat seed 1"
+    code, status, _ = sweep("status", *args)
+    assert code == 0 and status.startswith("Summary: 2 pending")
+    assert _row(status, dtd) == ["pending", dtd, "submitted as SLURM job 4242_0: queued, or running the steps before it", str(jobs / "4242_0/4242_0_0_log.out")]
+
+    done = _run_array_task(tmp_path / "submitted.sh", 0, no_project_on_path)
+    assert done.returncode == 0, (jobs / "4242_0/4242_0_0_log.err").read_text()
+    trained = tmp_path / "output/base2new/train_base/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1"
+    code, status, _ = sweep("status", *args)
+    assert _row(status, dtd) == ["pending", dtd, f"not trained yet: {trained} holds no training run; run the train step first", str(tmp_path / "output/base2new/test_new/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1")]
+
+    err = jobs / "4242_1" / "4242_1_0_log.err"  # what submitit leaves when the job's call cannot be loaded
+    err.write_text("Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'protocols'\n")
+    trace = "Traceback (most recent call last):\n  File \"submission.py\", line 52, in process_job\nModuleNotFoundError: No module named 'protocols'\n"
+    (jobs / "4242_1" / "4242_1_0_result.pkl").write_bytes(cloudpickle.dumps(("error", trace)))
+    code, status, _ = sweep("status", *args)
+    assert code == 0 and status.startswith("Summary: 1 failed, 1 pending")
+    failed = "SLURM job 4242_1 failed before this step's train.py started:"
+    assert _row(status, eurosat) == ["failed", eurosat, f"{failed} ModuleNotFoundError: No module named 'protocols'", str(err)]
+    (jobs / "4242_1" / "4242_1_0_result.pkl").unlink()  # killed by SLURM: no result, its reason on stderr
+    err.write_text("slurmstepd: error: *** JOB 4244 ON node1 CANCELLED AT 2024-05-01T10:00:00 DUE TO TIME LIMIT ***\nsrun: error: node1: task 0: Terminated\n")
+    assert _row(sweep("status", *args)[1], eurosat)[2] == f"{failed} slurmstepd: error: *** JOB 4244 ON node1 CANCELLED AT 2024-05-01T10:00:00 DUE TO TIME LIMIT ***"
+
+
+def test_slurm_sweeps_are_a_submitit_job_array(sweep, tmp_path, monkeypatch):
     args = ["base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", "--launcher", "slurm",
             "--partition", "gpu", "--time", "90", "--array-parallelism", "1", "--sbatch", "account=abc", "--mem", "32G"]  # fmt: skip
     code, out, err = sweep(*args)  # no SLURM on this machine
@@ -400,18 +644,15 @@ def test_slurm_sweeps_are_a_submitit_job_array(sweep, tmp_path, monkeypatch):
     code, dry, _ = sweep(*args, "--dry-run")  # the script, without SLURM
     assert code == 0 and "[dry-run] the sbatch script of the job array (2 jobs):" in dry
 
-    for tool, text in (("sbatch", f'cp "$1" {tmp_path}/submitted.sh\necho "Submitted batch job 4242"'), ("srun", "exit 1")):
-        fake = bin_dir / tool  # stands in for SLURM: sbatch keeps the script and answers like sbatch
-        fake.write_text(f"#!/usr/bin/env bash\n{text}\n")
-        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_slurm(tmp_path, monkeypatch)
     code, out, _ = sweep(*args)
     assert code == 0, out
     assert "submitted coop base2new dtd seed 1 (2 steps) as SLURM job 4242_0" in out
     assert "submitted coop base2new eurosat seed 1 (2 steps) as SLURM job 4242_1" in out
     submitted = (tmp_path / "submitted.sh").read_text()
     for line in ("#SBATCH --array=0-1%1", "#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --account=abc", "#SBATCH --mem=32G", "-u -m submitit.core._submit"):  # fmt: skip
+                 "#SBATCH --account=abc", "#SBATCH --mem=32G", "-u -m submitit.core._submit",
+                 f"env PYTHONPATH={REPO}"):  # fmt: skip  # the job finds the project without the sweep's environment
         assert line in submitted, line
         assert line in dry  # the dry run showed the same script
 
@@ -467,7 +708,8 @@ def test_grid_points_that_name_the_same_run_run_once(sweep):
      "--grid OPTIM.MAX_EPOCH=1,2: OPTIM.MAX_EPOCH is also a plain override (OPTIM.MAX_EPOCH 3); give it once"),
     (["TRAINER.MUDPT.N_CTXX=1"], "--grid TRAINER.MUDPT.N_CTXX=1: the config has no key TRAINER.MUDPT.N_CTXX. Did you mean TRAINER.MUDPT.N_CTX?"),
     (["TRAINER.MAPLE.N_CTX=1,2"],
-     "--grid TRAINER.MAPLE.N_CTX=1,2: none of the selected methods (mudpt, coop) has TRAINER.MAPLE.* keys; add --methods maple"),
+     "--grid TRAINER.MAPLE.N_CTX=1,2: none of the selected methods (mudpt, coop) has TRAINER.MAPLE.* keys "
+     "(they are maple's: --methods maple, or its scripts/maple/), or sweep a key of theirs."),
     (["TRAINER.MUDPT.N_CTX=a"], "--grid point TRAINER.MUDPT.N_CTX=a: command-line override: Type mismatch"),
     (["DATASET.NUM_SHOTS=1,2"], "--grid DATASET.NUM_SHOTS=...: the shots are part of the run folder"),
     (["DATASET.SUBSAMPLE_CLASSES=new"], "DATASET.SUBSAMPLE_CLASSES is set by the protocol's steps"),

@@ -12,7 +12,7 @@ A launcher records the job of each step as it submits it, ``<output>/.sweep/<run
 (:func:`record_job`); ``sweep.py status`` reads it back (:func:`job_of`) and, for a step whose
 run folder has not moved since, says what its job did: submitted and not started yet, or dead
 before the step's ``train.py`` started, with the job's own last words (:func:`job_failure`:
-submitit's result file, else the scheduler's error line in the job's stderr).
+the traceback on the job's stderr, else the scheduler's error line there).
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import os.path as osp
-import pickle
 import shlex
 import socket
 from dataclasses import asdict, dataclass
@@ -33,6 +32,8 @@ __all__ = ["JobRecord", "job_failure", "job_of", "job_python", "record_job"]
 LAUNCHER_NAMES = {"local": "local job", "slurm": "SLURM job"}
 # A job killed by its scheduler writes no result; SLURM says why on the job's stderr.
 SCHEDULER_ERRORS = ("slurmstepd: error:", "srun: error:")
+# What submitit's job logs on its stderr before the traceback of an exception its call raised.
+SUBMITIT_FAILED = "Submitted job triggered an exception"
 
 
 def job_python(repo: str, python: str) -> str:
@@ -102,34 +103,29 @@ def job_of(path: str) -> JobRecord | None:
         return None
 
 
-class _OnlyBuiltins(pickle.Unpickler):
-    """Reads submitit's ``("error", "<traceback>")`` result and nothing that names a class or a
-    function (a successful job's result names the project's): no code runs."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"{module}.{name}")
+def _stderr_lines(job: JobRecord) -> list[str]:
+    try:
+        with open(job.stderr, encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n") for line in f]
+    except OSError:
+        return []
 
 
 def job_failure(job: JobRecord) -> str | None:
     """Why ``job`` ended without finishing its call, in one line: the exception it raised (the
-    last line of the traceback in submitit's result file), else the scheduler's error line in its
+    last line of the traceback submitit's job prints on its stderr after "Submitted job triggered
+    an exception"; its pickled result is never read), else the scheduler's error line in its
     stderr (killed: time limit, memory); None while it is queued or running, or when it finished
     its call."""
+    lines = _stderr_lines(job)
+    marks = [i for i, line in enumerate(lines) if SUBMITIT_FAILED in line]
+    if marks:
+        said = [line.strip() for line in lines[marks[-1] + 1 :]
+                if line.strip() and not line[0].isspace() and not line.startswith(("Traceback", *SCHEDULER_ERRORS))]  # fmt: skip
+        return said[-1] if said else "an error without a message"
     if osp.isfile(job.result):
-        try:
-            with open(job.result, "rb") as f:
-                outcome = _OnlyBuiltins(f).load()
-        except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError, IndexError):
-            return None  # a finished call's result (its steps say how they went)
-        if isinstance(outcome, tuple) and len(outcome) == 2 and outcome[0] == "error":
-            lines = [line for line in str(outcome[1]).splitlines() if line.strip()]
-            return lines[-1].strip() if lines else "an error without a message"
-        return None
-    try:
-        with open(job.stderr, encoding="utf-8", errors="replace") as f:
-            lines = [line.strip() for line in f]
-    except OSError:
-        return None
+        return None  # it finished its call (its steps say how they went)
+    lines = [line.strip() for line in lines]
     for prefix in SCHEDULER_ERRORS:  # slurmstepd's says why; srun's only that a task ended
         found = [line for line in lines if line.startswith(prefix)]
         if found:

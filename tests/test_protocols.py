@@ -604,9 +604,7 @@ def _run_array_task(script: Path, task: int, cwd: Path) -> subprocess.CompletedP
 def test_status_says_what_slurm_jobs_did(sweep, tmp_path, monkeypatch, no_project_on_path):
     """Submitted and not started yet; run by SLURM on a node whose environment does not lead to the
     project (the job finds it: its step says why it cannot run); dead before train.py started
-    (submitit's result); killed by SLURM (its error line): each with its job id."""
-    import cloudpickle
-
+    (the traceback on its stderr); killed by SLURM (its error line): each with its job id."""
     fake_slurm(tmp_path, monkeypatch)
     args = ("base2new", "--methods", "coop", "--datasets", "dtd,eurosat", "--seeds", "1", "--steps", "test")
     code, out, _ = sweep(*args, "--launcher", "slurm")
@@ -624,9 +622,13 @@ def test_status_says_what_slurm_jobs_did(sweep, tmp_path, monkeypatch, no_projec
     assert _row(status, dtd) == ["pending", dtd, f"not trained yet: {trained} holds no training run; run the train step first", str(tmp_path / "output/base2new/test_new/dtd/shots_16/CoOp/vit_b16_ctxv1/seed1")]
 
     err = jobs / "4242_1" / "4242_1_0_log.err"  # what submitit leaves when the job's call cannot be loaded
-    err.write_text("Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'protocols'\n")
-    trace = "Traceback (most recent call last):\n  File \"submission.py\", line 52, in process_job\nModuleNotFoundError: No module named 'protocols'\n"
-    (jobs / "4242_1" / "4242_1_0_result.pkl").write_bytes(cloudpickle.dumps(("error", trace)))
+    err.write_text(  # what submitit's job prints when its call cannot be loaded (its pickled result is not read)
+        "submitit ERROR (2024-05-01 10:00:00,000) - Submitted job triggered an exception\nTraceback (most recent call last):\n"
+        '  File "submission.py", line 52, in process_job\n    delayed = utils.DelayedSubmission.load(paths.submitted_pickle)\n'
+        "              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\nModuleNotFoundError: No module named 'protocols'\n"
+        "srun: error: node1: task 0: Exited with exit code 1\n"
+    )
+    (jobs / "4242_1" / "4242_1_0_result.pkl").write_bytes(b"")
     code, status, _ = sweep("status", *args)
     assert code == 0 and status.startswith("Summary: 1 failed, 1 pending")
     failed = "SLURM job 4242_1 failed before this step's train.py started:"

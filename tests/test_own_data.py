@@ -340,6 +340,35 @@ def test_zero_shot_coop_and_mudpt_base_to_new_on_an_image_folder(tmp_path, tiny_
         assert "* total: 4" in (new / "log.txt").read_text()  # new classes fox, owl x 2 test images (6 split 3/1/2)
 
 
+def test_an_unreadable_image_names_a_data_check_that_runs_as_printed(tmp_path, tiny_clip_file, run_train, capsys):
+    """The error of an unreadable image of your own data names the data check of that folder
+    (--folder, --classnames; paths quoted), and that command runs as printed and lists the image."""
+    import shlex
+
+    root = tmp_path / "my data"  # a space: the command quotes it
+    for part, n in (("train", 2), ("val", 1), ("test", 2)):
+        image_folder(root / "pets" / part, per_class=n, classes=("cat", "dog"))
+    (root / "pets" / "names.txt").write_text("cat house cat\ndog dog\n")
+    bad = root / "pets" / "test" / "dog" / "img1.jpg"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "zs"
+    argv = _argv(root, out, "ZeroshotCLIP", ZS, tiny_clip_file, flags=["--eval-only"], opts=["DATASET.CLASSNAMES", "names.txt"])
+    capsys.readouterr()
+    assert run_train(argv) == 1
+    err = capsys.readouterr().err
+    command = shlex.join(["python", "-m", "datasets.check", "--root", str(root), "--dataset", "imagefolder",
+                          "--folder", "pets", "--classnames", "names.txt"])  # fmt: skip
+    assert err == (
+        f'error: Cannot read image "{bad}" (cannot identify image file). Replace the file or remove it from the split; '
+        f"`{command}` lists all unreadable images.\n"
+    )
+    words = shlex.split(err[err.index("`") + 1 : err.rindex("`")])
+    assert words[:3] == ["python", "-m", "datasets.check"]
+    assert check_main(words[3:]) == 1  # runs (2 would be a usage error) and fails on the image
+    report = capsys.readouterr().out
+    assert "== ImageFolder" in report and f"{bad}  (UnidentifiedImageError" in report and "house cat" in report
+
+
 def test_fewshot_coop_on_csv_and_a_changed_split_is_refused(tmp_path, tiny_clip_file, run_train, capsys):
     root = tmp_path / "data"
     folder = csv_folder(root / "zoo", columns="path,classname")

@@ -93,14 +93,35 @@ def test_image_folder_draws_once_saves_and_reuses_the_split(tmp_path, capsys):
 
 
 def test_image_folder_refuses_a_folder_that_no_longer_gives_its_split(tmp_path):
-    image_folder(tmp_path / "pets")
+    """The change is named by image (one added image is one added image, though the split drawn
+    from the folder now differs in every part), with what to do for either way on."""
+    folder = image_folder(tmp_path / "pets")
+    saved = folder / GENERATED_SPLIT
     build(tmp_path, "ImageFolder", "pets")
-    write_image(tmp_path / "pets" / "red_fox" / "new.jpg", 1)
+    write_image(folder / "red_fox" / "new.jpg", 1)
+    with pytest.raises(DatasetError) as err:
+        build(tmp_path, "ImageFolder", "pets")
+    assert str(err.value) == (
+        f"ImageFolder: {folder} no longer gives the split saved in {saved}:\n"
+        "1 image added since the split was saved:\n  red_fox/new.jpg\n"
+        "The data is not changed silently: runs on the saved split stay comparable only with it.\n"
+        f"Fix: to keep the saved split, move the added images out of the folder. To train on the folder as it is now, "
+        f"delete {saved} (the split is drawn again from the images there); runs made with the old split then refuse "
+        "to resume (their split file changed)."
+    )
+    (folder / "red_fox" / "img2.jpg").rename(folder / "red_fox" / "img2_renamed.jpg")
+    (folder / "classnames.txt").write_text("golden_retriever golden retriever\nred_fox fox\ntabby_cat tabby cat\n")
+    (folder / "split_fewshot").mkdir()  # few-shot caches: to be deleted with the split
     with pytest.raises(DatasetError) as err:
         build(tmp_path, "ImageFolder", "pets")
     msg = str(err.value)
-    assert f"no longer gives the split saved in {tmp_path / 'pets' / GENERATED_SPLIT}" in msg
-    assert "1 images not in the saved split" in msg and f"delete {tmp_path / 'pets' / GENERATED_SPLIT} to draw the split again" in msg
+    assert "2 images added since the split was saved:\n  red_fox/img2_renamed.jpg\n  red_fox/new.jpg\n" in msg
+    assert "1 saved image no longer there:\n  red_fox/img2.jpg\nclass names changed (classnames.txt):\n  'red fox' is now 'fox'\n" in msg
+    assert "Fix: to keep the saved split, move the added images out of the folder, put the missing images back and restore the class names." in msg
+    assert f"delete {saved} (the split is drawn again from the images there) and {folder / 'split_fewshot'} (its few-shot" in msg
+    saved.unlink()
+    (folder / "split_fewshot").rename(tmp_path / "old_fewshot")
+    assert len(build(tmp_path, "ImageFolder", "pets").train_x) == 12  # drawn again, as the fix says
 
 
 def test_image_folder_class_names_from_a_file_and_base_new_halves(tmp_path):

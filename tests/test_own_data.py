@@ -303,11 +303,15 @@ def test_data_check_reports_classes_images_unreadable_and_short_classes(tmp_path
     assert report.status == "FAIL" and report.decoded == 21 and report.unreadable == 1
     messages = "\n".join(f.message for f in report.findings)
     assert "3 of 3 classes have fewer training images than --shots 5" in messages
-    assert "1 images cannot be decoded" in messages and "red_fox/img3.jpg" in messages
+    assert "1 image cannot be decoded" in messages and "red_fox/img3.jpg" in messages
+    fix = next(f.fix for f in report.findings if "cannot be decoded" in f.message)
+    assert fix == "replace or delete them; training would stop at the first one"  # no split file to delete yet
     assert not (folder / GENERATED_SPLIT).exists()  # the check writes nothing
+    capsys.readouterr()
     assert check_main(["--root", str(tmp_path), "--dataset", "imagefolder", "--folder", "pets", "--shots", "4", "--workers", "1"]) == 1
     out = capsys.readouterr().out
-    assert "== ImageFolder (" in out and "3 classes" in out and "Summary: FAIL." in out
+    assert out.startswith("== ImageFolder (")  # the report only: not the reader's "Splitting into ..." line
+    assert "3 classes" in out and "Summary: FAIL." in out and "Splitting" not in out
     assert check_main(["--root", str(tmp_path), "--dataset", "imagefolder"]) == 2
     assert "name its folder with --folder" in capsys.readouterr().out
 

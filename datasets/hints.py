@@ -61,7 +61,7 @@ def fetch_instructions(
     kinds = tuple(kinds) if kinds is not None else ("metadata", "images")
     arts = [a for a in spec.artifacts if a.kind in kinds and (verify is None or a.verify == verify)]
     only_metadata = " --metadata-only" if "images" not in kinds else ""
-    download = f"python -m datasets.download --root {root} --dataset {spec.name}{only_metadata}"
+    download = f"python -m datasets.download --root {shlex.quote(root)} --dataset {spec.name}{only_metadata}"
     lines = [f"Fix: run `{download}`"]
     if arts:
         lines[0] += ", or fetch by hand:"
@@ -121,7 +121,7 @@ def misplaced_hints(spec: DatasetSpec, root: str, expected: str) -> list[str]:
             path = osp.join(folder, artifact.filename)
             if artifact.unpack is not None and osp.isfile(path):
                 hints.append(
-                    f"{path} is there but not extracted: run `python -m datasets.download --root {root} "
+                    f"{path} is there but not extracted: run `python -m datasets.download --root {shlex.quote(root)} "
                     f"--dataset {spec.name}` to verify and unpack it"
                 )
     return hints[:MAX_LISTED]
@@ -160,7 +160,7 @@ def require_files(spec: DatasetSpec, root: str, relpaths: Sequence[str], purpose
 
 def refetch_fix(spec: DatasetSpec, root: str, path: str) -> str:
     """The fix for a damaged file of a benchmark that the download helper fetches (its split file)."""
-    return f"delete {path}; `python -m datasets.download --root {root} --dataset {spec.name} --metadata-only` fetches the original"
+    return f"delete {path}; `python -m datasets.download --root {shlex.quote(root)} --dataset {spec.name} --metadata-only` fetches the original"
 
 
 def missing_split_message(spec: DatasetSpec, root: str, path: str) -> str:
@@ -183,7 +183,7 @@ def draw_split_hint(spec: DatasetSpec, root: str) -> str:
     """The way on without the official split file: a split drawn on purpose, under its own name."""
     return (
         "  Or train on a split of your own (results not comparable with published ones): "
-        f"`python -m datasets.make_split --root {root} --dataset {spec.name}`, then pass the file it writes "
+        f"`python -m datasets.make_split --root {shlex.quote(root)} --dataset {spec.name}`, then pass the file it writes "
         "as DATASET.SPLIT_FILE."
     )
 

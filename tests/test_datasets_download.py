@@ -325,3 +325,13 @@ def test_sort_imagenet_val_without_classnames_still_needs_wordnet_ids(tmp_path):
     with pytest.raises(download.DatasetError, match=r"1 labels are not WordNet ids \(n \+ 8 digits\)"):
         sort_imagenet_val(val, str(labels))
     assert sorted(os.listdir(val)) == sorted(truth)
+
+
+def test_fix_commands_run_as_printed_with_a_space_in_the_root():
+    """Every command a fix names quotes the data root, so that it runs as printed."""
+    from datasets.hints import draw_split_hint, fetch_instructions, refetch_fix
+
+    spec, root = SPECS["EuroSAT"], "/data/my data"
+    text = "\n".join([fetch_instructions(spec, root), draw_split_hint(spec, root), refetch_fix(spec, root, f"{root}/eurosat/x.json")])
+    commands = re.findall(r"`(python -m [^`]+)`", text)
+    assert len(commands) == 5 and all("--root '/data/my data' --dataset EuroSAT" in c for c in commands), commands

@@ -255,6 +255,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _unbroken(text: str) -> str:
+    """``text`` with the spaces inside parentheses made non-breaking: a value such as
+    ``(32, 32)`` is not split across the lines of a legend entry."""
+    return re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", "\u00a0"), text)
+
+
 def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
     """One entry per series (bars: a patch, curves: a line), whatever each panel holds, below the
     panels, in as many columns as fit the figure's width (so that long run names do not make the
@@ -266,7 +272,7 @@ def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
         handles = [Line2D([], [], color=c, marker="o", markersize=MARKER_SIZE) for c in colours]
     else:
         handles = [Patch(color=c) for c in colours]
-    wrapped = ["\n".join(textwrap.fill(line, LEGEND_WRAP) for line in label.split("\n")) for label in labels]
+    wrapped = ["\n".join(textwrap.fill(_unbroken(line), LEGEND_WRAP) for line in label.split("\n")) for label in labels]
     columns = max(1, min(len(labels), int(fig.get_figwidth() // LEGEND_COLUMN_WIDTH)))
     fig.legend(
         handles,

@@ -16,6 +16,7 @@ prints one line, ``error: ...``, saying what to fix, and exits 1; bad arguments 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Sequence
@@ -62,7 +63,9 @@ def alignment(args: argparse.Namespace) -> int:
     log = get_logger("analysis")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images {args.max_images}: give a positive number of images (or leave it out for the whole split).")
-    setup_logger(os.path.join(args.out, LOG_NAME))  # every line there; on the console only what says what happens
+    check_out(args.out)
+    with out_errors(args.out):
+        setup_logger(os.path.join(args.out, LOG_NAME))  # every line there; on the console only what says what happens
     rows, references, clips = [], {}, {}
     for run_dir in [run for path in args.runs for run in find_runs(path)]:
         run = load_run(run_dir, root=args.root, classes=args.classes, load_epoch=args.load_epoch)
@@ -79,9 +82,41 @@ def alignment(args: argparse.Namespace) -> int:
               f"gap {mine.modality_gap:.4f}, margin {mine.margin:.4f}", extra=CONSOLE)  # fmt: skip
     if args.zero_shot:
         rows = [r for r in references.values() if not any(_same_reference(r, m) for m in rows)] + rows
-    for path in write_report(rows, args.out, plots=not args.no_plots):
+    with out_errors(args.out):
+        written = write_report(rows, args.out, plots=not args.no_plots)
+    for path in written:
         log.info(f"wrote {path}", extra=CONSOLE)
     return 0
+
+
+def _out_error(out: str, reason: str):
+    from engine.seam import ConfigError
+
+    return ConfigError(f"--out {out} cannot be created: {reason}. Give a folder you can write to, e.g. --out alignment/ (it is created if needed)")
+
+
+def check_out(out: str) -> None:
+    """``--out`` is a folder that is there or can be created: checked before any run is measured."""
+    from engine.utils import unwritable_reason
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise _out_error(out, "it is a file")
+    reason = unwritable_reason(out)
+    if reason:
+        raise _out_error(out, reason)
+
+
+@contextlib.contextmanager
+def out_errors(out: str):
+    """An ``OSError`` of writing into ``--out`` is the one-line error of a bad ``--out``."""
+    from engine.utils import error_under
+
+    try:
+        yield
+    except OSError as e:
+        if not error_under(e, out):
+            raise
+        raise _out_error(out, f"{e.strerror} ({os.fsdecode(e.filename)})") from None
 
 
 def _same_reference(ref, row) -> bool:

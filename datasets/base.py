@@ -16,7 +16,7 @@ from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root, split_file_setting
 from .errors import DatasetError
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
-from .hints import missing_split_message, require_dataset_folder
+from .hints import check_command, missing_split_message, refetch_fix, require_dataset_folder
 from .images import build_datums, list_class_folders
 from .specs import DatasetSpec
 from .split_files import SPLITS, Item, read_split
@@ -63,7 +63,7 @@ class CoOpSplitReader(DatasetBase):
         if self.split_path is not None:
             if not osp.isfile(self.split_path):
                 raise DatasetError(missing_split_message(spec, root, self.split_path))
-            split, source = read_split(self.split_path), self.split_path
+            split, source = read_split(self.split_path, fix=self._split_fix(root)), self.split_path
             self.data_files = {"split": self.split_path}
         else:
             split, source = self.read_source(spec, root)
@@ -84,6 +84,21 @@ class CoOpSplitReader(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, val, test = subsample_classes(train, val, test, subsample=subsample)
         super().__init__(train_x=train, val=val, test=test)
+
+    @classmethod
+    def check_command(cls, cfg: Any) -> str:
+        """The data check of this benchmark under ``DATASET.ROOT`` (named by the engine's image errors)."""
+        return check_command(dataset_root(cfg), cls.spec.name)
+
+    def _split_fix(self, root: str) -> str:
+        """The fix for a malformed split file: the official one is fetched again, one of your own
+        (``DATASET.SPLIT_FILE``) is yours to correct."""
+        if self.spec.split_file and self.split_path == osp.join(self.dataset_dir, self.spec.split_file):
+            return refetch_fix(self.spec, root, self.split_path)
+        return (
+            f"correct {self.split_path} (CoOp's format: {{\"train\": [[path, label, classname], ...], \"val\": ..., "
+            "\"test\": ...}), or leave DATASET.SPLIT_FILE empty for the official split"
+        )
 
     @classmethod
     def read_source(cls, spec: DatasetSpec, root: str) -> tuple[dict[str, list[Item]], str]:

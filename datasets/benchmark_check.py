@@ -21,10 +21,11 @@ from engine.seam import DATASET_REGISTRY, get_logger
 
 from .errors import DatasetError, listing
 from .findings import FAIL, WARN, Finding, Findings, verify_images
-from .hints import draw_split_hint, fetch_instructions, misplaced_hints
+from .hints import draw_split_hint, fetch_instructions, misplaced_hints, refetch_fix
 from .imagenet import (
     CACHE_NAME,
     ImageNetFolderTestSet,
+    cache_fix,
     flat_val_message,
     list_imagenet,
     read_imagenet_classnames,
@@ -162,15 +163,11 @@ def _check_split_dataset(report: Report, spec: DatasetSpec, root: str, decode: b
     image_dir = osp.join(root, spec.image_dir_rel)
     split_path = osp.join(dataset_dir, spec.split_file) if spec.split_file else None
     if split_path is not None and osp.isfile(split_path):
+        fix = refetch_fix(spec, root, split_path)
         try:
-            split = parse_split(read_json_file(split_path), split_path)
+            split = parse_split(read_json_file(split_path, fix), split_path, fix=fix)
         except DatasetError as e:
-            report.add(
-                FAIL,
-                str(e),
-                f"delete {split_path}, then `python -m datasets.download --root {root} --dataset {spec.name} "
-                "--metadata-only` fetches the original",
-            )
+            report.add(FAIL, str(e))  # its fix is in the message
             return
         found = {k: len(v) for k, v in split.items()}
         n_classes = len({label for _, label, _ in split["train"]})
@@ -218,7 +215,7 @@ def _check_imagenet(report: Report, spec: DatasetSpec, root: str, decode: bool, 
     cache = osp.join(root, spec.folder, CACHE_NAME)
     try:
         if osp.isfile(cache):
-            split = parse_split(read_json_file(cache), cache, keys=("train", "test"))
+            split = parse_split(read_json_file(cache, cache_fix(cache)), cache, ("train", "test"), cache_fix(cache))
             source = cache
         else:
             split = list_imagenet(spec, root, image_dir, classnames)
@@ -228,7 +225,7 @@ def _check_imagenet(report: Report, spec: DatasetSpec, root: str, decode: bool, 
         return
     missing = _check_images(report, spec, root, image_dir, split, source, decode, workers)
     if source == cache and any(missing.values()):
-        report.add(FAIL, f"{cache} lists images that are gone", f"delete {cache}; the reader rebuilds it from the folders")
+        report.add(FAIL, f"{cache} lists images that are gone", cache_fix(cache))
     found = {k: len(v) for k, v in split.items()}
     n_train = len({label for _, label, _ in split["train"]})
     n_val = len({label for _, label, _ in split["test"]})

@@ -31,7 +31,7 @@ from typing import Sequence
 
 from engine.seam import file_digests, get_logger
 
-from .download_specs import GDRIVE, Artifact, display_url
+from .download_specs import DOWNLOAD_DIR, GDRIVE, Artifact, display_url, hand_fetched_path
 from .errors import DatasetError
 from .imagenet import WNID_PATTERN, read_imagenet_classnames
 from .images import list_images, subdirs
@@ -268,7 +268,7 @@ def _manual_list(outcomes: Sequence[Outcome], root: str, download_dir: str) -> s
     lines = []
     for o in outcomes:
         urls = "\n      or ".join(display_url(u) for u in o.artifact.urls)
-        put = osp.join(download_dir, o.artifact.filename)
+        put = hand_fetched_path(o.artifact, root, download_dir)
         lines.append(f"  [{o.spec.name}] {o.artifact.description}\n      {urls}\n      -> {put}")
         if o.artifact.note:
             lines.append(f"      ({o.artifact.note})")
@@ -379,7 +379,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     root = osp.abspath(osp.expanduser(args.root))
-    download_dir = osp.abspath(args.download_dir or osp.join(root, "downloads"))
+    download_dir = osp.abspath(args.download_dir or osp.join(root, DOWNLOAD_DIR))
 
     if args.sort_imagenet_val:
         imagenet = spec_for("ImageNet")
@@ -420,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         _log.info(
             f"\nCould not fetch or verify {len(failed)} file(s) (offline, or the host refused). Fetch them by hand and "
-            "put each at the path after the arrow, then rerun this command: it verifies and unpacks the files it "
-            "finds there.\n" + _manual_list(failed, root, download_dir)
+            "put each at the path after the arrow (where the data check says too), then rerun this command: it "
+            "verifies and unpacks the archives it finds there.\n" + _manual_list(failed, root, download_dir)
         )
     code = 1 if failed or manual else 0
     if not args.no_check:

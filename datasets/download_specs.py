@@ -6,12 +6,24 @@ A benchmark's artifacts are part of its facts (``DatasetSpec.artifacts``, in its
 """
 from __future__ import annotations
 
+import os.path as osp
 from dataclasses import dataclass
 
-__all__ = ["GDRIVE", "Artifact", "Checksum", "classnames_artifact", "display_url", "split_artifact"]
+__all__ = [
+    "DOWNLOAD_DIR",
+    "GDRIVE",
+    "Artifact",
+    "Checksum",
+    "classnames_artifact",
+    "display_url",
+    "hand_fetched_path",
+    "split_artifact",
+]
 
 # Google Drive files that CoOp's DATASETS.md links to (split files, ImageNet class names, ...).
 GDRIVE = "gdrive:"
+# Where the download helper fetches to, under the data root (its --download-dir changes it).
+DOWNLOAD_DIR = "downloads"
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,17 @@ def classnames_artifact(folder: str) -> Artifact:
         verify="classnames",
         note="the same file as DATA/imagenet/classnames.txt: copying that one works too",
     )
+
+
+def hand_fetched_path(artifact: Artifact, root: str, download_dir: str | None = None) -> str:
+    """Where a file fetched by hand goes; the one answer of the download helper and of every "not
+    found" message (the data check's, the readers'). A plain file (a split file, class names)
+    goes where the readers read it, so nothing more is needed (the download helper finds it in
+    place); an archive into the download folder (``download_dir``, default ``ROOT/downloads``),
+    where the download helper verifies it against its checksum and unpacks it."""
+    if artifact.unpack is None:
+        return osp.join(root, artifact.target)
+    return osp.join(download_dir or osp.join(root, DOWNLOAD_DIR), artifact.filename)
 
 
 def display_url(url: str) -> str:

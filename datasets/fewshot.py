@@ -12,9 +12,9 @@ from engine.seam import Datum, atomic_write_json, get_logger
 
 from .errors import MAX_LISTED, DatasetError
 from .images import relative_path
-from .split_files import Split, parse_split, read_json_file
+from .split_files import parse_split, read_json_file
 
-__all__ = ["fewshot_cache_path", "load_or_sample_fewshot", "sample_fewshot", "warn_short_classes"]
+__all__ = ["fewshot_cache_fix", "fewshot_cache_path", "load_or_sample_fewshot", "sample_fewshot", "warn_short_classes"]
 
 _log = get_logger("datasets.fewshot")
 
@@ -22,6 +22,14 @@ _log = get_logger("datasets.fewshot")
 def fewshot_cache_path(fewshot_dir: str, num_shots: int, seed: int) -> str:
     """``split_fewshot/shot_<K>-seed_<S>.json`` (CoOp's name with .json instead of .pkl)."""
     return osp.join(fewshot_dir, f"shot_{num_shots}-seed_{seed}.json")
+
+
+def fewshot_cache_fix(path: str) -> str:
+    """The fix for a damaged few-shot cache: it is made by the runs, not downloaded."""
+    return (
+        f"delete {path} and rerun: the run draws the subset again and saves it (the same subset: it is drawn from "
+        "the seed and the split)"
+    )
 
 
 def sample_fewshot(dataset: Any, train: list[Datum], val: list[Datum] | None, num_shots: int):
@@ -64,7 +72,8 @@ def load_or_sample_fewshot(
     keys = ("train",) if val is None else ("train", "val")
     if osp.isfile(path):
         _log.info(f"Loading preprocessed few-shot data from {path}")
-        cached = _parse_fewshot(read_json_file(path), path, keys)
+        fix = fewshot_cache_fix(path)
+        cached = parse_split(read_json_file(path, fix), path, keys, fix)
         pools = {"train": train, "val": val}
         out = {}
         for key in keys:
@@ -103,10 +112,4 @@ def warn_short_classes(train: Sequence[Datum], num_shots: int) -> None:
             f"({listed}): as in Dassl, those classes keep all their images."
         )
 
-
-def _parse_fewshot(obj: Any, path: str, keys: Sequence[str]) -> Split:
-    try:
-        return parse_split(obj, path, keys)
-    except DatasetError as e:
-        raise DatasetError(f"{e}\nFor a few-shot cache the fix is simpler: delete {path} and rerun.") from None
 

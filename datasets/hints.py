@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import shlex
 from typing import Iterable, Sequence
 
-from .download_specs import Artifact, display_url
+from .download_specs import DOWNLOAD_DIR, Artifact, display_url, hand_fetched_path
 from .errors import MAX_LISTED, DatasetError, indent
 from .specs import SPECS, DatasetSpec
 
 __all__ = [
     "DRAW_SPLIT",
+    "check_command",
     "draw_split_hint",
     "fetch_instructions",
     "hint_text",
     "misplaced_hints",
     "missing_split_message",
+    "refetch_fix",
     "require_dataset_folder",
     "require_files",
 ]
@@ -29,12 +32,20 @@ __all__ = [
 DRAW_SPLIT = "draw a split from the official lists (no split file)"
 
 
-def _artifact_line(artifact: Artifact, root: str) -> str:
+def check_command(root: str, dataset: str, folder: str = "", classnames: str = "") -> str:
+    """The data check of one dataset as a command that runs as printed (paths quoted for the
+    shell): ``--folder`` (and ``--classnames``) name your own data's folder and class-name file."""
+    words = ["python", "-m", "datasets.check", "--root", root, "--dataset", dataset]
+    words += ["--folder", folder] if folder else []
+    words += ["--classnames", classnames] if classnames else []
+    return shlex.join(words)
+
+
+def _artifact_line(artifact: Artifact, root: str, download: str) -> str:
     urls = " or ".join(display_url(u) for u in artifact.urls)
-    if artifact.unpack is None:
-        where = f"save it as {osp.join(root, artifact.target)}"
-    else:
-        where = f"extract it so that {osp.join(root, artifact.target)} exists"
+    where = f"save it as {hand_fetched_path(artifact, root)}"
+    if artifact.unpack is not None:
+        where += f" and run `{download}` (it verifies and unpacks it), or extract it yourself so that {osp.join(root, artifact.target)} exists"
     note = f" ({artifact.note})" if artifact.note else ""
     return f"  - {artifact.description}: {artifact.filename} from {urls}; {where}{note}"
 
@@ -50,13 +61,14 @@ def fetch_instructions(
     kinds = tuple(kinds) if kinds is not None else ("metadata", "images")
     arts = [a for a in spec.artifacts if a.kind in kinds and (verify is None or a.verify == verify)]
     only_metadata = " --metadata-only" if "images" not in kinds else ""
-    lines = [f"Fix: run `python -m datasets.download --root {root} --dataset {spec.name}{only_metadata}`"]
+    download = f"python -m datasets.download --root {shlex.quote(root)} --dataset {spec.name}{only_metadata}"
+    lines = [f"Fix: run `{download}`"]
     if arts:
         lines[0] += ", or fetch by hand:"
-        lines += [_artifact_line(a, root) for a in arts]
+        lines += [_artifact_line(a, root, download) for a in arts]
     if spec.manual and "images" in kinds:
         lines.append(f"  {spec.manual.replace('DATA', root)}")
-    lines.append(f"  Then check with `python -m datasets.check --root {root} --dataset {spec.name}` (see DATASETS.md).")
+    lines.append(f"  Then check with `{check_command(root, spec.name)}` (see DATASETS.md).")
     return "\n".join(lines)
 
 
@@ -105,11 +117,11 @@ def misplaced_hints(spec: DatasetSpec, root: str, expected: str) -> list[str]:
         if osp.isdir(candidate):
             hints.append(f"found {candidate}: rename it to {expected}")
     for artifact in spec.artifacts:
-        for folder in (root, dataset_dir, osp.join(root, "downloads")):
+        for folder in (root, dataset_dir, osp.join(root, DOWNLOAD_DIR)):
             path = osp.join(folder, artifact.filename)
             if artifact.unpack is not None and osp.isfile(path):
                 hints.append(
-                    f"{path} is there but not extracted: run `python -m datasets.download --root {root} "
+                    f"{path} is there but not extracted: run `python -m datasets.download --root {shlex.quote(root)} "
                     f"--dataset {spec.name}` to verify and unpack it"
                 )
     return hints[:MAX_LISTED]
@@ -146,6 +158,11 @@ def require_files(spec: DatasetSpec, root: str, relpaths: Sequence[str], purpose
 
 
 
+def refetch_fix(spec: DatasetSpec, root: str, path: str) -> str:
+    """The fix for a damaged file of a benchmark that the download helper fetches (its split file)."""
+    return f"delete {path}; `python -m datasets.download --root {shlex.quote(root)} --dataset {spec.name} --metadata-only` fetches the original"
+
+
 def missing_split_message(spec: DatasetSpec, root: str, path: str) -> str:
     """Why a run stops when its split file is missing, and the three ways on."""
     if spec.split_file is None or osp.basename(path) != spec.split_file:  # DATASET.SPLIT_FILE
@@ -166,7 +183,7 @@ def draw_split_hint(spec: DatasetSpec, root: str) -> str:
     """The way on without the official split file: a split drawn on purpose, under its own name."""
     return (
         "  Or train on a split of your own (results not comparable with published ones): "
-        f"`python -m datasets.make_split --root {root} --dataset {spec.name}`, then pass the file it writes "
+        f"`python -m datasets.make_split --root {shlex.quote(root)} --dataset {spec.name}`, then pass the file it writes "
         "as DATASET.SPLIT_FILE."
     )
 

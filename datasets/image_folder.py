@@ -131,13 +131,56 @@ def _no_empty(empty: list[str]) -> None:
         )
 
 
-def _differences(saved: Split, now: Split) -> list[str]:
-    lines = []
-    for key in SPLIT_FOLDERS:
-        a, b = set(saved.get(key, [])), set(now.get(key, []))
-        if a != b:
-            lines.append(f"{key}: {len(b - a)} images not in the saved split, {len(a - b)} saved ones no longer there or renamed")
-    return lines
+def _images(split: Split) -> dict[str, tuple[str, str]]:
+    """Image path -> (part, class name) of every image of a split."""
+    return {rel: (part, cname) for part in SPLIT_FOLDERS for rel, _, cname in split.get(part, [])}
+
+
+def _differences(saved: Split, now: Split) -> tuple[list[str], list[str], list[str]]:
+    """What differs between the saved split and the folder, by image: the images added, the saved
+    ones gone (a renamed image is one of each), and the class names changed (``classnames.txt``)."""
+    before, after = _images(saved), _images(now)
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    renamed = sorted({(before[r][1], after[r][1]) for r in set(before) & set(after) if before[r][1] != after[r][1]})
+    return added, removed, [f"{a!r} is now {b!r}" for a, b in renamed]
+
+
+def _changed_message(folder: str, path: str, saved: Split, now: Split) -> str | None:
+    """Why the folder no longer gives the saved split, naming the images added and removed, and
+    what to do; None when it still gives it."""
+    added, removed, renamed = _differences(saved, now)
+    if not (added or removed or renamed):
+        if all(sorted(saved.get(k, [])) == sorted(now.get(k, [])) for k in SPLIT_FOLDERS):
+            return None
+        return (  # the same images and names, labelled or split otherwise (e.g. a split drawn by another version)
+            f"ImageFolder: the images of {folder} are those of the split saved in {path}, but labelled or split "
+            f"otherwise. Fix: keep {path} as it is (it is what your runs used), or delete it to draw the split again."
+        )
+    parts = []
+    if added:
+        parts.append(f"{len(added)} image{'s' if len(added) > 1 else ''} added since the split was saved:\n{listing(added)}")
+    if removed:
+        parts.append(f"{len(removed)} saved image{'s' if len(removed) > 1 else ''} no longer there:\n{listing(removed)}")
+    if renamed:
+        parts.append(f"class names changed (classnames.txt):\n{listing(renamed)}")
+    steps = [
+        what for what, found in (
+            ("move the added images out of the folder", added),
+            ("put the missing images back", removed),
+            ("restore the class names", renamed),
+        ) if found
+    ]  # fmt: skip
+    keep = ", ".join(steps[:-1]) + (" and " if len(steps) > 1 else "") + steps[-1]
+    fewshot = osp.join(folder, FEWSHOT_DIR)
+    also = f" and {fewshot} (its few-shot subsets come from the old split)" if osp.isdir(fewshot) else ""
+    return (
+        f"ImageFolder: {folder} no longer gives the split saved in {path}:\n" + "\n".join(parts) + "\n"
+        "The data is not changed silently: runs on the saved split stay comparable only with it.\n"
+        f"Fix: to keep the saved split, {keep}. To train on the folder as it is now, delete {path} (the split is "
+        f"drawn again from the images there){also}; runs made with the old split then refuse to resume (their split "
+        "file changed)."
+    )
 
 
 @DATASET_REGISTRY.register()
@@ -169,15 +212,9 @@ class ImageFolder(OwnDataReader):
         path = osp.join(folder, GENERATED_SPLIT)
         if osp.isfile(path):
             saved = read_split(path, fix=f"delete {path}: the split is drawn again from {folder}")
-            changed = _differences(saved, split)
+            changed = _changed_message(folder, path, saved, split)
             if changed:
-                raise DatasetError(
-                    f"ImageFolder: {folder} no longer gives the split saved in {path}:\n{listing(changed)}\n"
-                    f"The data is not changed silently: runs on the saved split stay comparable only with it.\n"
-                    f"Fix: restore the folder as it was, or delete {path} to draw the split again from the images there, "
-                    f"and {osp.join(folder, FEWSHOT_DIR)} with it (its few-shot subsets come from the old split; runs made "
-                    "with the old split then refuse to resume: their split file changed)."
-                )
+                raise DatasetError(changed)
             return saved, {"split": path}
         if write:
             write_split(split, path)

@@ -24,7 +24,7 @@ from .download_specs import classnames_artifact
 from .errors import DatasetError, listing
 from .fake_trees import WnidFakeTree, register_fake_tree
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
-from .hints import fetch_instructions, misplaced_hints, require_dataset_folder
+from .hints import check_command, fetch_instructions, misplaced_hints, require_dataset_folder
 from .images import build_datums, list_images, subdirs
 from .specs import DatasetSpec, register_spec
 from .split_files import Item, Split, read_split, write_split
@@ -65,6 +65,12 @@ SPEC = register_spec(
 _log = get_logger("datasets.imagenet")
 
 CACHE_NAME = "preprocessed.json"
+
+
+def cache_fix(path: str) -> str:
+    """The fix for a damaged or stale listing cache: the reader made it, and makes it again."""
+    return f"delete {path}: the next run lists the image folders again and saves it"
+
 WNID_PATTERN = re.compile(r"^n\d{8}$")
 
 
@@ -188,7 +194,7 @@ class ImageNet(DatasetBase):
         classnames = read_imagenet_classnames(spec, root)
 
         if osp.isfile(self.preprocessed):
-            split, created = read_split(self.preprocessed, keys=("train", "test")), False
+            split, created = read_split(self.preprocessed, ("train", "test"), cache_fix(self.preprocessed)), False
         else:
             split, created = list_imagenet(spec, root, self.image_dir, classnames), True
         n_train = len({label for _, label, _ in split["train"]})
@@ -197,7 +203,7 @@ class ImageNet(DatasetBase):
             _log.warning(
                 f"WARNING: {self.image_dir} has {n_train} train and {n_test} val classes; the benchmark has "
                 f"{spec.num_classes}. Labels follow the train folders present. "
-                f"Run `python -m datasets.check --root {root} --dataset {spec.name}`."
+                f"Run `{check_command(root, spec.name)}`."
             )
         datums = build_datums(spec, root, self.image_dir, split, self.preprocessed if not created else self.image_dir)
         if created:
@@ -214,6 +220,11 @@ class ImageNet(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, test = subsample_classes(train, test, subsample=subsample)
         super().__init__(train_x=train, val=test, test=test)
+
+    @classmethod
+    def check_command(cls, cfg: Any) -> str:
+        """The data check of this benchmark under ``DATASET.ROOT`` (named by the engine's image errors)."""
+        return check_command(dataset_root(cfg), cls.spec.name)
 
 
 class ImageNetFolderTestSet(DatasetBase):
@@ -241,10 +252,15 @@ class ImageNetFolderTestSet(DatasetBase):
         if n_folders != spec.num_classes:
             _log.warning(
                 f"WARNING: {self.image_dir} has {n_folders} class folders, the benchmark has {spec.num_classes}; "
-                f"labels follow the folders present. Run `python -m datasets.check --root {root} --dataset {spec.name}`."
+                f"labels follow the folders present. Run `{check_command(root, spec.name)}`."
             )
         data = [Datum(impath=osp.join(self.image_dir, rel), label=label, classname=cname) for rel, label, cname in items]
         super().__init__(train_x=data, test=data)
+
+    @classmethod
+    def check_command(cls, cfg: Any) -> str:
+        """The data check of this benchmark under ``DATASET.ROOT`` (named by the engine's image errors)."""
+        return check_command(dataset_root(cfg), cls.spec.name)
 
     @classmethod
     def read_items(cls, spec: DatasetSpec, root: str) -> tuple[list[Item], int]:

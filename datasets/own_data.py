@@ -29,6 +29,7 @@ from .class_subsets import subsample_classes
 from .config import check_subsample, dataset_root
 from .errors import DatasetError, listing, not_utf8
 from .fewshot import fewshot_cache_path, load_or_sample_fewshot
+from .hints import check_command
 from .images import find_missing
 from .split_drawing import split_per_class, split_trainval
 from .specs import DEFAULT_TEMPLATE
@@ -157,8 +158,8 @@ def own_folder(cfg: Any, kind: OwnDataKind) -> str:
         raise DatasetError(
             f"{kind.name}: DATASET.FOLDER {cfg.DATASET.FOLDER!r} is not a folder ({path} not found; relative paths "
             f"are inside DATASET.ROOT={cfg.DATASET.ROOT}).\nExpected layout:\n{kind.layout}\n"
-            f"Fix: pass the folder that holds your data; check it with `python -m datasets.check --root "
-            f"{cfg.DATASET.ROOT} --dataset {kind.config} --folder {cfg.DATASET.FOLDER}`."
+            f"Fix: pass the folder that holds your data; check it with "
+            f"`{check_command(dataset_root(cfg), kind.config, cfg.DATASET.FOLDER)}`."
         )
     return path
 
@@ -312,6 +313,12 @@ class OwnDataReader(DatasetBase):
             self.data_files["fewshot"] = fewshot_cache_path(self.split_fewshot_dir, num_shots, cfg.SEED)
         train, val, test = subsample_classes(train, val, test, subsample=subsample)
         super().__init__(train_x=train, val=val, test=test)
+
+    @classmethod
+    def check_command(cls, cfg: Any) -> str:
+        """The data check of this folder (named by the engine's image errors): ``--folder`` and
+        ``--classnames`` as the run reads them."""
+        return check_command(dataset_root(cfg), cls.kind.config, cfg.DATASET.FOLDER, cfg.DATASET.get("CLASSNAMES", ""))
 
     @classmethod
     def read_split(cls, folder: str, cfg: Any, write: bool) -> tuple[Split, dict[str, str]]:

@@ -63,7 +63,7 @@ def check_own_data(
 ) -> OwnDataReport:
     """Check ``folder`` (relative to ``root``, or absolute) as dataset ``name`` (ImageFolder or
     CSVDataset) for ``shots`` training images per class (0: no shots check); nothing is written."""
-    from engine.seam import DATASET_REGISTRY
+    from engine.seam import DATASET_REGISTRY, quiet_logs
 
     kind = own_data_kind(name)
     if kind is None:
@@ -75,7 +75,8 @@ def check_own_data(
         return report
     reader = DATASET_REGISTRY.get(kind.name)
     try:
-        report.split, report.files = reader.read_split(path, _Cfg(classnames), write=False)
+        with quiet_logs():  # the reader's lines ("Splitting into ...") are the report's findings here
+            report.split, report.files = reader.read_split(path, _Cfg(classnames), write=False)
     except DatasetError as e:
         report.add(FAIL, str(e))
         return report
@@ -103,6 +104,8 @@ def check_own_data(
                 f"add training images, or train with DATASET.NUM_SHOTS {min(n['train'] for _, _, n in counts)} or less "
                 "(as in Dassl, those classes would keep all the images they have)",
             )
+    # A deleted image leaves the saved split of an ImageFolder: that file goes too (drawn again).
+    drawn_and_saved = bool(split_file) and osp.basename(split_file) == GENERATED_SPLIT and osp.isfile(split_file)
     if decode:
         paths = [osp.join(path, rel) for part in SPLITS for rel, _, _ in report.split[part]]
         bad = verify_images(paths, workers)
@@ -110,9 +113,9 @@ def check_own_data(
         if bad:
             report.add(
                 FAIL,
-                f"{len(bad):,} images cannot be decoded:\n" + listing([f"{p}  ({e})" for p, e in bad], "    "),
+                f"{len(bad):,} image{'s' if len(bad) > 1 else ''} cannot be decoded:\n" + listing([f"{p}  ({e})" for p, e in bad], "    "),
                 "replace or delete them"
-                + (f" (then delete {split_file}: the split is drawn again)" if split_file and osp.basename(split_file) == GENERATED_SPLIT else "")
+                + (f" (then delete {split_file}: the split is drawn again)" if drawn_and_saved else "")
                 + "; training would stop at the first one",
             )
     return report

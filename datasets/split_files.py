@@ -32,7 +32,9 @@ Split = dict[str, list[Item]]
 SPLITS = ("train", "val", "test")
 
 
-BENCHMARK_SPLIT_FIX = "replace it with the original file (see DATASETS.md), or delete it so that the reader creates a new split"
+# The fix for a malformed split file when its caller names none (a benchmark's: no split is drawn
+# in place of an official one, so the way on is the original file).
+BENCHMARK_SPLIT_FIX = "replace it with the original file (DATASETS.md says where to get it)"
 
 
 def generated_split_name(name: str, seed: int) -> str:
@@ -49,7 +51,7 @@ def parse_split(obj: Any, path: str, keys: Sequence[str] = SPLITS, fix: str = BE
     problems: list[str] = []
     if not isinstance(obj, dict) or any(k not in obj or not isinstance(obj[k], list) for k in keys):
         found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise DatasetError(f"{path} is not a split file: expected lists under keys {list(keys)}, found {found}.")
+        raise DatasetError(f"{path} is not a split file: expected lists under keys {list(keys)}, found {found}. Fix: {fix}.")
     split: Split = {}
     cname_of: dict[int, str] = {}
     for key in keys:
@@ -98,7 +100,7 @@ def read_split(path: str, keys: Sequence[str] = SPLITS, fix: str | None = None) 
     return parse_split(read_json_file(path, fix), path, keys, fix)
 
 
-def read_json_file(path: str, fix: str = "delete it and fetch it again (see DATASETS.md)") -> Any:
+def read_json_file(path: str, fix: str = BENCHMARK_SPLIT_FIX) -> Any:
     """A JSON file (UTF-8, a byte-order mark allowed), or the error with ``fix`` for a malformed one."""
     try:
         with open(path, encoding="utf-8-sig") as f:

@@ -22,6 +22,7 @@ __all__ = [
     "ResultKeys",
     "config_differences",
     "describe_differences",
+    "flat_differences",
     "flatten_config",
 ]
 
@@ -95,8 +96,16 @@ def config_differences(
     from one dump (written by another version of the code) counts only if the other's value is not
     the default (``defaults``: a dump of the default config). Values are compared as they act
     (``keys.effective``)."""
-    a, b = keys.values(load_flat(old)), keys.values(load_flat(new))
-    base = keys.values(load_flat(defaults)) if defaults else {}
+    return flat_differences(load_flat(old), load_flat(new), load_flat(defaults) if defaults else {}, keys)
+
+
+def flat_differences(
+    old: Mapping[str, Any], new: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, keys: ResultKeys = DASSL_RESULT_KEYS
+) -> list[tuple[str, Any, Any]]:
+    """:func:`config_differences` of configs already flat (``{"OPTIM.LR": value, ...}``), for a
+    caller that compares many configs with one (parsing each yaml dump once)."""
+    a, b = keys.values(old), keys.values(new)
+    base = keys.values(defaults) if defaults else {}
     diffs = []
     for key in sorted(set(a) | set(b)):
         if key in keys.ignored:

@@ -27,6 +27,7 @@ __all__ = [
     "Datum",
     "build_data_loader",
     "build_dataset",
+    "data_check_command",
     "read_image",
 ]
 
@@ -191,18 +192,28 @@ class DatasetBase:
         return output
 
 
-def read_image(path: str, check_command: str = "python -m datasets.check") -> Image.Image:
-    """Open an image as RGB; an unreadable file raises :class:`ImageReadError` naming it and the
-    command that lists every unreadable image."""
+def data_check_command(cfg: Any) -> str:
+    """The command that lists every unreadable image of the dataset ``cfg`` reads: its reader's
+    ``check_command(cfg)`` (the project's readers have one), or "" when the reader names none."""
+    name = cfg.DATASET.NAME
+    command = getattr(DATASET_REGISTRY.get(name), "check_command", None) if name in DATASET_REGISTRY else None
+    return command(cfg) if command is not None else ""
+
+
+def read_image(path: str, check_command: str = "") -> Image.Image:
+    """Open an image as RGB; an unreadable file raises :class:`ImageReadError` naming it and, for
+    an image of a dataset, the command that lists every unreadable image (``check_command``)."""
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
     except (OSError, ValueError) as e:
         reason = str(e).replace(f" '{path}'", "").replace(f" {path}", "")  # PIL repeats the path
-        raise ImageReadError(
-            f'Cannot read image "{path}" ({reason}). Replace the file or remove it from the split; '
-            f"`{check_command}` lists all unreadable images."
-        ) from e
+        fix = (
+            f"Replace the file or remove it from the split; `{check_command}` lists all unreadable images."
+            if check_command
+            else "Replace the file, or leave it out."
+        )
+        raise ImageReadError(f'Cannot read image "{path}" ({reason}). {fix}') from e
 
 
 class DatasetWrapper(TorchDataset):
@@ -219,7 +230,7 @@ class DatasetWrapper(TorchDataset):
         if self.k_tfm > 1 and transform is None:
             raise ConfigError(f"DATALOADER.K_TRANSFORMS {self.k_tfm} needs a transform, but INPUT.NO_TRANSFORM is True.")
         self.to_tensor = build_to_tensor(cfg)
-        self.check_command = f"python -m datasets.check --root {cfg.DATASET.ROOT} --dataset {cfg.DATASET.NAME}"
+        self.check_command = data_check_command(cfg)
 
     def __len__(self) -> int:
         return len(self.data_source)

@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "check_isfile",
+    "error_under",
     "close_logger",
     "collect_env_info",
     "file_digests",
@@ -46,6 +47,7 @@ __all__ = [
     "set_random_seed",
     "set_rng_state",
     "set_verbose",
+    "unwritable_reason",
     "setup_logger",
     "sha256_file",
     "write_json",
@@ -295,6 +297,31 @@ def mkdir_if_missing(dirname: str) -> None:
         except OSError as e:
             if e.errno != errno.EEXIST:
                 raise
+
+
+def unwritable_reason(path: str) -> str | None:
+    """Why ``path`` (a file or a folder to write, created with its missing parents) cannot be
+    written: the nearest existing path at or above it is a file where a folder is needed, or a
+    folder without write permission; None when it can be, as far as the file system says before
+    trying (the caller still turns an ``OSError`` of the write itself into its one-line error)."""
+    path = osp.abspath(path)
+    folder = path if osp.isdir(path) else osp.dirname(path)
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
+
+
+def error_under(error: OSError, folder: str) -> bool:
+    """Whether an ``OSError`` is about writing into ``folder``: the folder itself, a file below it
+    or a folder above it that had to be created (not some other file, which would be a bug)."""
+    if not getattr(error, "filename", None):
+        return False
+    target, failed = osp.abspath(folder), osp.abspath(os.fsdecode(error.filename))
+    return failed == target or failed.startswith(target + os.sep) or target.startswith(failed + os.sep)
 
 
 def listdir_nohidden(path: str, sort: bool = False) -> list[str]:

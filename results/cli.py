@@ -80,9 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _out_error(out: Path, reason: str):
+    from engine.errors import ConfigError
+
+    return ConfigError(f"--out {out} cannot be written: {reason}. Give a file in a folder you can write to, e.g. --out results.txt")
+
+
+def _plot_error(plot: Path, reason: str):
+    from engine.errors import ConfigError
+
+    return ConfigError(f"--plot {plot} cannot be created: {reason}. Give a folder you can write to, e.g. --plot figures/ (it is created if needed)")
+
+
 def _check_paths(root: Path, out: Path | None, plot: Path | None) -> None:
     """Bad paths stop before any work (not after the tables were printed)."""
     from engine.errors import ConfigError
+    from engine.utils import unwritable_reason
 
     if not root.exists():
         raise ConfigError(f"directory not found: {root} (give the runs' output directory, e.g. output/)")
@@ -92,6 +105,10 @@ def _check_paths(root: Path, out: Path | None, plot: Path | None) -> None:
         raise ConfigError(f"--out {out} is a directory; give a file name, e.g. --out {out / 'results.txt'}")
     if plot is not None and plot.exists() and not plot.is_dir():
         raise ConfigError(f"--plot {plot} is a file; give a directory for the figures (it is created if needed)")
+    for path, error in ((out, _out_error), (plot, _plot_error)):
+        reason = None if path is None else unwritable_reason(str(path))
+        if reason:
+            raise error(path, reason)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -124,9 +141,14 @@ def _main(argv: Sequence[str] | None) -> int:
     abs_root = Path(os.path.abspath(root))
     report, results, tables = _report(runs, abs_root, args)
     if args.out is not None:
-        from engine.utils import atomic_write_text
+        from engine.utils import atomic_write_text, error_under
 
-        atomic_write_text(str(args.out), report)
+        try:
+            atomic_write_text(str(args.out), report)
+        except OSError as e:
+            if not error_under(e, str(args.out.parent)):
+                raise
+            raise _out_error(args.out, f"{e.strerror} ({os.fsdecode(e.filename)})") from None
         print(f"Wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(report)
@@ -135,9 +157,16 @@ def _main(argv: Sequence[str] | None) -> int:
         for section in (render_repeats(results.repeats, abs_root, "csv"), render_incomplete(runs, abs_root, "csv")):
             sys.stderr.write(section)
     if args.plot is not None:
+        from engine.utils import error_under
+
         from .plots import plot_tables
 
-        paths = plot_tables(tables, args.plot, ci95=args.ci95, note=args.plot_note)
+        try:
+            paths = plot_tables(tables, args.plot, ci95=args.ci95, note=args.plot_note)
+        except OSError as e:
+            if not error_under(e, str(args.plot)):
+                raise
+            raise _plot_error(args.plot, f"{e.strerror} ({os.fsdecode(e.filename)})") from None
         nothing = f"no grid over {args.grid}" if args.grid else "no base-to-new, few-shot, cross-dataset or DG results"
         where = ", ".join(str(p) for p in paths) if paths else f"none: {nothing}"
         print(f"Figures: {where}", file=sys.stderr)

@@ -26,7 +26,7 @@ from protocols.definitions import BASE_NEW, PROTOCOLS, TRANSFER, Protocol
 
 from .benchmarks import benchmarks
 from .layouts import BASE, NEW, SOURCE, RunKey
-from .settings import method_info, read_config_yaml
+from .settings import method_info, read_config_yaml, recipe_of
 from .tables import (
     AVERAGE,
     BASE_COLUMN,
@@ -45,7 +45,6 @@ __all__ = ["GRID", "grid_tables", "short_keys"]
 GRID = "grid"  # the kind of a grid table
 SEED_KEY = "SEED"
 ABSENT = "(absent)"  # a key one run's config.yaml does not have (written by another version)
-TAG = "+"  # between a run folder's recipe and its override tag (protocols.plan)
 
 AVERAGE_CAPTION = {
     True: "mean over the datasets of the means over seeds; HM of the mean Base and New",
@@ -128,7 +127,7 @@ def grid_tables(results: Results, x_key: str, keyword: str) -> list[Table]:
     settings: dict[tuple[str, str, str, str, int | None], list[RunKey]] = defaultdict(list)
     for key in configs:
         if _sweeps(key.method, configs[key], x_key):
-            settings[(key.prefix, key.protocol, key.method, key.config.split(TAG)[0], key.shots)].append(key)
+            settings[(key.prefix, key.protocol, key.method, recipe_of(key.config), key.shots)].append(key)
     # (prefix, protocol, shots) -> point -> (dataset, role) -> key
     tables: dict[tuple[str, str, int | None], dict[_Point, dict[tuple[str, str], RunKey]]] = defaultdict(lambda: defaultdict(dict))
     for (prefix, protocol, method, recipe, shots), keys in settings.items():

@@ -44,6 +44,8 @@ from .tables import (
     config_label,
     spread_name,
 )
+from .render import seeds_text
+from .settings import recipe_of
 
 __all__ = ["plot_tables"]
 
@@ -73,6 +75,7 @@ QUALITATIVE_MAPS = ("tab10", "tab20")  # distinct colours for up to 10, then 20 
 LABEL_ROTATION = 35
 LEGEND_FONT = 8
 LEGEND_WRAP = 52  # characters per line of a legend entry (run folder names are long)
+MAX_MISSING_LISTED = 3  # averages missing runs named in a legend entry, then how many in all
 LEGEND_COLUMN_WIDTH = 3.6  # inches per legend column: as many columns as fit the figure
 TITLE_FONT = 11
 TITLE_CHARS_PER_INCH = 10.5  # of a title line at TITLE_FONT
@@ -97,9 +100,36 @@ def _file_name(stem: str, prefix: str) -> str:
     return f"{stem}_{_slug(prefix)}.png" if prefix else f"{stem}.png"
 
 
-def _legend_label(method: str, config: str, prefix: str, settings: str) -> str:
-    label = f"{method}, {config_label(config, prefix)}"
-    return f"{label}\n{settings}" if settings else label
+def _legend_label(method: str, config: str, prefix: str, settings: str, changes: str | None, cells: Sequence[Cell] = (), with_shots: bool = False) -> str:
+    """A series in words: the method and its recipe, the settings its runs used (the caption's),
+    what they changed from the recipe (``+ OPTIM.LR 0.5``), and the averages that miss runs of their
+    seeds. Where what the runs changed cannot be told (no ``config.yaml``, a config that is not a
+    recipe here), the run folder's config name stands for the recipe."""
+    recipe = config if changes is None else recipe_of(config)
+    lines = [f"{method}, {config_label(recipe, prefix)}"]
+    if settings:
+        lines.append(settings)
+    if changes:
+        lines.append(f"+ {changes}")
+    missing = _missing_text(cells, with_shots)
+    if missing:
+        lines.append(missing)
+    return "\n".join(lines)
+
+
+def _missing_text(cells: Sequence[Cell], with_shots: bool = False) -> str:
+    """``runs missing: DTD New 2 of 3 seeds, ...`` for the cells of a series that miss runs
+    (``with_shots``: name the shots of each, as a few-shot series has several)."""
+    short = [c for c in cells if seeds_text(c)]
+    if not short:
+        return ""
+    where = [
+        _x_label(c.dataset) + (f" {c.column}" if c.column in (BASE_COLUMN, NEW_COLUMN) else "")
+        + (f" {c.shots} shots" if with_shots else "") + f" {seeds_text(c)}"
+        for c in short
+    ]
+    shown = ", ".join(where[:MAX_MISSING_LISTED]) + (f", ... ({len(where)} averages)" if len(where) > MAX_MISSING_LISTED else "")
+    return f"runs missing: {shown}"
 
 
 def _spread_text(ci95: bool) -> str:
@@ -203,8 +233,11 @@ def _partial_text(partial: bool, marker: str) -> str:
     return f"; {marker}: average over fewer datasets (how many next to it)" if partial else ""
 
 
-def _table_labels(tables: Sequence[Table]) -> list[str]:
-    return [_legend_label(t.method, t.config, t.prefix, t.settings) for t in tables]
+def _table_labels(tables: Sequence[Table], with_shots: bool = False) -> list[str]:
+    return [
+        _legend_label(t.method, t.config, t.prefix, t.settings, t.changes, [c for row in t.rows for c in _measured(row)], with_shots)
+        for t in tables
+    ]
 
 
 def _finish(fig, title: tuple[str, str], labels: Sequence[str], colours, lines: bool, path: Path) -> Path:
@@ -222,6 +255,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _unbroken(text: str) -> str:
+    """``text`` with the spaces inside parentheses made non-breaking: a value such as
+    ``(32, 32)`` is not split across the lines of a legend entry."""
+    return re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", "\u00a0"), text)
+
+
 def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
     """One entry per series (bars: a patch, curves: a line), whatever each panel holds, below the
     panels, in as many columns as fit the figure's width (so that long run names do not make the
@@ -233,7 +272,7 @@ def _legend(fig, labels: Sequence[str], colours, lines: bool) -> None:
         handles = [Line2D([], [], color=c, marker="o", markersize=MARKER_SIZE) for c in colours]
     else:
         handles = [Patch(color=c) for c in colours]
-    wrapped = ["\n".join(textwrap.fill(line, LEGEND_WRAP) for line in label.split("\n")) for label in labels]
+    wrapped = ["\n".join(textwrap.fill(_unbroken(line), LEGEND_WRAP) for line in label.split("\n")) for label in labels]
     columns = max(1, min(len(labels), int(fig.get_figwidth() // LEGEND_COLUMN_WIDTH)))
     fig.legend(
         handles,
@@ -369,7 +408,7 @@ def plot_fewshot(tables: Sequence[Table], out_dir: Path, ci95: bool, note: str) 
             _title(group[0].heading, detail, note),
             f"mean over seeds, band {_spread_text(ci95)}; Average: mean over datasets{_partial_text(partial, 'hollow')}",
         )
-        paths.append(_finish(fig, title, _table_labels(group), colours, True, out_dir / _file_name(name, prefix)))
+        paths.append(_finish(fig, title, _table_labels(group, with_shots=True), colours, True, out_dir / _file_name(name, prefix)))
     return paths
 
 
@@ -390,7 +429,7 @@ def plot_transfer(table: Table, out_dir: Path, ci95: bool, note: str) -> Path:
         first = next(iter(cells.values()))
         datasets.update(cells)
         series.append(cells)
-        labels.append(_legend_label(first.method, first.config, first.prefix, first.settings))
+        labels.append(_legend_label(first.method, first.config, first.prefix, first.settings, first.changes, list(cells.values())))
     targets = _dataset_order(datasets - {source})
     groups = ([source] if source in datasets else []) + targets
     width = max(MIN_FIGURE_WIDTH, WIDTH_PER_GROUP * len(groups) * max(MIN_BARS_PER_GROUP, len(series)))

@@ -1,8 +1,9 @@
 """Writing tables out: text, markdown, LaTeX or tidy CSV, and the listings of runs.
 
 Numbers have two decimals, as CoOp's ``parse_test_res.py`` and the papers' tables; a cell is
-``mean ± spread``, with ``(n=k)`` when its seed count differs from the table's usual one. A
-caption names the table, the effective settings of its runs and what the spread is.
+``mean ± spread``, with ``(2 of 3 seeds)`` when runs of its setting's seeds are missing from it
+(failed, interrupted or not run), else ``(n=k)`` when its seed count differs from the table's usual
+one. A caption names the table, the effective settings of its runs and what the spread is.
 """
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ CSV_FIELDS = (
     "mean",
     "spread",
     "n",
+    "seeds_expected",
     "covers",
     "settings",
+    "changes",
 )
 
 
@@ -59,8 +62,14 @@ def modal_seeds(table: Table) -> int | None:
     return max(counts, key=lambda n: (counts[n], n))
 
 
+def seeds_text(cell: Cell) -> str:
+    """``2 of 3 seeds`` for a cell missing runs of its setting's seeds, else ""."""
+    return f"{cell.n} of {cell.expected} seeds" if cell.expected and cell.n is not None and cell.n < cell.expected else ""
+
+
 def format_cell(cell: object, modal_n: int | None) -> str:
-    """``71.23 ± 0.31``, ``71.23 ± 0.31 (n=2)`` when its seed count differs, or ``-``."""
+    """``71.23 ± 0.31``, ``71.23 ± 0.31 (2 of 3 seeds)`` when runs are missing from it,
+    ``71.23 ± 0.31 (n=2)`` when its seed count otherwise differs, or ``-``."""
     if cell is None:
         return "-"
     if not isinstance(cell, Cell):
@@ -68,7 +77,9 @@ def format_cell(cell: object, modal_n: int | None) -> str:
     text = f"{cell.mean:.{DECIMALS if cell.decimals is None else cell.decimals}f}"
     if cell.spread is not None:
         text += f" ± {cell.spread:.{DECIMALS}f}"
-    if cell.n is not None and cell.n != modal_n:
+    if seeds_text(cell):
+        text += f" ({seeds_text(cell)})"
+    elif cell.n is not None and cell.n != modal_n:
         text += f" (n={cell.n})"
     if cell.note:
         text += f" {cell.note}"
@@ -80,8 +91,11 @@ def table_caption(table: Table, ci95: bool) -> str:
     parts = [table.settings] if table.settings else []
     modal_n = modal_seeds(table)
     if modal_n is not None:
-        mixed = any(isinstance(c, Cell) and c.n is not None and c.n != modal_n for row in table.rows for c in row)
+        cells = [c for row in table.rows for c in row if isinstance(c, Cell)]
+        missing = any(seeds_text(c) for c in cells)
+        mixed = any(c.n is not None and c.n != modal_n and not seeds_text(c) for c in cells)
         marked = ", n=k where marked" if mixed else ""
+        marked += ", k of n seeds where runs are missing" if missing else ""
         if modal_n == 1:
             parts.append(f"1 seed, so no ± {spread_name(ci95)}{marked}")
         else:
@@ -153,8 +167,10 @@ def render_csv(tables: Sequence[Table]) -> str:
                             repr(cell.mean),
                             "" if cell.spread is None else repr(cell.spread),
                             "" if cell.n is None else cell.n,
+                            "" if cell.expected is None else cell.expected,
                             cell.covers,
                             cell.settings,
+                            "" if cell.changes is None else cell.changes,
                         ]
                     )
     return out.getvalue()

@@ -9,6 +9,7 @@ a smoke run of 2 shots and 2 epochs is never captioned with its recipe's 16 shot
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 __all__ = [
+    "RECIPE_TAG",
     "SHOTS_LABEL",
     "ZERO_SHOT",
     "Config",
@@ -27,6 +29,9 @@ __all__ = [
     "method_settings",
     "parse_config_dump",
     "read_config_yaml",
+    "recipe_changes",
+    "recipe_of",
+    "summarise_changes",
     "summarise_settings",
 ]
 
@@ -42,6 +47,11 @@ ZERO_SHOT = "zero-shot"  # the caption of a method that trains nothing
 SEPARATOR = "/"  # between the differing values of one setting: "N_CTX 2/4"
 
 _KEPT = frozenset({SHOTS_KEY, EPOCHS_KEY, SUBSAMPLE_KEY, TRAINER_KEY})
+RECIPE_TAG = "+"  # between a run folder's recipe and its override tag (protocols.plan)
+# Keys only training reads: they cannot change what a zero-shot method computes.
+TRAINING_KEYS = ("OPTIM.", "DATALOADER.TRAIN_X.", "DATALOADER.TRAIN_U.", "TRAIN.", SHOTS_KEY)
+# Keys a run's dataset and seed set (its table row, its seed folder), not changes of the recipe.
+_NOT_RECIPE_KEYS = ("DATASET.", "SEED", TRAINER_KEY)
 # "  N_CTX: 16" / "TRAINER:" / "  INIT_WEIGHTS: " in a yacs dump.
 _DUMP_LINE_RE = re.compile(r"^( *)(\w+):(?: (.*))?$")
 
@@ -163,6 +173,109 @@ def method_settings(method: str, config: Config, eval_only: bool = False) -> Run
         if dotted in config:
             settings.append((key, config[dotted]))
     return settings
+
+
+def recipe_of(config_folder: str) -> str:
+    """The recipe of a run folder's config name: ``vit_b16_ctxv1`` of ``vit_b16_ctxv1+lr0.5-max_epoch2``."""
+    return config_folder.split(RECIPE_TAG)[0]
+
+
+def _flat_yaml(text: str) -> dict[str, Any]:
+    """A config dump as a flat dict, as ``engine.config_compare.load_flat`` reads it (libyaml's
+    loader where there is one: a table of many runs parses many)."""
+    from engine.config_compare import flatten_config
+
+    loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    if not isinstance(loaded, dict):
+        raise yaml.YAMLError("not a mapping")
+    return flatten_config(loaded)
+
+
+@functools.lru_cache(maxsize=None)
+def _recipe_flat(config_file: str) -> dict[str, Any] | None:
+    """The config a recipe file gives, flat; None when it cannot be read."""
+    from engine.errors import UserError
+    from runconfig.defaults import recipe_config
+
+    try:
+        return _flat_yaml(recipe_config(config_file).dump())
+    except UserError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults_flat() -> dict[str, Any]:
+    from runconfig import default_config
+
+    return _flat_yaml(default_config().dump())
+
+
+def _recipe_file(trainer: str, name: str, dataset: str, shots: int | None) -> str | None:
+    """The recipe file named ``name`` of a run of ``trainer`` on ``dataset`` with ``shots``: one of
+    ``configs/trainers/<trainer>/`` or one of its method's recipes (zero-shot CLIP's is CoOp's
+    ``vit_b16``); None when there is none."""
+    import os.path as osp
+
+    from runconfig.defaults import REPO
+    from trainers import method_of_trainer
+
+    candidates = [f"configs/trainers/{trainer}/{name}.yaml"]
+    spec = method_of_trainer(trainer)
+    for recipe in spec.recipes.values() if spec is not None else ():
+        try:
+            candidates.append(recipe if isinstance(recipe, str) else recipe(dataset, shots if shots is not None else 16))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return next((c for c in candidates if osp.splitext(osp.basename(c))[0] == name and osp.isfile(osp.join(REPO, c))), None)
+
+
+def recipe_changes(method: str, config_folder: str, run_dir: Path, dataset: str = "", shots: int | None = None) -> list[tuple[str, str]] | None:
+    """What a run of ``method`` on ``dataset`` with ``shots`` changed from its recipe (the recipe
+    file named by its config folder, see :func:`_recipe_file`), read from its ``config.yaml``: ``(key, value)`` of the
+    keys that can change results, in words as a caption names them (the method's own keys without
+    ``TRAINER.<node>.``), leaving out what the run's dataset and seed set, the keys its caption
+    already names (shots, epochs, the method's caption keys) and, for a zero-shot method, the keys
+    only training reads. None when that cannot be told: no ``config.yaml``, or no such recipe here
+    (a config of your own, another repository's runs)."""
+    from engine.config_compare import MISSING, flat_differences
+    from engine.run_folder import RunFolder
+    from runconfig import result_keys
+
+    try:
+        flat = _flat_yaml((run_dir / RunFolder.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    trainer = str(flat.get(TRAINER_KEY) or method)
+    config_file = _recipe_file(trainer, recipe_of(config_folder), dataset, shots)
+    recipe = None if config_file is None else _recipe_flat(config_file)
+    if recipe is None:
+        return None
+    node, zero_shot, keys = method_info(method, {TRAINER_KEY: trainer})
+    own = f"TRAINER.{node}."
+    named = {EPOCHS_KEY, SHOTS_KEY, *(own + key for key in keys)}
+    changes = []
+    for key, _, value in flat_differences(recipe, flat, _defaults_flat(), result_keys()):
+        if value is MISSING or key in named or key.startswith(_NOT_RECIPE_KEYS):
+            continue  # absent from the run's config (another version), or said elsewhere
+        if key.startswith("TRAINER.") and not key.startswith(own):
+            continue  # another method's node: its runs do not read it
+        if zero_shot and key.startswith(TRAINING_KEYS):
+            continue
+        changes.append((key[len(own):] if key.startswith(own) else key, _as_dump_text(value)))
+    return changes
+
+
+def summarise_changes(per_key: Sequence[list[tuple[str, str]] | None]) -> str | None:
+    """One text for the changes from the recipe of several runs: ``OPTIM.LR 0.5, INPUT.SIZE (32, 32)``
+    (a key whose value differs between runs shows them all, ``OPTIM.LR 0.1/0.5``); "" for none, None
+    when one run's changes cannot be told."""
+    if any(changes is None for changes in per_key):
+        return None
+    values: dict[str, list[str]] = {}
+    for changes in per_key:
+        for key, value in changes or ():
+            values.setdefault(key, []).append(value)
+    return ", ".join(f"{key} {SEPARATOR.join(_sort_values(vals))}" for key, vals in values.items())
 
 
 def _sort_values(values: Iterable[str]) -> list[str]:

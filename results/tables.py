@@ -36,6 +36,7 @@ from .settings import (
     ZERO_SHOT,
     RunSettings,
     method_settings,
+    summarise_changes,
     summarise_settings,
 )
 
@@ -69,11 +70,13 @@ CONFIDENCE = 0.95  # of --ci95
 # =============================================================================================
 @dataclass(frozen=True)
 class Stat:
-    """Mean and spread over ``n`` seeds (None for one seed: one value has no spread)."""
+    """Mean and spread over ``n`` seeds (None for one seed: one value has no spread);
+    ``expected``: the seeds its setting has, when some of them are missing here (more than ``n``)."""
 
     mean: float
     spread: float | None
     n: int
+    expected: int | None = None
 
 
 def aggregate(values: Sequence[float], ci95: bool = False) -> Stat:
@@ -125,6 +128,8 @@ class Results:
         repeats: runs left out as repeats of another run's key and seed.
         costs: key -> the ``cost`` records (``run.json``) of its runs that have one.
         runs: key -> its runs that were averaged.
+        changes: key -> what its runs changed from their recipe (:func:`results.settings.recipe_changes`;
+            None where that cannot be told).
     """
 
     stats: dict[RunKey, Stat] = field(default_factory=dict)
@@ -132,11 +137,32 @@ class Results:
     repeats: list[Repeat] = field(default_factory=list)
     costs: dict[RunKey, list[Mapping[str, Any]]] = field(default_factory=dict)  # the cost records of the runs averaged
     runs: dict[RunKey, list[Run]] = field(default_factory=dict)  # the runs averaged, one per seed
+    changes: dict[RunKey, list[tuple[str, str]] | None] = field(default_factory=dict)
+
+
+def _setting_seeds(runs: Iterable[Run]) -> dict[tuple, set[int]]:
+    """The seeds of every run found of a setting (prefix, protocol, method, config, shots), complete
+    or not: what each of its averages should hold."""
+    seeds: dict[tuple, set[int]] = defaultdict(set)
+    for run in runs:
+        if run.seed is not None:
+            seeds[_setting_of(run.key)].add(run.seed)
+    return seeds
+
+
+def _setting_of(key: RunKey) -> tuple:
+    return (key.prefix, key.protocol, key.method, key.config, key.shots)
 
 
 def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: bool = False) -> Results:
     """Average the complete runs of each key over seeds, each (key, seed) once: the first run by
-    path; later ones are :attr:`Results.repeats`."""
+    path; later ones are :attr:`Results.repeats`. An average that lacks a seed other runs of its
+    setting have (a failed or interrupted run, an evaluation never run) says how many it has of
+    how many (:attr:`Stat.expected`)."""
+    from .settings import recipe_changes
+
+    runs = list(runs)
+    setting_seeds = _setting_seeds(runs)
     values: dict[RunKey, list[float]] = defaultdict(list)
     settings: dict[RunKey, list[RunSettings | None]] = defaultdict(list)
     costs: dict[RunKey, list[Mapping[str, Any]]] = defaultdict(list)
@@ -156,8 +182,19 @@ def group_results(runs: Iterable[Run], keyword: str = DEFAULT_KEYWORD, ci95: boo
             costs[run.key].append(run.cost)
         eval_only = bool(run.result.eval_only)
         settings[run.key].append(None if run.config is None else method_settings(run.key.method, run.config, eval_only))
-    stats = {key: aggregate(vals, ci95) for key, vals in values.items()}
-    return Results(stats, dict(settings), repeats, dict(costs), dict(averaged))
+    stats = {}
+    for key, vals in values.items():
+        stat = aggregate(vals, ci95)
+        expected = setting_seeds[_setting_of(key)] | {run.seed for run in averaged[key] if run.seed is not None}
+        stats[key] = Stat(stat.mean, stat.spread, stat.n, len(expected)) if len(expected) > stat.n else stat
+    # What a run folder's config name stands for (the runner names it after the changes from its
+    # recipe): read from one run of each (method, config name).
+    folders: dict[tuple[str, str], list[tuple[str, str]] | None] = {}
+    for key in sorted(averaged, key=lambda k: (k.method, k.config, averaged[k][0].path)):
+        if (key.method, key.config) not in folders:
+            folders[(key.method, key.config)] = recipe_changes(key.method, key.config, averaged[key][0].path, key.dataset, key.shots)
+    changes = {key: folders[(key.method, key.config)] for key in averaged}
+    return Results(stats, dict(settings), repeats, dict(costs), dict(averaged), changes)
 
 
 # =============================================================================================
@@ -181,6 +218,8 @@ class Cell:
     settings: str = ""  # the effective settings of the runs of its row or table
     covers: str = ""  # an average over fewer datasets than its protocol has: "<averaged>/<all>"
     decimals: int | None = None  # None: the tables' (2); the cost columns have their own
+    expected: int | None = None  # the seeds its setting has, when more than ``n`` (runs missing here)
+    changes: str | None = ""  # what its runs changed from their recipe (None: cannot be told)
 
 
 @dataclass
@@ -197,6 +236,7 @@ class Table:
     name: str = OTHER
     heading: str = ""  # what the table is ("Base-to-new generalisation"): the title of its figure
     settings: str = ""  # the effective settings of the table's runs (its caption)
+    changes: str | None = ""  # what its runs changed from their recipe ("" none, None: cannot be told)
     prefix: str = ""
     method: str = ""
     config: str = ""
@@ -228,7 +268,7 @@ def _covers(averaged: Iterable[str], protocol_datasets: Sequence[str]) -> str:
 
 
 def stat_cell(stat: Stat | None, **where: object) -> Cell | None:
-    return None if stat is None else Cell(mean=stat.mean, spread=stat.spread, n=stat.n, **where)
+    return None if stat is None else Cell(mean=stat.mean, spread=stat.spread, n=stat.n, expected=stat.expected, **where)
 
 
 def base2new_cells(base: Stat | None, new: Stat | None, dataset: str, **where: Any) -> list[Cell | None]:
@@ -263,6 +303,11 @@ def _settings_text(results: Results, keys: Iterable[RunKey]) -> str:
     return text
 
 
+def _changes_text(results: Results, keys: Iterable[RunKey]) -> str | None:
+    """What the runs of ``keys`` changed from their recipe (see :func:`results.settings.summarise_changes`)."""
+    return summarise_changes([results.changes.get(key) for key in keys])
+
+
 def base2new_tables(results: Results, protocol: str, spec: TableSpec) -> list[Table]:
     """One table per (prefix, method, config, shots) of ``protocol``: Base, New and HM per
     dataset, and their average."""
@@ -276,9 +321,10 @@ def base2new_tables(results: Results, protocol: str, spec: TableSpec) -> list[Ta
 def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]], results: Results, protocol: str, spec: TableSpec) -> Table:
     prefix, method, config, shots = setting
     bm = benchmarks()
-    text = _settings_text(results, [k for roles in per_dataset.values() for k in roles.values()])
+    keys = [k for roles in per_dataset.values() for k in roles.values()]
+    text, changes = _settings_text(results, keys), _changes_text(results, keys)
     name = spec.name or protocol
-    where = dict(protocol=name, method=method, config=config, shots=shots, prefix=prefix, settings=text)
+    where = dict(protocol=name, method=method, config=config, shots=shots, prefix=prefix, settings=text, changes=changes)
     table = Table(
         f"{spec.title}: {method}, {config_label(config, prefix)}",
         ["Dataset", BASE_COLUMN, NEW_COLUMN, HM_COLUMN],
@@ -286,6 +332,7 @@ def _base2new_table(setting: Setting, per_dataset: dict[str, dict[str, RunKey]],
         name=name,
         heading=spec.title,
         settings=text,
+        changes=changes,
         prefix=prefix,
         method=method,
         config=config,
@@ -366,7 +413,8 @@ def _transfer_table(
         prefix, method, config, shots = setting
         per_dataset = rows[setting]
         text = _settings_text(results, per_dataset.values())
-        where = dict(protocol=name, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text)
+        where = dict(protocol=name, method=method, config=config, shots=shots, column=keyword, prefix=prefix, settings=text,
+                     changes=_changes_text(results, per_dataset.values()))  # fmt: skip
         row: list = [method, config_label(config, prefix)] + ([str(shots)] if show_shots else []) + [text]
         stats = {ds: results.stats[key] for ds, key in per_dataset.items()}
         row += [stat_cell(stats.get(ds), dataset=ds, **where) for ds in [source, *targets]]
@@ -394,7 +442,8 @@ def _fewshot_table(
 ) -> Table:
     prefix, method, config = setting
     bm = benchmarks()
-    text = _settings_text(results, [k for d in per_dataset.values() for k in d.values()])
+    keys = [k for d in per_dataset.values() for k in d.values()]
+    text, changes = _settings_text(results, keys), _changes_text(results, keys)
     shots_list = sorted({shots for d in per_dataset.values() for shots in d})
     name = spec.name or protocol
     table = Table(
@@ -404,12 +453,13 @@ def _fewshot_table(
         name=name,
         heading=spec.title,
         settings=text,
+        changes=changes,
         prefix=prefix,
         method=method,
         config=config,
         protocol=protocol,
     )
-    where = dict(protocol=name, method=method, config=config, column=keyword, prefix=prefix, settings=text)
+    where = dict(protocol=name, method=method, config=config, column=keyword, prefix=prefix, settings=text, changes=changes)
     for dataset in sorted(per_dataset, key=bm.sort_key):
         keys = per_dataset[dataset]
         cells = [stat_cell(results.stats[keys[k]] if k in keys else None, shots=k, dataset=dataset, **where) for k in shots_list]
@@ -438,7 +488,7 @@ def accuracy_tables(results: Results, protocol: str, spec: TableSpec, keyword: s
     tables = []
     for prefix, method, config in sorted(settings):
         per_dataset = settings[(prefix, method, config)]
-        text = _settings_text(results, per_dataset.values())
+        text, changes = _settings_text(results, per_dataset.values()), _changes_text(results, per_dataset.values())
         table = Table(
             f"{spec.title}: {method}, {config_label(config, prefix)}",
             ["Dataset", keyword],
@@ -446,12 +496,13 @@ def accuracy_tables(results: Results, protocol: str, spec: TableSpec, keyword: s
             name=name,
             heading=spec.title,
             settings=text,
+            changes=changes,
             prefix=prefix,
             method=method,
             config=config,
             protocol=protocol,
         )
-        where = dict(protocol=name, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text)
+        where = dict(protocol=name, method=method, config=config, shots=None, column=keyword, prefix=prefix, settings=text, changes=changes)
         for dataset in sorted(per_dataset, key=bm.sort_key):
             table.rows.append([bm.display_name(dataset), stat_cell(results.stats[per_dataset[dataset]], dataset=dataset, **where)])
         if len(per_dataset) > 1:

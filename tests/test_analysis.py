@@ -281,3 +281,34 @@ def test_an_unfinished_training_is_measured_only_when_its_epoch_is_asked_for(run
     (row,) = json.loads((tmp_path / "o" / "alignment.json").read_text())["runs"]
     assert row["identity"]["unfinished_training"] == {"run": str(run), "status": "failed", "epoch": 1, "max_epoch": 1}
     assert "; epoch 1 of a training that did not complete (failed))" in (tmp_path / "o" / "alignment.md").read_text()
+
+
+@pytest.mark.parametrize("case", ["under a file", "a file", "read-only", "fails when written"])
+def test_an_out_folder_that_cannot_be_created_is_one_line(tmp_path, capsys, monkeypatch, case):
+    """--out is checked before any run is measured (the run named here need not exist), and a write
+    into it that fails anyway is the same one-line error; exit 1."""
+    import os
+
+    import engine.seam
+    from analysis.__main__ import main
+
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "ro").mkdir()
+    out = {"under a file": tmp_path / "afile" / "x", "a file": tmp_path / "afile"}.get(case, tmp_path / "ro" / "x")
+    reason = {"under a file": f"{tmp_path / 'afile'} is a file, not a folder", "a file": "it is a file",
+              "read-only": f"{tmp_path / 'ro'} is not writable", "fails when written": f"Permission denied ({out})"}[case]  # fmt: skip
+    if case == "read-only":  # as a user without write permission sees it (the tests may run as root)
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode: access(path, mode) and os.path.abspath(path) != str(tmp_path / "ro"))
+    if case == "fails when written":
+
+        def denied(path):
+            raise PermissionError(13, "Permission denied", str(out))
+
+        monkeypatch.setattr(engine.seam, "setup_logger", denied)
+    assert main(["alignment", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: --out {out} cannot be created: {reason}. Give a folder you can write to, e.g. --out alignment/ "
+        "(it is created if needed)\n"
+    )
+    assert not (tmp_path / "ro" / "x").exists()

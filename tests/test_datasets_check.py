@@ -120,6 +120,29 @@ def test_missing_split_file_fails_and_names_the_download(tmp_path):
     assert report.rows[:3] == [["train", 7639, 8, ""], ["val", 1898, 2, ""], ["test", 3783, 4, ""]]
 
 
+def test_damaged_files_fail_with_the_one_fix_that_fits(tmp_path, capsys):
+    """A malformed official split file is fetched again (not "delete it so that a split is drawn":
+    none is); a damaged ImageNet listing is made again by the next run."""
+    syn = make_synthetic_dataset(tmp_path, "dtd", n_classes=2, n_train=2, n_val=1, n_test=1, empty_images=True)
+    split = osp.join(syn.dataset_dir, "split_zhou_DescribableTextures.json")
+    with open(split, "w", encoding="utf-8") as f:
+        f.write("[]")
+    assert main(["--root", str(tmp_path), "--dataset", "dtd", "--no-decode"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"FAIL  {split} is not a split file: expected lists under keys ['train', 'val', 'test'], found list. Fix: delete {split}; "
+        f"`python -m datasets.download --root {tmp_path} --dataset DescribableTextures --metadata-only` fetches the original."
+    ) in out
+    assert out.count("Fix:") == 1
+    inet = make_synthetic_dataset(tmp_path, "imagenet", n_classes=2, n_train=2, n_test=1, empty_images=True)
+    listing = osp.join(inet.dataset_dir, "preprocessed.json")
+    with open(listing, "w", encoding="utf-8") as f:
+        f.write("{oops")
+    report = check_dataset(str(tmp_path), "ImageNet", decode=False)
+    assert report.status == "FAIL"
+    assert report.findings[0].message.endswith(f"Fix: delete {listing}: the next run lists the image folders again and saves it.")
+
+
 def test_missing_split_and_official_lists_fails(tmp_path):
     syn = make_synthetic_dataset(tmp_path, "sun397", n_classes=2, write_split=False, image_size=8)
     os.remove(osp.join(syn.dataset_dir, "Testing_01.txt"))

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import os.path as osp
+import re
 import shutil
 import tarfile
 import zipfile
@@ -72,11 +73,35 @@ def test_offline_run_lists_every_url_and_target_path(tmp_path, offline, capsys):
         "      https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz\n"
         f"      -> {osp.join(downloads, 'dtd-r1.0.1.tar.gz')}"
     ) in out
-    assert (
+    assert (  # a split file goes where the readers read it: nothing to unpack
         "      https://drive.google.com/uc?id=1Ip7yaCWFi0eaOFUGga0lUdVi_DDQth1o\n"
-        f"      -> {osp.join(downloads, 'split_zhou_EuroSAT.json')}"
+        f"      -> {osp.join(root, 'eurosat', 'split_zhou_EuroSAT.json')}"
     ) in out
     assert "      or http://madm.dfki.de/files/sentinel/EuroSAT.zip" in out
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_the_download_helper_and_the_data_check_name_one_place_per_file(tmp_path, offline, capsys, name):
+    """Offline, the helper's list and the data check's fix put every file at the same path, and a
+    split file put there by hand is then in place for the helper and read by the check."""
+    from datasets.hints import fetch_instructions
+
+    spec = SPECS[name]
+    root = str(tmp_path)
+    assert main(["--root", root, "--dataset", name, "--no-check"]) == 1
+    places = re.findall(r"\n      -> (\S+)", capsys.readouterr().out)
+    check = fetch_instructions(spec, root)
+    assert len(places) == len(spec.artifacts)
+    for artifact, place in zip(spec.artifacts, places):
+        assert f"{artifact.filename} from " in check and f"; save it as {place}" in check, (artifact.filename, check)
+    split = [(a, p) for a, p in zip(spec.artifacts, places) if a.verify == "split"]
+    if split:
+        (artifact, place), = split
+        syn = make_synthetic_dataset(tmp_path / "made", spec.config, n_classes=2, n_train=2, n_val=1, n_test=1, empty_images=True)
+        os.makedirs(osp.dirname(place))
+        shutil.copy(osp.join(syn.dataset_dir, spec.split_file), place)
+        outcome = process_artifact(spec, artifact, root, osp.join(root, "downloads"))
+        assert (outcome.status, outcome.detail) == ("in place", place)
 
 
 def test_offline_run_ends_with_the_data_check(tmp_path, offline, capsys):
@@ -300,3 +325,13 @@ def test_sort_imagenet_val_without_classnames_still_needs_wordnet_ids(tmp_path):
     with pytest.raises(download.DatasetError, match=r"1 labels are not WordNet ids \(n \+ 8 digits\)"):
         sort_imagenet_val(val, str(labels))
     assert sorted(os.listdir(val)) == sorted(truth)
+
+
+def test_fix_commands_run_as_printed_with_a_space_in_the_root():
+    """Every command a fix names quotes the data root, so that it runs as printed."""
+    from datasets.hints import draw_split_hint, fetch_instructions, refetch_fix
+
+    spec, root = SPECS["EuroSAT"], "/data/my data"
+    text = "\n".join([fetch_instructions(spec, root), draw_split_hint(spec, root), refetch_fix(spec, root, f"{root}/eurosat/x.json")])
+    commands = re.findall(r"`(python -m [^`]+)`", text)
+    assert len(commands) == 5 and all("--root '/data/my data' --dataset EuroSAT" in c for c in commands), commands

@@ -566,6 +566,48 @@ def test_malformed_split_file_is_reported_with_the_item(tmp_path):
         build(tmp_path, "EuroSAT")
 
 
+def test_damaged_files_name_the_fix_that_fits_how_each_was_made(tmp_path):
+    """A few-shot cache is made by the runs: delete it and it is drawn again (nothing to fetch).
+    The official split file is fetched again; a split file of your own is yours to correct; the
+    ImageNet listing cache is listed again."""
+    syn = make_synthetic_dataset(tmp_path, "eurosat", n_classes=2, empty_images=True)
+    ds = build(tmp_path, "EuroSAT", shots=1, seed=1)
+    cache = ds.data_files["fewshot"]
+    drawn = [d.impath for d in ds.train_x]
+    for damage, what in (("{oops", "is not valid JSON"), (json.dumps({"train": []}), "is not a split file")):
+        with open(cache, "w", encoding="utf-8") as f:
+            f.write(damage)
+        with pytest.raises(DatasetError) as err:
+            build(tmp_path, "EuroSAT", shots=1, seed=1)
+        msg = str(err.value)
+        assert f"{cache} {what}" in msg and msg.count("Fix:") == 1 and "fetch" not in msg
+        assert f"Fix: delete {cache} and rerun: the run draws the subset again and saves it (the same subset" in msg
+    os.remove(cache)  # as the fix says: the same subset again
+    assert [d.impath for d in build(tmp_path, "EuroSAT", shots=1, seed=1).train_x] == drawn
+
+    official = osp.join(syn.dataset_dir, "split_zhou_EuroSAT.json")
+    shutil.copy(official, osp.join(syn.dataset_dir, "mine.json"))
+    for path, split_file, fix in (
+        (official, "", f"Fix: delete {official}; `python -m datasets.download --root {tmp_path} --dataset EuroSAT --metadata-only` fetches the original."),
+        (osp.join(syn.dataset_dir, "mine.json"), "mine.json", f"Fix: correct {syn.dataset_dir}/mine.json (CoOp's format"),
+    ):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("[]")
+        with pytest.raises(DatasetError) as err:
+            build(tmp_path, "EuroSAT", split_file=split_file)
+        assert fix in str(err.value) and str(err.value).count("Fix:") == 1
+
+    inet = make_synthetic_dataset(tmp_path, "imagenet", n_classes=2, n_test=2, empty_images=True)
+    build(tmp_path, "ImageNet")
+    listing = osp.join(inet.dataset_dir, "preprocessed.json")
+    with open(listing, "w", encoding="utf-8") as f:
+        f.write("{oops")
+    with pytest.raises(DatasetError, match=f"Fix: delete {listing}: the next run lists the image folders again and saves it.$"):
+        build(tmp_path, "ImageNet")
+    os.remove(listing)
+    assert len(build(tmp_path, "ImageNet").test) == 4
+
+
 @pytest.mark.parametrize("mutate, expected", [
     (lambda lines: lines[:999], "999 class lines, expected 1000"),
     (lambda lines: lines[:998] + [lines[0], lines[999]], "line 999: n00000000 appears twice"),

@@ -93,14 +93,35 @@ def test_image_folder_draws_once_saves_and_reuses_the_split(tmp_path, capsys):
 
 
 def test_image_folder_refuses_a_folder_that_no_longer_gives_its_split(tmp_path):
-    image_folder(tmp_path / "pets")
+    """The change is named by image (one added image is one added image, though the split drawn
+    from the folder now differs in every part), with what to do for either way on."""
+    folder = image_folder(tmp_path / "pets")
+    saved = folder / GENERATED_SPLIT
     build(tmp_path, "ImageFolder", "pets")
-    write_image(tmp_path / "pets" / "red_fox" / "new.jpg", 1)
+    write_image(folder / "red_fox" / "new.jpg", 1)
+    with pytest.raises(DatasetError) as err:
+        build(tmp_path, "ImageFolder", "pets")
+    assert str(err.value) == (
+        f"ImageFolder: {folder} no longer gives the split saved in {saved}:\n"
+        "1 image added since the split was saved:\n  red_fox/new.jpg\n"
+        "The data is not changed silently: runs on the saved split stay comparable only with it.\n"
+        f"Fix: to keep the saved split, move the added images out of the folder. To train on the folder as it is now, "
+        f"delete {saved} (the split is drawn again from the images there); runs made with the old split then refuse "
+        "to resume (their split file changed)."
+    )
+    (folder / "red_fox" / "img2.jpg").rename(folder / "red_fox" / "img2_renamed.jpg")
+    (folder / "classnames.txt").write_text("golden_retriever golden retriever\nred_fox fox\ntabby_cat tabby cat\n")
+    (folder / "split_fewshot").mkdir()  # few-shot caches: to be deleted with the split
     with pytest.raises(DatasetError) as err:
         build(tmp_path, "ImageFolder", "pets")
     msg = str(err.value)
-    assert f"no longer gives the split saved in {tmp_path / 'pets' / GENERATED_SPLIT}" in msg
-    assert "1 images not in the saved split" in msg and f"delete {tmp_path / 'pets' / GENERATED_SPLIT} to draw the split again" in msg
+    assert "2 images added since the split was saved:\n  red_fox/img2_renamed.jpg\n  red_fox/new.jpg\n" in msg
+    assert "1 saved image no longer there:\n  red_fox/img2.jpg\nclass names changed (classnames.txt):\n  'red fox' is now 'fox'\n" in msg
+    assert "Fix: to keep the saved split, move the added images out of the folder, put the missing images back and restore the class names." in msg
+    assert f"delete {saved} (the split is drawn again from the images there) and {folder / 'split_fewshot'} (its few-shot" in msg
+    saved.unlink()
+    (folder / "split_fewshot").rename(tmp_path / "old_fewshot")
+    assert len(build(tmp_path, "ImageFolder", "pets").train_x) == 12  # drawn again, as the fix says
 
 
 def test_image_folder_class_names_from_a_file_and_base_new_halves(tmp_path):
@@ -282,11 +303,15 @@ def test_data_check_reports_classes_images_unreadable_and_short_classes(tmp_path
     assert report.status == "FAIL" and report.decoded == 21 and report.unreadable == 1
     messages = "\n".join(f.message for f in report.findings)
     assert "3 of 3 classes have fewer training images than --shots 5" in messages
-    assert "1 images cannot be decoded" in messages and "red_fox/img3.jpg" in messages
+    assert "1 image cannot be decoded" in messages and "red_fox/img3.jpg" in messages
+    fix = next(f.fix for f in report.findings if "cannot be decoded" in f.message)
+    assert fix == "replace or delete them; training would stop at the first one"  # no split file to delete yet
     assert not (folder / GENERATED_SPLIT).exists()  # the check writes nothing
+    capsys.readouterr()
     assert check_main(["--root", str(tmp_path), "--dataset", "imagefolder", "--folder", "pets", "--shots", "4", "--workers", "1"]) == 1
     out = capsys.readouterr().out
-    assert "== ImageFolder (" in out and "3 classes" in out and "Summary: FAIL." in out
+    assert out.startswith("== ImageFolder (")  # the report only: not the reader's "Splitting into ..." line
+    assert "3 classes" in out and "Summary: FAIL." in out and "Splitting" not in out
     assert check_main(["--root", str(tmp_path), "--dataset", "imagefolder"]) == 2
     assert "name its folder with --folder" in capsys.readouterr().out
 
@@ -338,6 +363,35 @@ def test_zero_shot_coop_and_mudpt_base_to_new_on_an_image_folder(tmp_path, tiny_
         new_opts = ["DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "new", *extra]
         assert run_train(_argv(root, new, trainer, config, tiny_clip_file, flags=["--eval-only", "--model-dir", str(base)], opts=new_opts)) == 0
         assert "* total: 4" in (new / "log.txt").read_text()  # new classes fox, owl x 2 test images (6 split 3/1/2)
+
+
+def test_an_unreadable_image_names_a_data_check_that_runs_as_printed(tmp_path, tiny_clip_file, run_train, capsys):
+    """The error of an unreadable image of your own data names the data check of that folder
+    (--folder, --classnames; paths quoted), and that command runs as printed and lists the image."""
+    import shlex
+
+    root = tmp_path / "my data"  # a space: the command quotes it
+    for part, n in (("train", 2), ("val", 1), ("test", 2)):
+        image_folder(root / "pets" / part, per_class=n, classes=("cat", "dog"))
+    (root / "pets" / "names.txt").write_text("cat house cat\ndog dog\n")
+    bad = root / "pets" / "test" / "dog" / "img1.jpg"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "zs"
+    argv = _argv(root, out, "ZeroshotCLIP", ZS, tiny_clip_file, flags=["--eval-only"], opts=["DATASET.CLASSNAMES", "names.txt"])
+    capsys.readouterr()
+    assert run_train(argv) == 1
+    err = capsys.readouterr().err
+    command = shlex.join(["python", "-m", "datasets.check", "--root", str(root), "--dataset", "imagefolder",
+                          "--folder", "pets", "--classnames", "names.txt"])  # fmt: skip
+    assert err == (
+        f'error: Cannot read image "{bad}" (cannot identify image file). Replace the file or remove it from the split; '
+        f"`{command}` lists all unreadable images.\n"
+    )
+    words = shlex.split(err[err.index("`") + 1 : err.rindex("`")])
+    assert words[:3] == ["python", "-m", "datasets.check"]
+    assert check_main(words[3:]) == 1  # runs (2 would be a usage error) and fails on the image
+    report = capsys.readouterr().out
+    assert "== ImageFolder" in report and f"{bad}  (UnidentifiedImageError" in report and "house cat" in report
 
 
 def test_fewshot_coop_on_csv_and_a_changed_split_is_refused(tmp_path, tiny_clip_file, run_train, capsys):

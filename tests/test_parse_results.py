@@ -477,12 +477,15 @@ def test_other_table_groups_by_path(tables: dict[str, Table]) -> None:
 def test_main_text_output(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tree)]) == 0
     out = capsys.readouterr().out
-    caption = f"Base-to-new generalisation: MuDPT, {B2N_CFG} (16 shots, 2 epochs, N_CTX 2; mean ± std over 3 seeds, n=k where marked)"
+    caption = f"Base-to-new generalisation: MuDPT, {B2N_CFG} (16 shots, 2 epochs, N_CTX 2; mean ± std over 3 seeds, k of n seeds where runs are missing)"
     assert caption in out
     dtd_row = next(line for line in out.splitlines() if line.startswith("| DTD "))
     assert [c.strip() for c in dtd_row.strip("|").split("|")] == ["DTD", "82.00 ± 1.63", "61.00 ± 0.82", "69.96"]
+    # A run missing from an average (seed 3 failed or not evaluated) says so; other seeds counts say n=k.
     euro_row = next(line for line in out.splitlines() if line.startswith("| EuroSAT "))
-    assert "72.00 ± 2.00 (n=2)" in euro_row and "80.78" in euro_row
+    assert "72.00 ± 2.00 (2 of 3 seeds)" in euro_row and "80.78" in euro_row
+    caltech_row = next(line for line in out.splitlines() if line.startswith("| Caltech101 ") and "94.00" in line)
+    assert "94.00 ± 1.00 (2 of 3 seeds)" in caltech_row
     avg_row = next(line for line in out.splitlines() if line.startswith("| Average (2 datasets)"))
     assert [c.strip() for c in avg_row.strip("|").split("|")][1:] == ["87.00", "66.50", "75.38"]
     assert " 70.72 (n=1) " in out and "70.72 ±" not in out and "48.50 (2/10)" in out  # one seed: no spread
@@ -516,6 +519,44 @@ def test_main_out_file_and_formats(tree: Path, tmp_path: Path, capsys: pytest.Ca
     assert main([str(tree), "--format", "latex"]) == 0
     latex = capsys.readouterr().out
     assert "\\begin{tabular}" in latex and "82.00 $\\pm$ 1.63" in latex and "vit\\_b16" in latex
+
+
+@pytest.mark.parametrize("case", ["out under a file", "plot under a file", "out read-only", "plot read-only", "plot fails when written", "out fails when written"])
+def test_out_and_plot_paths_that_cannot_be_created_are_one_line(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """A path that cannot be written stops before any table is printed (or, found only when written,
+    ends in the same line): what, why and the fix; exit 2."""
+    import os
+
+    from results import plots
+
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "ro").mkdir()
+    option = case.split()[0]
+    path = tmp_path / ("afile" if "under a file" in case else "ro") / ("x.txt" if option == "out" else "figs")
+    reason = f"{tmp_path / 'afile'} is a file, not a folder" if "under a file" in case else f"{tmp_path / 'ro'} is not writable"
+    if "read-only" in case:  # as a user without write permission sees it (the tests may run as root)
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and os.path.abspath(p) != str(tmp_path / "ro"))
+    if "fails when written" in case:
+        failed = path if option == "plot" else tmp_path / "ro" / ".x.txt.tmp"
+        reason = f"Permission denied ({failed if option == 'out' else failed / 'base2new_16shots.png'})"
+
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(failed if option == "out" else failed / "base2new_16shots.png"))
+
+        monkeypatch.setattr(plots, "_save", denied)
+        monkeypatch.setattr("engine.utils.atomic_write_bytes", denied)
+    assert main([str(tree), f"--{option}", str(path)]) == 2
+    out, err = capsys.readouterr()
+    if option == "out":
+        fix = "Give a file in a folder you can write to, e.g. --out results.txt"
+        assert err == f"error: --out {path} cannot be written: {reason}. {fix}\n"
+    else:
+        fix = "Give a folder you can write to, e.g. --plot figures/ (it is created if needed)"
+        assert err.endswith(f"error: --plot {path} cannot be created: {reason}. {fix}\n") and err.count("\n") == 1
+    if "fails when written" not in case:
+        assert out == ""  # before any table
+    assert not path.exists()
 
 
 def test_main_ci95_and_keyword(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:

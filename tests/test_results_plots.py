@@ -111,3 +111,65 @@ def test_legends_colours_axes_and_partial_averages(runs: Path, tmp_path: Path, m
     finally:
         for fig in figures.values():
             plt.close(fig)
+
+
+def _full_run(output: Path, trainer: str, recipe: str, folder: str, step: str, dataset: str, seed: int, accuracy: float,
+              overrides: list) -> Path:  # fmt: skip
+    """(``recipe``: the config file, relative to configs/trainers/.)"""
+    """A run as train.py writes it: its whole config (the recipe, the dataset and step keys, the
+    overrides) in config.yaml, and a log with its result."""
+    from protocols import PROTOCOLS
+    from protocols.definitions import RunPath
+    from result_runs import write_run
+    from runconfig.defaults import recipe_config
+
+    b2n = PROTOCOLS["base2new"]
+    subsample = {s.folder: s.subsample for s in b2n.steps}[step]
+    cfg = recipe_config(f"configs/trainers/{recipe}.yaml").clone()
+    cfg.defrost()
+    cfg.merge_from_list(["TRAINER.NAME", trainer, "DATASET.NAME", dataset, "DATASET.NUM_SHOTS", 16, "SEED", seed,
+                         "DATASET.SUBSAMPLE_CLASSES", subsample, *overrides])  # fmt: skip
+    path = Path(str(RunPath(str(output), b2n.name, step, dataset, 16, trainer, folder, seed)))
+    write_run(path, accuracy, trainer, eval_only=step != "train_base", config={}, seed=seed)
+    (path / "config.yaml").write_text(cfg.dump(), encoding="utf-8")
+    return path
+
+
+def test_legends_name_the_recipe_and_the_overrides_in_words_and_the_runs_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A legend entry names the recipe and what the runs changed (from their config.yaml), not the
+    folder's tag (cut and hashed when long); a zero-shot entry leaves out the training settings,
+    which cannot change it; an average that misses a seed's run says so, in the legend and the table."""
+    import matplotlib.pyplot as plt
+
+    from results import plots
+
+    tiny = ["INPUT.SIZE", "(32, 32)", "DATALOADER.TRAIN_X.BATCH_SIZE", 2, "OPTIM.MAX_EPOCH", 2]
+    coop = "vit_b16_ctxv1+train_x.batch_size2-size32_32-lr0.5-max_epoch2-n_ctx4-prec_fp32-csc_true-a60487"  # a tag cut and hashed
+    for seed in (1, 2, 3):
+        for step, dataset in (("train_base", "dtd"), ("test_new", "dtd")):
+            if (step, seed) != ("test_new", 3):  # the evaluation of seed 3 never ran
+                _full_run(tmp_path / "out", "CoOp", "CoOp/vit_b16_ctxv1", coop, step, dataset, seed, 70.0 + seed,
+                          [*tiny, "OPTIM.LR", 0.5, "TRAINER.COOP.PREC", "fp32", "TRAINER.COOP.CSC", True])  # fmt: skip
+            _full_run(tmp_path / "out", "ZeroshotCLIP", "CoOp/vit_b16", "vit_b16+train_x.batch_size2-size32_32-max_epoch2", step, dataset,
+                      seed, 60.0, tiny)  # fmt: skip
+    figures = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.name, fig) and path)
+    assert main([str(tmp_path / "out"), "--plot", str(tmp_path / "figures"), "--format", "md"]) == 0
+    try:
+        (legend,) = figures["base2new_16shots.png"].legends
+        labels = [" ".join(t.get_text().split()) for t in legend.get_texts()]  # the legend wraps long lines
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+    assert labels[0] == (
+        "CoOp, vit_b16_ctxv1 16 shots, 2 epochs, N_CTX 16 "
+        "+ DATALOADER.TRAIN_X.BATCH_SIZE 2, INPUT.SIZE (32, 32), OPTIM.LR 0.5, CSC True, PREC fp32 "
+        "runs missing: DTD New 2 of 3 seeds"
+    )
+    assert labels[1] == "ZeroshotCLIP, vit_b16 zero-shot + INPUT.SIZE (32, 32)"  # no batch size, no epochs
+    table = capsys.readouterr().out
+    assert f"### Base-to-new generalisation: CoOp, {coop} (" in table  # the table names the run folder
+    dtd = next(line for line in table.splitlines() if line.startswith("| DTD ") and "71.50" in line)
+    assert [c.strip() for c in dtd.strip("|").split("|")][1:3] == ["72.00 ± 0.82", "71.50 ± 0.50 (2 of 3 seeds)"]

@@ -74,7 +74,7 @@ def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
     methods = _methods()
     assert set(CONFIG_BATCH) == set(methods)
     out = tmp_path / "bench.jsonl"
-    assert main([*TINY_ARGS, "--fused", "both", "--json", str(out)]) == 0
+    assert main([*TINY_ARGS, "--fused", "both", "--iters", "1", "--json", str(out)]) == 0
     records = _read(out)
     assert [(r["method"], r["fused"]) for r in records] == [(m, f) for m in methods for f in (True, False)]
     for r in records:

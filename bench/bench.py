@@ -18,8 +18,10 @@ official implementations:
 * train ms/iter: median over ``--iters`` steps after ``--warmup`` (CUDA events on GPU, so the loop
   itself has no host sync; wall clock on CPU);
 * peak MB: on GPU ``torch.cuda.max_memory_allocated`` over model build and training (weights,
-  optimizer state, activations); on CPU the growth of the process's peak RSS over training
-  (``VmHWM``, reset through ``/proc/self/clear_refs``), or n/a where Linux's /proc is missing;
+  optimizer state, activations); on CPU the growth of the process's peak RSS over one training
+  step after the timed ones (``VmHWM``, reset through ``/proc/self/clear_refs`` after glibc's
+  ``malloc_trim`` handed the freed memory back: the same for a row whatever rows ran before it in
+  the process), or n/a where it cannot be measured (no /proc; no growth at all);
 * eval img/s at the config's test batch (100): median batch time after a first batch, in eval mode
   without gradients. Prompt-only methods compute their text features in that first batch and
   reuse them afterwards, as in a real evaluation (its time is kept as ``eval_first_batch_ms``);
@@ -76,7 +78,7 @@ __all__ = ["build_parser", "main", "run_bench"]
 
 PREC_DEFAULT_GPU = ("amp", "fp16", "fp32")
 FUSED_CHOICES = {"both": (True, False), "on": (True,), "off": (False,)}
-CPU_RSS_GROWTH = "cpu_rss_growth"  # the bench's CPU peak: how far the peak RSS rose over the phase
+CPU_RSS_GROWTH = "cpu_rss_growth"  # the bench's CPU peak: how far the peak RSS rose over one training step
 
 # Issue 7's numbers of the official code of each method (its spec's bench_official): one H200,
 # random-init ViT-B/16, synthetic inputs, median of 20 train iterations / 10 eval batches of 100.
@@ -153,10 +155,13 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def saved_activation_mb(runner: Runner, batch: dict) -> float:
-    """MB of the tensors one training step keeps for backward (distinct storages), without the
-    model's own parameters and buffers: the activation memory, deterministic on any device.
-    Runs one extra, untimed training step."""
+def step_memory(runner: Runner, batch: dict, device: torch.device) -> tuple[float, float | None]:
+    """One extra, untimed training step (after the timed ones): the MB of the tensors it keeps for
+    backward (distinct storages), without the model's own parameters and buffers (the activation
+    memory, deterministic on any device); and on a CPU how far the process's peak RSS rose over
+    it (:class:`PeakMemory`, which first hands the allocator's freed memory back to the system, so
+    that the pages earlier rows freed do not hide it), None on a GPU or where it cannot be
+    measured (no /proc, or no growth at all: the step reused pages still held)."""
     resident = {t.untyped_storage().data_ptr() for t in (*runner.model.parameters(), *runner.model.buffers())}
     saved: dict[int, int] = {}
 
@@ -166,9 +171,13 @@ def saved_activation_mb(runner: Runner, batch: dict) -> float:
             saved[storage.data_ptr()] = storage.nbytes()
         return t
 
+    memory = PeakMemory(device) if device.type == "cpu" else None
+    if memory is not None:
+        memory.reset()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         runner.train_step(batch)
-    return sum(saved.values()) / MB
+    growth = memory.growth_mb() if memory is not None else None
+    return sum(saved.values()) / MB, growth if growth else None
 
 
 def time_training(runner: Runner, batch: dict, iters: int, warmup: int, device: torch.device) -> dict[str, Any]:
@@ -334,11 +343,12 @@ def bench_row(spec: RowSpec, trainer_cls: type, clip_master: nn.Module, classnam
                 "img": torch.randn(batch_size, 3, height, width, generator=gen).to(device),
                 "label": torch.randint(spec.n_cls, (batch_size,), generator=gen).to(device),
             }
-            if device.type == "cpu":
-                memory.reset()  # CPU: growth of the peak RSS over training only
             record.update(time_training(runner, batch, args.iters, args.warmup, device))
-            record["peak_mb"], record["peak_kind"] = memory.growth_mb(), peak_kind
-            record["activation_mb"] = saved_activation_mb(runner, batch)
+            gpu_peak = memory.growth_mb() if device.type == "cuda" else None
+            record["activation_mb"], cpu_peak = step_memory(runner, batch, device)
+            # GPU: over build and training. CPU: over one step after the timed ones, so that no
+            # earlier phase or row (one-time initialisation, memory freed and kept) changes it.
+            record["peak_mb"], record["peak_kind"] = gpu_peak if device.type == "cuda" else cpu_peak, peak_kind
     except torch.cuda.OutOfMemoryError as e:
         record["error"] = f"CUDA out of memory: {str(e).splitlines()[0]}"
     except ConfigError as e:  # the method does not fit this backbone (visual prompts on a ResNet, a prompt depth)
@@ -574,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     peak_note = {
         CUDA_MAX_ALLOCATED: "peak MB: torch.cuda.max_memory_allocated over model build and training",
-        CPU_RSS_GROWTH: "peak MB: growth of the process's peak RSS over training (CPU; noisy, allocator reuse)",
+        CPU_RSS_GROWTH: "peak MB: growth of the process's peak RSS over one training step after the timed ones (CPU; "
+                        "the allocator's freed memory handed back first; '-' where it cannot be measured)",
     }
     print()
     print(format_table(records))

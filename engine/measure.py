@@ -5,7 +5,9 @@
 * :class:`PeakMemory`: the peak memory of a phase. On a GPU ``torch.cuda.max_memory_allocated``
   since :meth:`~PeakMemory.reset`; on a CPU the process's peak resident set since the reset
   (Linux's ``VmHWM``, reset through ``/proc/self/clear_refs``), else its lifetime peak
-  (``ru_maxrss``) where /proc is missing.
+  (``ru_maxrss``) where /proc is missing. On a CPU the reset first hands the memory that the C
+  allocator keeps freed back to the system (glibc's ``malloc_trim``): otherwise a phase that
+  reuses the pages an earlier, larger phase freed would show no growth at all.
 
 The engine times every training epoch and reads the peak after it (``TrainerX.run_epoch``); a
 run's ``training_cost()`` is built from those (its ``run.json`` records it). The bench
@@ -13,13 +15,16 @@ run's ``training_cost()`` is built from those (its ``run.json`` records it). The
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CPU_PEAK_RSS", "CUDA_MAX_ALLOCATED", "MB", "PeakMemory", "StepTimer"]
+__all__ = ["CPU_PEAK_RSS", "CUDA_MAX_ALLOCATED", "MB", "PeakMemory", "StepTimer", "release_free_memory"]
 
 MB = 2**20
 # What a peak is (run.json's "memory_kind", the bench's "peak_kind").
@@ -60,6 +65,26 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+
+
+def release_free_memory() -> bool:
+    """Hand the memory the C allocator keeps freed back to the system, so that the resident set is
+    what is in use; False where that cannot be done (not glibc)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 class PeakMemory:
     """Peak memory of a phase, from :meth:`reset` to :meth:`peak_mb` (see the module)."""
 
@@ -73,6 +98,7 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return
+        release_free_memory()
         try:  # "5" resets VmHWM (the peak RSS) to the current RSS (Linux >= 4.0)
             Path("/proc/self/clear_refs").write_text("5")
             rss = _status_kb("VmRSS")

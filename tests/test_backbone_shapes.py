@@ -41,16 +41,6 @@ VISUAL_FIX = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: with two per test process on a busy 2-core machine, OpenMP waits make the
-    large matmuls several times slower (as the bench's tests)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def backbone():
     """The random CLIP of a shape (built once per shape and test process)."""

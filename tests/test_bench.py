@@ -74,7 +74,7 @@ def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
     methods = _methods()
     assert set(CONFIG_BATCH) == set(methods)
     out = tmp_path / "bench.jsonl"
-    assert main([*TINY_ARGS, "--fused", "both", "--json", str(out)]) == 0
+    assert main([*TINY_ARGS, "--fused", "both", "--iters", "1", "--json", str(out)]) == 0
     records = _read(out)
     assert [(r["method"], r["fused"]) for r in records] == [(m, f) for m in methods for f in (True, False)]
     for r in records:
@@ -119,6 +119,29 @@ def test_the_paths_of_a_row_pair_are_timed_interleaved():
     other = common.RowSpec("CoOp", "x.yaml", "fp32", True, 50)
     pairs = bench._path_pairs([spec, common.RowSpec("CoOp", "x.yaml", "fp32", False, 10), other])
     assert pairs == [[spec, common.RowSpec("CoOp", "x.yaml", "fp32", False, 10)], [other]]
+
+
+def test_the_cpu_peak_of_a_row_does_not_depend_on_the_rows_before_it(tmp_path, monkeypatch):
+    """CoOp's step (batch 32) needs about four times VPT's (batch 4): measured after CoOp in the same
+    process, VPT's peak was hidden by the pages CoOp freed (0.0). Each row's peak, in either order,
+    is now its own step's; a step whose growth cannot be seen is reported as unknown, not 0."""
+    peaks: dict[str, list[float]] = {"VPT": [], "CoOp": []}
+    for order in (["VPT", "CoOp"], ["CoOp", "VPT"]):
+        out = tmp_path / f"{'-'.join(order)}.jsonl"
+        argv = [*TINY_ARGS, "--methods", *order, "--fused", "on", "--iters", "1", "--eval-batches", "0", "--json", str(out)]
+        assert main(argv) == 0
+        for r in _read(out):
+            assert r["peak_kind"] == "cpu_rss_growth" and r["peak_mb"] is not None and r["peak_mb"] > 0, r
+            peaks[r["method"]].append(r["peak_mb"])
+    for method, (first, after) in peaks.items():
+        assert 2 / 3 < after / first < 3 / 2, (method, first, after)
+    assert min(peaks["CoOp"]) > 2 * max(peaks["VPT"])
+
+    monkeypatch.setattr(bench.PeakMemory, "growth_mb", lambda self: 0.0)
+    out = tmp_path / "hidden.jsonl"
+    assert main([*TINY_ARGS, "--methods", "VPT", "--fused", "on", "--iters", "1", "--eval-batches", "0", "--json", str(out)]) == 0
+    (r,) = _read(out)
+    assert r["peak_mb"] is None and r["activation_mb"] > 0
 
 
 def test_fused_off_alone_and_batch_override(tmp_path):

@@ -1,7 +1,8 @@
-"""Exact resume, with real processes: a run killed mid-epoch (SIGKILL) or stopped with Ctrl-C
-(SIGINT) and rerun with the same command ends with checkpoints byte-identical to an uninterrupted
+"""Exact resume: a real ``train.py`` process killed mid-epoch (SIGKILL) or stopped with Ctrl-C
+(SIGINT), and the same command run again, ends with checkpoints byte-identical to an uninterrupted
 run, with DATALOADER.NUM_WORKERS 0 and 2 (MuDPT on the tiny CLIP, CPU); the killed run's folder is
-free at once (its DataLoader workers do not hold its lock)."""
+free at once (its DataLoader workers do not hold its lock). The uninterrupted run and the rerun are
+``train.main`` in the test process (a process start costs more than their training)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from conftest import tiny_run_opts
 from engine.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
-EPOCHS, BATCHES = 4, 8  # 4 classes x 4 training images, batch 2
+EPOCHS, BATCHES = 3, 4  # 4 classes x 4 training images, batch 4
 MODEL = "MultimodalDeepPromptTuning"
 
 
@@ -32,7 +33,7 @@ def data_root(tmp_path_factory) -> str:
 
 def _command(data_root: str, clip_file: str, out: Path, workers: int) -> list[str]:
     opts = tiny_run_opts(clip_file) + [
-        "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", str(workers),
+        "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", str(workers), "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
         "TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.PRINT_FREQ", "1",
         "TRAINER.MUDPT.PROMPT_DEPTH", "3", "TRAINER.MUDPT.INJ_WIDTH", "64", "TRAINER.MUDPT.INJ_HEADS", "2",
     ]  # fmt: skip
@@ -45,12 +46,6 @@ def _command(data_root: str, clip_file: str, out: Path, workers: int) -> list[st
 
 
 ENV = {**os.environ, "MUDPT_BACKEND": "builtin", "PYTHONUNBUFFERED": "1"}
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc
 
 
 def _interrupt(command: list[str], at: str, sig: int) -> tuple[int, str]:
@@ -75,10 +70,10 @@ def _checkpoints(out: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, tiny_clip_file, workers):
+def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, tiny_clip_file, workers, run_train, capsys):
     out = tmp_path / "run"
     command = _command(data_root, tiny_clip_file, out, workers)
-    _run(command)
+    assert run_train(command[2:]) == 0  # the same command, in this process
     reference = _checkpoints(out)
     assert sorted(reference) == ["checkpoint", *(f"model.pth.tar-{e}" for e in range(1, EPOCHS + 1))]
     shutil.rmtree(out)  # the same folder again: the config in the checkpoints names it
@@ -99,10 +94,12 @@ def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, t
     assert sorted(_checkpoints(out)) == ["checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 
-    resumed = _run(command)
-    assert "  run      resuming from the checkpoint of epoch 2 (the previous attempt was killed)\n" in resumed.stdout
-    assert f"epoch [2/{EPOCHS}] batch" not in resumed.stdout and f"epoch [3/{EPOCHS}] batch [1/{BATCHES}]" in resumed.stdout
-    assert _checkpoints(out) == reference  # byte for byte, epochs 1-2 kept and 3-4 redone
+    capsys.readouterr()
+    assert run_train(command[2:]) == 0
+    resumed = capsys.readouterr().out
+    assert "  run      resuming from the checkpoint of epoch 2 (the previous attempt was killed)\n" in resumed
+    assert f"epoch [2/{EPOCHS}] batch" not in resumed and f"epoch [3/{EPOCHS}] batch [1/{BATCHES}]" in resumed
+    assert _checkpoints(out) == reference  # byte for byte, epochs 1-2 kept and 3 redone
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 

@@ -44,7 +44,7 @@ BASE, NEW = ["cat", "dog"], ["owl", "red fox"]
 UNSEEN = ["zebra", "giraffe", "sea lion"]  # names no run was trained on
 PER_PART = {"train": 2, "val": 1, "test": 6}  # images per class
 N_TEST = PER_PART["test"] * len(CLASSES)  # test images (half of them of the base classes)
-ENV = {**os.environ, "MUDPT_BACKEND": "builtin", "OMP_NUM_THREADS": "1"}  # subprocesses: see one_torch_thread
+ENV = {**os.environ, "MUDPT_BACKEND": "builtin"}  # subprocesses (one torch thread: conftest)
 
 # name -> (trainer, recipe, overrides that fit the 3-block tiny CLIP, evaluation only)
 RUNS = {
@@ -83,16 +83,6 @@ def write_image(path: Path, label: int, seed: int) -> None:
 def files(*folders: Path) -> list[str]:
     """Every file below ``folders``: a snapshot to compare before and after a command."""
     return sorted(str(p) for folder in folders for p in folder.rglob("*"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One torch thread: the tiny models gain nothing from more, and two xdist workers with a
-    thread per core each spin against each other (this file then takes twice the CPU time)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -405,13 +395,15 @@ print(json.dumps([clf.method, clf.classnames, clf.template, own.probs.tolist(), 
 """ % (UNSEEN,)
 
 
-def test_export_and_load_in_a_fresh_process(runs, data, tmp_path, tiny_clip_file):
+def test_export_and_load_in_a_fresh_process(runs, data, tmp_path, tiny_clip_file, capsys):
+    import export
     import mudpt
     from safetensors import safe_open
 
     run, path = runs("MuDPT"), tmp_path / "mudpt.safetensors"
-    proc = subprocess.run([sys.executable, "export.py", str(run), str(path)], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"Wrote {path}\n", "")
+    capsys.readouterr()
+    assert export.main([str(run), str(path)]) == 0  # export.py, in this process; the load below is a fresh one
+    assert capsys.readouterr() == (f"Wrote {path}\n", "")
     images = images_of(data)
     proc = subprocess.run([sys.executable, "-c", FRESH_LOAD, str(path), *images], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

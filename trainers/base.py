@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import os.path as osp
 import weakref
-from typing import Any, Sequence
+from collections import OrderedDict
+from typing import Any, Protocol, Sequence
 
 import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
 from engine.seam import (
+    BACKEND,
     CONSOLE,
+    CheckpointError,
     ConfigError,
     ResultKeys,
     TrainerX,
@@ -30,6 +33,7 @@ from engine.seam import (
     check_config_fits,
     compute_accuracy,
     get_logger,
+    latest_checkpoint,
     load_checkpoint,
     NonFiniteLossError,
     load_fitting_state,
@@ -47,6 +51,7 @@ from .spec import method_of_trainer
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "CheckpointedState",
     "ClipPromptTrainer",
     "Learner",
     "check_choice",
@@ -91,6 +96,33 @@ class Learner(nn.Module):
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """The explicit list of trainable tensors: all parameters of the learner."""
         return list(self.named_parameters())
+
+
+class CheckpointedState(Protocol):
+    """Training state besides the learner's tensors that a resumed run needs (PromptSRC's running
+    Gaussian prompt aggregation): tensors by name, read when a checkpoint is written and put back
+    when a run resumes from it."""
+
+    def state(self) -> dict[str, torch.Tensor]: ...
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None: ...
+
+
+class _DasslState(nn.Module):
+    """Under real Dassl, a :class:`CheckpointedState` as a registered model without parameters or
+    optimizer: Dassl's checkpoints hold only the state dicts of registered models, so its
+    ``save_model`` writes this one's (the state's tensors) into a folder of its own, and its
+    ``resume_model_if_exist`` loads it back (``load_state_dict``)."""
+
+    def __init__(self, state: CheckpointedState):
+        super().__init__()
+        self.held = state
+
+    def state_dict(self, *args, **kwargs) -> "OrderedDict[str, torch.Tensor]":  # type: ignore[override]
+        return OrderedDict(self.held.state())
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        self.held.restore(dict(state_dict))
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None, check=None) -> None:
@@ -198,21 +230,77 @@ class ClipPromptTrainer(TrainerX):
         """The config keys that cannot change results: Dassl's, the shared ones and every method's."""
         return result_keys()
 
+    # --- training state kept in checkpoints ---------------------------------------------------
+    def keep_in_checkpoints(self, key: str, state: CheckpointedState, what: str) -> None:
+        """Keep ``state`` (``what`` it is, in words) in every checkpoint, so that a resumed run
+        restores it; resuming from a checkpoint without it is refused (it would be silently lost).
+        The built-in engine stores it in the learner's checkpoint under ``key``. Real Dassl's
+        checkpoints hold only the state dicts of registered models: there it is registered as a
+        model of its own, without parameters or optimizer (checkpoint folder ``<output>/<key>/``)."""
+        self._kept_states = {**self._kept(), key: (state, what)}
+        if BACKEND == "dassl":
+            self.register_model(key, _DasslState(state))
+
+    def _kept(self) -> dict[str, tuple[CheckpointedState, str]]:
+        return self.__dict__.get("_kept_states", {})
+
+    def learner_names(self) -> list[str]:
+        """The registered models that are learners (not the states kept under real Dassl)."""
+        return [name for name in self.get_model_names() if name not in self._kept()]
+
+    def _lost_state(self, directory: str, what: str) -> CheckpointError:
+        return CheckpointError(
+            f"The checkpoint to resume in {directory} holds no {what} (written by an earlier version, or by another "
+            "engine): resuming from it would lose it. Start the run again: train.py --restart, or another --output-dir."
+        )
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        if BACKEND == "dassl" and self._kept():
+            self._check_dassl_states(directory)
+        return super().resume_model_if_exist(directory)
+
+    def _check_dassl_states(self, directory: str) -> None:
+        """Under real Dassl: the kept states' folders are there wherever the learner's is, and
+        every folder's ``checkpoint`` pointer names the same epoch (Dassl writes them one after
+        the other: a run stopped in between has not)."""
+        latest = {}
+        for name in self.get_model_names():
+            if osp.isfile(osp.join(directory, name, "checkpoint")):
+                latest[name] = osp.basename(latest_checkpoint(osp.join(directory, name)))
+        if not any(name in latest for name in self.learner_names()):
+            return  # no checkpoint to resume: Dassl trains from scratch
+        for key, (_, what) in self._kept().items():
+            if key not in latest:
+                raise self._lost_state(directory, what)
+        if len(set(latest.values())) > 1:
+            listed = ", ".join(f"{name}/{file}" for name, file in latest.items())
+            raise CheckpointError(
+                f"The checkpoints in {directory} are of different epochs ({listed}): the run stopped while writing them. "
+                "Point each folder's `checkpoint` file at the same model.pth.tar-<epoch>, or start the run again "
+                "(train.py --restart, or another --output-dir)."
+            )
+
     def _checkpoint_extras(self) -> dict:
-        """The engine's extras, plus the GradScaler (fp16) and the classes the learner was built for
+        """The engine's extras, plus the GradScaler (fp16), the classes the learner was built for
         (their count, and their names in label order: what a trained model predicts without its
-        dataset, ``mudpt.load``)."""
+        dataset, ``mudpt.load``) and the states kept in checkpoints (:meth:`keep_in_checkpoints`)."""
         extras = super()._checkpoint_extras()
         extras["num_classes"] = self.num_classes
         extras["classnames"] = list(self.dm.dataset.classnames)
         if self.scaler is not None:
             extras["grad_scaler"] = self.scaler.state_dict()
+        for key, (state, _) in self._kept().items():
+            extras[key] = state.state()
         return extras
 
     def _restore_extras(self, checkpoint: dict) -> None:
         super()._restore_extras(checkpoint)
         if self.scaler is not None and "grad_scaler" in checkpoint:
             self.scaler.load_state_dict(checkpoint["grad_scaler"])
+        for key, (state, what) in self._kept().items():
+            if key not in checkpoint:
+                raise self._lost_state(self.cfg.RESUME or self.cfg.OUTPUT_DIR, what)
+            state.restore(checkpoint[key])
 
     def after_epoch(self) -> None:
         getattr(self, "check_nonfinite", lambda: None)()  # the engine's deferred loss check first: it names the batch
@@ -301,7 +389,7 @@ class ClipPromptTrainer(TrainerX):
         if not directory:
             _log.info("Note that load_model() is skipped as no pretrained model is given")
             return
-        for name in self.get_model_names():
+        for name in self.learner_names():
             model_path = model_file(osp.join(directory, name), epoch)
             checkpoint = load_checkpoint(model_path)
             _log.info(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})', extra=CONSOLE)

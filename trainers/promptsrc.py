@@ -19,10 +19,11 @@ IVLP's independent deep prompts in both towers, trained with three self-regulari
 The frozen features come from the run's own CLIP: the text ones once per class set, the image ones
 in the same forward (the image tower without prompts); no second CLIP copy is held in memory.
 Differences from the official code, all deliberate: GPA aggregates the learned prompts in fp32
-and is kept in every checkpoint, so a resumed run aggregates exactly what an uninterrupted run
-does (the official code aggregates the whole state dict, frozen CLIP included, in fp16, rounding
-the frozen weights, and loses the aggregate on resume); precision is ours (the official code runs
-only in fp16); prompt initial values are drawn as IVLP's (see ``trainers/ivlp.py``).
+and is kept in every checkpoint (under real Dassl too, in a folder of its own), so a resumed run
+aggregates exactly what an uninterrupted run does (the official code aggregates the whole state
+dict, frozen CLIP included, in fp16, rounding the frozen weights, and loses the aggregate on
+resume); precision is ours (the official code runs only in fp16); prompt initial values are drawn
+as IVLP's (see ``trainers/ivlp.py``).
 """
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ class PromptSRC(ClipPromptTrainer):
 
     CFG_NODE = "PROMPTSRC"
     MODEL_NAME = "VLPromptLearner"
-    GPA_KEY = "gpa"  # the running aggregate, in each checkpoint
+    GPA_KEY = "gpa"  # the running aggregate, in each checkpoint (under real Dassl: the folder <output>/gpa/)
 
     @classmethod
     def check_method_cfg(cls, cfg: CN) -> None:
@@ -177,6 +178,7 @@ class PromptSRC(ClipPromptTrainer):
         super().setup_model(classnames, clip_model, template)
         c = self.cfg.TRAINER.PROMPTSRC
         self.gpa = GaussianPromptAggregation(self.model.learner, gpa_weights(self.cfg.OPTIM.MAX_EPOCH, c.GPA_MEAN, c.GPA_STD))
+        self.keep_in_checkpoints(self.GPA_KEY, self.gpa, "Gaussian prompt aggregation of the epochs trained so far")
 
     def after_epoch(self) -> None:
         """GPA: add this epoch's prompts; after the last epoch, the aggregate becomes the model
@@ -187,14 +189,6 @@ class PromptSRC(ClipPromptTrainer):
             self.gpa.load()
             _log.info(f"Gaussian prompt aggregation over epochs 1..{epoch} (mean {self.cfg.TRAINER.PROMPTSRC.GPA_MEAN}, std {self.cfg.TRAINER.PROMPTSRC.GPA_STD}) loaded")
         super().after_epoch()
-
-    def _checkpoint_extras(self) -> dict:
-        return {**super()._checkpoint_extras(), self.GPA_KEY: self.gpa.state()}
-
-    def _restore_extras(self, checkpoint: dict) -> None:
-        super()._restore_extras(checkpoint)
-        if self.GPA_KEY in checkpoint:
-            self.gpa.restore(checkpoint[self.GPA_KEY])
 
 
 RECIPES = "configs/trainers/PromptSRC"

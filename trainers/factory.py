@@ -75,7 +75,7 @@ def check_normalization(cfg: CN, clip_model: nn.Module) -> None:
         weights = f" ({b.PRETRAINED} weights)" if open_clip_model(b.NAME) and b.PRETRAINED else ""
         raise ConfigError(
             f"INPUT.PIXEL_MEAN {list(cfg.INPUT.PIXEL_MEAN)} / INPUT.PIXEL_STD {list(cfg.INPUT.PIXEL_STD)} are not the normalisation "
-            f"{b.NAME}{weights} was trained with; set INPUT.PIXEL_MEAN \"{list(mean)}\" INPUT.PIXEL_STD \"{list(std)}\"."
+            f"{b.NAME or f'the CLIP of {b.PATH}'}{weights} was trained with; set INPUT.PIXEL_MEAN \"{list(mean)}\" INPUT.PIXEL_STD \"{list(std)}\"."
         )
 
 

@@ -98,6 +98,30 @@ def run_train(monkeypatch):
 
 
 @pytest.fixture
+def interrupted_run(run_train, monkeypatch):
+    """``interrupted_run(argv, epoch=0, batch=0)``: ``train.py`` in-process, stopped by a Ctrl-C at
+    that batch of that epoch (0-based; ``epoch=None``: at its first batch, whatever the epoch),
+    which must exit 130; the training step is restored afterwards."""
+    from trainers.base import ClipPromptTrainer
+
+    original = ClipPromptTrainer.forward_backward
+
+    def run(argv: list[str], epoch: int | None = 0, batch: int = 0) -> None:
+        def ctrl_c(self, data):
+            if epoch is None or (self.epoch == epoch and self.batch_idx == batch):
+                raise KeyboardInterrupt
+            return original(self, data)
+
+        monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c)
+        try:
+            assert run_train(argv) == 130
+        finally:
+            monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+
+    return run
+
+
+@pytest.fixture
 def dtd_data(tmp_path_factory):
     """A generated DescribableTextures tree (4 classes, 4 train / 2 val / 2 test images each)."""
     from datasets.synthetic import make_synthetic_dataset

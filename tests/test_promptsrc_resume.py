@@ -48,34 +48,19 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _interrupt_in_second_epoch(monkeypatch, run_train, argv) -> None:
-    from trainers.base import ClipPromptTrainer
-
-    original = ClipPromptTrainer.forward_backward
-
-    def ctrl_c(self, batch):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c)
-    assert run_train(argv) == 130
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
-
-
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     return err
 
 
-def test_builtin_engine_resumes_the_aggregate_and_refuses_a_checkpoint_without_it(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+def test_builtin_engine_resumes_the_aggregate_and_refuses_a_checkpoint_without_it(tmp_path, dtd_data, tiny_clip_file, run_train, interrupted_run, capsys):
     reference_dir, out = tmp_path / "uninterrupted", tmp_path / "run"
     assert run_train(_argv(dtd_data, reference_dir, tiny_clip_file)) == 0
     reference = _final(reference_dir)
 
     argv = _argv(dtd_data, out, tiny_clip_file)
-    _interrupt_in_second_epoch(monkeypatch, run_train, argv)
+    interrupted_run(argv, epoch=1)
     saved = out / MODEL / "model.pth.tar-1"
     checkpoint = torch.load(saved, map_location="cpu", weights_only=True)
     assert set(checkpoint["gpa"]) == set(reference)
@@ -102,7 +87,7 @@ def dassl_checkpoints(monkeypatch):
     monkeypatch.setattr(ClipPromptTrainer, "_restore_extras", lambda self, checkpoint: None)
 
 
-def test_under_dassl_the_aggregate_is_a_registered_model_and_resumes(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys, dassl_checkpoints):
+def test_under_dassl_the_aggregate_is_a_registered_model_and_resumes(tmp_path, dtd_data, tiny_clip_file, run_train, interrupted_run, monkeypatch, capsys, dassl_checkpoints):
     from trainers.base import _DasslState
 
     reference_dir, out = tmp_path / "uninterrupted", tmp_path / "run"
@@ -113,7 +98,7 @@ def test_under_dassl_the_aggregate_is_a_registered_model_and_resumes(tmp_path, d
     assert sorted(p.name for p in (reference_dir / "gpa").iterdir()) == ["checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
 
     argv = _argv(dtd_data, out, tiny_clip_file, *DETERMINISTIC)
-    _interrupt_in_second_epoch(monkeypatch, run_train, argv)
+    interrupted_run(argv, epoch=1)
     assert run_train(argv) == 0
     assert _same(_final(out), reference)
 
@@ -141,7 +126,7 @@ def test_under_dassl_the_aggregate_is_a_registered_model_and_resumes(tmp_path, d
 
     # A folder written before the aggregate was kept (no gpa/): refused, not silently resumed without it.
     shutil.rmtree(out)
-    _interrupt_in_second_epoch(monkeypatch, run_train, argv)
+    interrupted_run(argv, epoch=1)
     shutil.rmtree(out / "gpa")
     capsys.readouterr()
     assert run_train(argv) == 1

@@ -101,28 +101,18 @@ def test_fp16_on_cpu_runs_in_fp32_with_a_note(tmp_path, dtd_data, tiny_clip_file
     _result_block(log)
 
 
-def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, dtd_data, tiny_clip_file, run_train, interrupted_run, capsys):
     from results.logs import run_status
-    from trainers.base import ClipPromptTrainer
 
     out = tmp_path / "run"
     opts = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.CHECKPOINT_KEEP_LAST", "1"]
     argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=opts)
-    original = ClipPromptTrainer.forward_backward
-
-    def ctrl_c_in_second_epoch(self, batch):
-        if self.epoch == 1 and self.batch_idx == 1:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_second_epoch)
-    assert run_train(argv) == 130
+    interrupted_run(argv, epoch=1, batch=1)
     message = f"Interrupted. Rerun the same command to resume from the checkpoint of epoch 1 in {out}.\n"
     assert capsys.readouterr().err == message and (out / "log.txt").read_text().endswith(message)
     assert sorted(p.name for p in (out / "prompt_learner").glob("model.pth.tar-*")) == ["model.pth.tar-1"]
     assert run_status(out) == "incomplete"
 
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
     assert run_train(argv) == 0
     assert "  run      resuming from the checkpoint of epoch 1 (the previous attempt was interrupted)\n" in capsys.readouterr().out
     logs = sorted(out.glob("log.txt*"))
@@ -437,25 +427,14 @@ def test_an_unwritable_output_folder_is_one_line(tmp_path, dtd_data, tiny_clip_f
 
 
 def test_an_unfinished_training_is_evaluated_only_when_its_epoch_is_asked_for(tmp_path, dtd_data, tiny_clip_file, run_train,
-                                                                              capsys, monkeypatch):  # fmt: skip
+                                                                              interrupted_run, capsys, monkeypatch):  # fmt: skip
     """--eval-only of a training run interrupted in epoch 3 (checkpoints of epochs 1-2): refused,
     naming its state, unless --load-epoch asks for an epoch (then said and recorded). A corrupt
     checkpoint says the way forward, which works; another method's run names that method."""
-    from trainers.base import ClipPromptTrainer
-
     base = tmp_path / "base"
     opts = ["DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "3", "TRAIN.CHECKPOINT_FREQ", "1"]
     train_argv = _argv(dtd_data, base, "CoOp", COOP, tiny_clip_file, opts=opts)
-    original = ClipPromptTrainer.forward_backward
-
-    def ctrl_c_in_third_epoch(self, batch):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_third_epoch)
-    assert run_train(train_argv) == 130
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    interrupted_run(train_argv, epoch=2)
     capsys.readouterr()
 
     def evaluate(out: str, *flags: str, trainer: str = "CoOp", config: str = COOP, model=base) -> int:
@@ -682,11 +661,9 @@ def test_outputs_follow_the_umask(tmp_path, dtd_data, tiny_clip_file, run_train)
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o640, name
 
 
-def test_best_val_runs_resume_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+def test_best_val_runs_resume_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, interrupted_run, capsys):
     """TEST.FINAL_MODEL best_val: the best validation result is restored with the checkpoint, so a
     resumed run keeps the same model-best.pth.tar (and the same last checkpoint)."""
-    from trainers.base import ClipPromptTrainer
-
     out = tmp_path / "run"
     opts = ["OPTIM.MAX_EPOCH", "3", "TEST.FINAL_MODEL", "best_val", "TRAIN.CHECKPOINT_FREQ", "1", "OPTIM.LR", "0.05"]
     argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=opts)
@@ -694,25 +671,15 @@ def test_best_val_runs_resume_exactly(tmp_path, dtd_data, tiny_clip_file, run_tr
     reference = _files(out / "prompt_learner")
     shutil.rmtree(out)
 
-    original = ClipPromptTrainer.forward_backward
-
-    def ctrl_c_in_third_epoch(self, batch):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_third_epoch)
-    assert run_train(argv) == 130
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    interrupted_run(argv, epoch=2)
     assert run_train(argv) == 0
     assert "  run      resuming from the checkpoint of epoch 2" in capsys.readouterr().out
     assert _files(out / "prompt_learner") == reference
 
 
-def test_restart_from_scratch_repeats_the_first_attempt_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, monkeypatch, capsys):
+def test_restart_from_scratch_repeats_the_first_attempt_exactly(tmp_path, dtd_data, tiny_clip_file, run_train, interrupted_run, capsys):
     """Ctrl-C before the first checkpoint of a few-shot run: the rerun reads the few-shot cache
     the first attempt wrote, and still ends with the checkpoints of an uninterrupted run."""
-    from trainers.base import ClipPromptTrainer
 
     out, cache = tmp_path / "run", Path(dtd_data.dataset_dir) / "split_fewshot"
     argv = _argv(dtd_data, out, "CoOp", COOP, tiny_clip_file, opts=["DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2"])
@@ -722,14 +689,8 @@ def test_restart_from_scratch_repeats_the_first_attempt_exactly(tmp_path, dtd_da
     shutil.rmtree(out)
     shutil.rmtree(cache)
 
-    original = ClipPromptTrainer.forward_backward
-
-    def ctrl_c_in_first_epoch(self, batch):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", ctrl_c_in_first_epoch)
-    assert run_train(argv) == 130 and cache.is_dir()
-    monkeypatch.setattr(ClipPromptTrainer, "forward_backward", original)
+    interrupted_run(argv, epoch=None)
+    assert cache.is_dir()
     assert run_train(argv) == 0
     assert "starting again from scratch: the previous attempt was interrupted before its first checkpoint" in capsys.readouterr().out
     assert _files(out / "prompt_learner") == reference

@@ -37,10 +37,10 @@ save_state_dict(build_tiny_clip(vision_width=128, transformer_width=128, transfo
 PY
 
 # Recipe configs are for ViT-B/16; these overrides fit the 32 px, 3-block tiny CLIP and a CPU
-# (the TRAINER.MUDPT ones reach MuDPT's runs only).
-TINY=(INPUT.SIZE "(32, 32)" DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 2 DATALOADER.TEST.BATCH_SIZE 8
-      OPTIM.MAX_EPOCH 2 DATASET.NUM_SHOTS 2
-      TRAINER.MUDPT.PROMPT_DEPTH 3 TRAINER.MUDPT.INJ_WIDTH 64 TRAINER.MUDPT.INJ_HEADS 2)
+# (the TRAINER.MUDPT ones reach MuDPT's runs only: a sweep without MuDPT refuses them).
+TINY_ANY=(INPUT.SIZE "(32, 32)" DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 2 DATALOADER.TEST.BATCH_SIZE 8
+          OPTIM.MAX_EPOCH 2 DATASET.NUM_SHOTS 2)
+TINY=("${TINY_ANY[@]}" TRAINER.MUDPT.PROMPT_DEPTH 3 TRAINER.MUDPT.INJ_WIDTH 64 TRAINER.MUDPT.INJ_HEADS 2)
 SWEEP=(base2new --methods mudpt,coop,zsclip --datasets dtd,eurosat --seeds 1)
 
 echo
@@ -55,7 +55,7 @@ grep -q "^Summary: 12 skipped$" "$WORK/rerun.txt" || { cat "$WORK/rerun.txt"; ec
 
 echo
 echo "== A protocol script with another learning rate writes its own run folder"
-bash scripts/coop/base2new_train.sh dtd 1 "${TINY[@]}" OPTIM.LR 0.5 > "$WORK/lr.txt"
+bash scripts/coop/base2new_train.sh dtd 1 "${TINY_ANY[@]}" OPTIM.LR 0.5 > "$WORK/lr.txt"
 grep -q "vit_b16_ctxv1+train_x.batch_size2-size32_32-lr0.5-max_epoch2/seed1" "$WORK/lr.txt" || { cat "$WORK/lr.txt"; exit 1; }
 tail -n 1 "$WORK/lr.txt"
 

@@ -21,6 +21,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -30,7 +31,7 @@ from engine.run_folder import COMPLETE, FAILED, UNFINISHED_REASONS, RunFolder
 from engine.seam import atomic_write_text
 from runconfig import folder_action
 
-from .jobs import job_failure, job_of, job_python, record_job
+from .jobs import ENDED_WITHOUT_RESULT, job_failure, job_of, job_python, record_job
 from .plan import Settings, StepRun, Unit, in_repo, mirror, resolve_trained
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
 # Outcomes of a step.
 DONE, SKIPPED, FAILED_STATE, PENDING, INCOMPLETE = "done", "skipped", "failed", "pending", "incomplete"
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local executor kills jobs after 2 minutes by default
+LOCAL_POLL_S = 0.2  # how often the local launcher looks whether a job ended
 PLANNED = ".sweep"  # <output>/.sweep/<run folder>.yaml: the config a step hands to its train.py
 JOB = ".job.json"  # <output>/.sweep/<run folder>.job.json: the job that runs the step (protocols.jobs)
 ERROR_TAIL = 64 * 1024  # how much of a failed attempt's log is read for its whole error message
@@ -144,6 +146,8 @@ def status_of(run: StepRun, settings: Settings) -> StepResult:
     job = job_of(_planned_path(run, settings, JOB))
     failure = job_failure(job) if job is not None else None
     if job is not None and job.newer_than(RunFolder(run.run_dir).file(RunFolder.RECORD)):
+        if failure == ENDED_WITHOUT_RESULT:  # stopped (Ctrl-C, killed) before it came to this step: the step did not run
+            return StepResult(run.label, run.run_dir, PENDING, f"not run: {job.name} {failure.removeprefix('it ')}", job.stderr)
         if failure is not None:
             return StepResult(run.label, run.run_dir, FAILED_STATE, f"{job.name} failed before this step's train.py started: {failure}", job.stderr)
         if not osp.isfile(job.result):
@@ -286,7 +290,11 @@ def run_local(
             record_jobs(unit, settings, "local", job)
             where = f" on GPU {gpu}" if gpu is not None else ""
             report(f"[{index}/{len(units)}] started {unit.label}{where} (job {job.job_id}, output {job.paths.stdout})")
+            while not job.done():  # submitit's own wait polls once a second
+                time.sleep(LOCAL_POLL_S)
             try:
+                if stopping.is_set() or not osp.isfile(job.paths.result_pickle):
+                    raise RuntimeError("no result")  # (submitit would wait 15 s for the file of a killed job)
                 results = job.result()
             except Exception:  # the job itself died (before train.py, killed, out of memory): its steps say what it left
                 results = [status_of(run, settings) for run in unit.steps]

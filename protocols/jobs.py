@@ -27,13 +27,15 @@ from typing import Any
 
 from engine.seam import atomic_write_text
 
-__all__ = ["JobRecord", "job_failure", "job_of", "job_python", "record_job"]
+__all__ = ["ENDED_WITHOUT_RESULT", "JobRecord", "job_failure", "job_of", "job_python", "record_job"]
 
 LAUNCHER_NAMES = {"local": "local job", "slurm": "SLURM job"}
 # A job killed by its scheduler writes no result; SLURM says why on the job's stderr.
 SCHEDULER_ERRORS = ("slurmstepd: error:", "srun: error:")
 # What submitit's job logs on its stderr before the traceback of an exception its call raised.
 SUBMITIT_FAILED = "Submitted job triggered an exception"
+# A local job whose controller is gone without a result or a reason: stopped with its sweep, or killed.
+ENDED_WITHOUT_RESULT = "it ended without a result (killed, or its sweep was stopped)"
 
 
 def job_python(repo: str, python: str) -> str:
@@ -130,4 +132,4 @@ def job_failure(job: JobRecord) -> str | None:
         found = [line for line in lines if line.startswith(prefix)]
         if found:
             return found[0]
-    return "it ended without a result (killed, or its sweep was stopped)" if job.gone() else None
+    return ENDED_WITHOUT_RESULT if job.gone() else None

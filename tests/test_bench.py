@@ -70,6 +70,7 @@ def _learner_numel(method: str) -> int:
     return sum(p.numel() for p in model.learner.parameters())
 
 
+@pytest.mark.slow
 def test_bench_tiny_cpu_every_method_fused_on_and_off(tmp_path, capsys):
     methods = _methods()
     assert set(CONFIG_BATCH) == set(methods)

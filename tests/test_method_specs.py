@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +179,7 @@ def _option(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
+@pytest.mark.slow
 def test_a_new_method_is_its_file_and_its_recipes(tmp_path):
     copy, data, output, runs = tmp_path / "repo", tmp_path / "data", tmp_path / "output", tmp_path / "runs"
     _copy_with_toycoop(copy)

@@ -17,6 +17,7 @@ BACKBONE = "open_clip:ViT-S-32-alt"  # 224 px, 10 text blocks: the MuDPT recipe'
 SMALL = ["DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "DATALOADER.TEST.BATCH_SIZE", "4", "OPTIM.MAX_EPOCH", "1"]
 
 
+@pytest.mark.slow
 def test_mudpt_on_open_clip_weights_from_a_file_through_sweep_and_train_py(sweep, run_train, tmp_path, monkeypatch):
     from datasets.synthetic import make_synthetic_dataset
     from trainers.clip_loader import build_open_clip, save_state_dict

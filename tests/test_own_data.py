@@ -432,6 +432,7 @@ def test_a_redrawn_image_folder_split_is_refused_by_the_resumed_run(tmp_path, ti
 # ---------------------------------------------------------------------------------------------
 # The protocol runner and parse_results
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sweep_and_parse_results_on_an_image_folder(tmp_path, tiny_clip_file, capsys, monkeypatch):
     from protocols.cli import main as sweep_main
 

@@ -484,6 +484,7 @@ def _row(out: str, label: str) -> list[str]:
     return re.split(r"\s{2,}", line.strip())
 
 
+@pytest.mark.slow
 def test_a_failed_run_does_not_stop_the_sweep(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     (two_datasets / "eurosat" / "split_zhou_EuroSAT.json").unlink()
@@ -503,6 +504,7 @@ def test_a_failed_run_does_not_stop_the_sweep(sweep, tmp_path, two_datasets, tin
     assert code == 0 and out.rstrip().endswith("Summary: 1 done")  # run again, not "skipped"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_local_sweep_and_its_runs_resume(tmp_path, two_datasets, tiny_clip_file):
     """SIGINT to the sweep alone (as a scheduler or `kill -INT` sends it): the running job's train.py
     records the interruption, nothing else starts, the sweep says how to go on."""
@@ -535,6 +537,7 @@ def test_ctrl_c_stops_a_local_sweep_and_its_runs_resume(tmp_path, two_datasets, 
     assert not (output / "base2new" / "train_base" / "eurosat").exists()  # the second job never started
 
 
+@pytest.mark.slow
 def test_the_local_launcher_runs_two_jobs_at_once(sweep, tmp_path, two_datasets, tiny_clip_file, no_project_on_path):
     """Its jobs find the project's code by themselves (started elsewhere, the repository not on their path)."""
     code, out, _ = sweep("base2new", "--methods", "zsclip", "--datasets", "dtd,eurosat", "--seeds", "1", "--steps", "train",
@@ -724,6 +727,7 @@ def test_bad_grids_stop_before_anything_runs(sweep, tmp_path, grid, message):
     assert not (tmp_path / "output").exists()
 
 
+@pytest.mark.slow
 def test_a_grid_runs_and_parse_results_shows_it(sweep, tmp_path, two_datasets, tiny_clip_file, monkeypatch, capsys):
     """A real 2-point grid, one after another: each point trains and is evaluated in its own
     folder, and parse_results.py --grid reads the points back from the runs' config.yaml."""

@@ -69,6 +69,7 @@ def _checkpoints(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((out / MODEL).iterdir())}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_interrupted_runs_resume_to_identical_checkpoints(tmp_path, data_root, tiny_clip_file, workers, run_train, capsys):
     out = tmp_path / "run"

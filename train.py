@@ -204,10 +204,10 @@ def run(args: argparse.Namespace, state: _Run) -> int:
     log.info(f"  output   {cfg.OUTPUT_DIR} ({log_name} there has the full config and system info)", extra=CONSOLE)
     if binding is not None:
         log.info(f"  run      {binding.message}", extra=CONSOLE)
-    if unfinished is not None:
-        log.warning(unfinished.note())
         if binding.action == "resume" and BACKEND == "dassl":
             log.warning("WARNING: under real Dassl, checkpoints hold no random-number state: the resumed run is not bitwise identical to an uninterrupted one.")
+    if unfinished is not None:
+        log.warning(unfinished.note())
     _log_details(args, cfg)
 
     trainer = build_trainer(cfg)
